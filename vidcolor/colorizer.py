@@ -1,0 +1,68 @@
+"""Luma batch -> chroma batch at render size: device placement, dtype, render_factor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from vidcolor.errors import InputError
+from vidcolor.models.base import ColorModel, render_shape, resize_luma
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    render_factor: int | None = None  # None: the model's default (video or image)
+    batch_size: int = 8
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: str = "float32"  # float32 | bfloat16 | float16
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda asked for, but torch sees no CUDA device")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise InputError(f"unknown device {name!r}: auto, cpu, cuda or cuda:N") from exc
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class Colorizer:
+    """Runs a ColorModel on batches of luma frames of one size.
+
+    ``colorize(luma)`` takes full-resolution luma (B,1,H,W) in [0,1] on any device and returns
+    (render luma, CbCr) at render size on the model's device: the temporal stage works there and
+    the compose step upsamples the chroma to the frame's chroma planes.
+    """
+
+    def __init__(self, model: ColorModel, config: RenderConfig = RenderConfig(), video: bool = True) -> None:
+        if config.dtype not in DTYPES:
+            raise InputError(f"unknown dtype {config.dtype!r}: {', '.join(DTYPES)}")
+        self.device = resolve_device(config.device)
+        self.model = model.to(self.device, DTYPES[config.dtype])
+        info = model.info
+        self.render_factor = config.render_factor or (info.default_render_factor_video if video else info.default_render_factor)
+        if not 4 <= self.render_factor <= 128:
+            raise InputError(f"--render-factor {self.render_factor} is out of range (4..128)")
+        self.config = config
+
+    def render_size(self, height: int, width: int) -> tuple[int, int]:
+        return render_shape(height, width, self.render_factor, self.model.info.keep_aspect)
+
+    def colorize(self, luma: torch.Tensor, matrix: str = "bt601") -> tuple[torch.Tensor, torch.Tensor]:
+        size = self.render_size(*luma.shape[-2:])
+        small = resize_luma(luma.to(self.device, non_blocking=True).float(), size)
+        return small, self.model.predict_chroma(small, matrix)
+
+
+def upsample_chroma(chroma: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """CbCr at render size -> CbCr at the frame's chroma-plane size (bilinear)."""
+    if tuple(chroma.shape[-2:]) == tuple(size):
+        return chroma
+    return F.interpolate(chroma, size=size, mode="bilinear", align_corners=False)

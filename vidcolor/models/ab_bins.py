@@ -1,0 +1,51 @@
+"""Quantised ab space for the classification model (Zhang et al. 2016; Colorify's low-res model).
+
+The bins are the cells of a regular grid over ab that real sRGB colours reach: computed from a
+dense sample of the sRGB cube, so they depend on nothing but the colour space.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vidcolor.color import rgb_to_lab
+
+GRID = 10.0
+AB_LIMIT = 110.0
+
+
+def in_gamut_bin_centers(grid: float = GRID, steps: int = 64) -> torch.Tensor:
+    """(Q, 2) centres of the grid cells hit by sRGB colours, sorted by (a, b)."""
+    axis = torch.linspace(0.0, 1.0, steps)
+    r, g, b = torch.meshgrid(axis, axis, axis, indexing="ij")
+    rgb = torch.stack([r, g, b]).reshape(1, 3, steps, steps * steps)
+    ab = rgb_to_lab(rgb)[0, 1:].reshape(2, -1).T
+    cells = torch.round(ab / grid).to(torch.int64)
+    unique = torch.unique(cells, dim=0)
+    return unique.to(torch.float32) * grid
+
+
+def soft_encode(ab: torch.Tensor, centers: torch.Tensor, neighbours: int = 5, sigma: float = 5.0) -> torch.Tensor:
+    """(B,2,H,W) ab -> (B,Q,H,W) soft one-hot over the nearest ``neighbours`` bins (Gaussian)."""
+    b, _, h, w = ab.shape
+    flat = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+    dist = torch.cdist(flat, centers)
+    near_d, near_i = dist.topk(neighbours, dim=1, largest=False)
+    weight = torch.exp(-(near_d**2) / (2 * sigma**2))
+    weight = weight / weight.sum(dim=1, keepdim=True)
+    target = torch.zeros(flat.shape[0], centers.shape[0], dtype=ab.dtype, device=ab.device)
+    target.scatter_(1, near_i, weight)
+    return target.reshape(b, h, w, -1).permute(0, 3, 1, 2)
+
+
+def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float) -> torch.Tensor:
+    """(B,Q,H,W) logits -> (B,2,H,W) ab. T=1 is the mean (safe, greyish); T->0 the mode (vivid)."""
+    prob = torch.softmax(logits / max(temperature, 1e-3), dim=1)
+    return torch.einsum("bqhw,qc->bchw", prob, centers.to(prob.dtype))
+
+
+def rebalance_weights(prior: torch.Tensor, lam: float = 0.5) -> torch.Tensor:
+    """Class weights from the empirical bin prior: w ∝ 1/((1-λ)p + λ/Q), with E_p[w] = 1."""
+    q = prior.numel()
+    w = 1.0 / ((1.0 - lam) * prior + lam / q)
+    return w / (prior * w).sum()

@@ -1,0 +1,84 @@
+"""What the pipeline needs of any colorization model: luma in, chroma out.
+
+Every model (our generator, DeOldify's, an ONNX session) is wrapped as a ``ColorModel``. The
+pipeline never sees Lab or ImageNet normalisation: those are the wrapper's business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+
+from vidcolor.color import ab_to_chroma, luma_to_lightness
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str = ""
+    sha256: str = ""
+    default_render_factor: int = 16  # render size = render_factor × 16 (DeOldify's convention)
+    default_render_factor_video: int = 16
+    keep_aspect: bool = True  # False: stretched to a square (DeOldify)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class ColorModel(Protocol):
+    info: ModelInfo
+
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> "ColorModel": ...
+
+    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
+        """(B,1,h,w) luma Y' in [0,1] at render size -> (B,2,h,w) CbCr centred on 0."""
+        ...
+
+
+def render_shape(height: int, width: int, render_factor: int, keep_aspect: bool, multiple: int = 32) -> tuple[int, int]:
+    """Model input size for a frame: about (render_factor·16)² pixels.
+
+    ``keep_aspect`` keeps the frame's shape (sides rounded to ``multiple``); otherwise the frame is
+    stretched to a square, as DeOldify does.
+    """
+    side = render_factor * 16
+    if not keep_aspect:
+        return side, side
+    scale = side / (height * width) ** 0.5
+    h = max(multiple, round(height * scale / multiple) * multiple)
+    w = max(multiple, round(width * scale / multiple) * multiple)
+    return h, w
+
+
+class GeneratorModel:
+    """Our U-Net generator as a ColorModel: L* in, ab out, converted to CbCr with the input luma."""
+
+    def __init__(self, generator: torch.nn.Module, info: ModelInfo, temperature: float | None = None) -> None:
+        self.generator = generator.eval()
+        self.info = info
+        self.temperature = temperature
+        self.dtype: torch.dtype = torch.float32
+
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> "GeneratorModel":
+        self.generator.to(device)
+        if dtype is not None:
+            self.dtype = dtype
+        return self
+
+    @torch.inference_mode()
+    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
+        lightness = luma_to_lightness(luma)
+        if self.dtype != torch.float32 and luma.device.type in ("cpu", "cuda"):
+            with torch.autocast(luma.device.type, dtype=self.dtype):
+                ab = self.generator(lightness, temperature=self.temperature)
+        else:
+            ab = self.generator(lightness, temperature=self.temperature)
+        return ab_to_chroma(luma, ab.float(), matrix)
+
+
+def resize_luma(luma: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Area-filtered resize of (B,1,H,W) luma to the render size."""
+    if tuple(luma.shape[-2:]) == tuple(size):
+        return luma
+    return F.interpolate(luma, size=size, mode="bilinear", align_corners=False, antialias=True)

@@ -1,0 +1,152 @@
+"""The colorization generator: a U-Net on a pretrained EfficientNet-Lite0 encoder.
+
+Input: L* (B,1,H,W) in [0,100], any H, W (padded internally to a multiple of 32).
+Output: ab (B,2,H,W). Two heads share the body:
+- ``regression``: 2 channels, ``tanh`` scaled to ±``AB_SCALE``.
+- ``classification``: Q logits over quantised ab bins, decoded by the annealed mean.
+Chroma is low-frequency, so the decoder stops at stride 4 and is upsampled bilinearly: a light
+decoder keeps the model fast on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidcolor.models.ab_bins import annealed_mean, in_gamut_bin_centers
+from vidcolor.models.efficientnet import FEATURE_CHANNELS, GREY_MEAN, GREY_STD, EfficientNetLite0Encoder
+
+AB_SCALE = 110.0
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Architecture of a generator; saved in the weights' metadata so a file rebuilds its model."""
+
+    head: str = "classification"  # or "regression"
+    decoder_channels: tuple[int, int, int] = (96, 64, 48)  # at strides 16, 8, 4
+    temperature: float = 0.38  # annealed-mean temperature (classification head only)
+    bins: int = 0  # number of ab bins; filled in from the gamut when 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "GeneratorConfig":
+        d = dict(d)
+        if "decoder_channels" in d:
+            d["decoder_channels"] = tuple(d["decoder_channels"])
+        return GeneratorConfig(**d)
+
+
+def conv_bn_relu(c_in: int, c_out: int, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class UpBlock(nn.Module):
+    """Upsample x2, concatenate the skip, fuse with a 1x1 conv, refine with a residual
+    depthwise-separable 3x3 (cheap: most of the model's cost stays in the pretrained encoder)."""
+
+    def __init__(self, c_in: int, c_skip: int, c_out: int) -> None:
+        super().__init__()
+        self.fuse = conv_bn_relu(c_in + c_skip, c_out, 1)
+        self.refine = nn.Sequential(
+            nn.Conv2d(c_out, c_out, 3, padding=1, groups=c_out, bias=False),
+            nn.Conv2d(c_out, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        x = self.fuse(torch.cat([x, skip], dim=1))
+        return x + self.refine(x)
+
+
+class Generator(nn.Module):
+    def __init__(self, config: GeneratorConfig = GeneratorConfig()) -> None:
+        super().__init__()
+        centers = in_gamut_bin_centers()
+        if config.head == "classification" and config.bins not in (0, centers.shape[0]):
+            raise ValueError(f"config asks for {config.bins} bins, the gamut has {centers.shape[0]}")
+        self.config = GeneratorConfig(**{**config.to_dict(), "bins": centers.shape[0]})
+        self.encoder = EfficientNetLite0Encoder(in_channels=1)
+        c16, c8, c4 = config.decoder_channels
+        _, s4, s8, s16, s32 = FEATURE_CHANNELS
+        self.bridge = conv_bn_relu(s32, c16, 1)
+        self.up16 = UpBlock(c16, s16, c16)
+        self.up8 = UpBlock(c16, s8, c8)
+        self.up4 = UpBlock(c8, s4, c4)
+        if config.head == "classification":
+            self.head = nn.Conv2d(c4, centers.shape[0], 1)
+        elif config.head == "regression":
+            self.head = nn.Conv2d(c4, 2, 1)
+        else:
+            raise ValueError(f"unknown head {config.head!r}: classification or regression")
+        self.register_buffer("bin_centers", centers, persistent=True)
+
+    def features(self, lightness: torch.Tensor) -> torch.Tensor:
+        """L* (B,1,H,W), H and W multiples of 32 -> decoder features at stride 4."""
+        x = (lightness / 100.0 - GREY_MEAN) / GREY_STD
+        _, f4, f8, f16, f32 = self.encoder(x)
+        y = self.bridge(f32)
+        y = self.up16(y, f16)
+        y = self.up8(y, f8)
+        return self.up4(y, f4)
+
+    def head_output(self, lightness: torch.Tensor) -> torch.Tensor:
+        """Raw head at stride 4: logits (classification) or ab (regression). H, W multiple of 32."""
+        out = self.head(self.features(lightness))
+        if self.config.head == "regression":
+            out = torch.tanh(out) * AB_SCALE
+        return out
+
+    def decode(self, head: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+        """Head output -> ab at the same (stride-4) resolution."""
+        if self.config.head == "regression":
+            return head
+        t = self.config.temperature if temperature is None else temperature
+        return annealed_mean(head.float(), self.bin_centers, t)
+
+    def forward(self, lightness: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+        """L* (B,1,H,W) of any size -> ab (B,2,H,W)."""
+        h, w = lightness.shape[-2:]
+        ph, pw = (-h) % 32, (-w) % 32
+        x = F.pad(lightness, (0, pw, 0, ph), mode="replicate") if ph or pw else lightness
+        ab = self.decode(self.head_output(x), temperature)
+        ab = F.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return ab[..., :h, :w]
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(model: nn.Module, size: tuple[int, int] = (256, 256)) -> int:
+    """Multiply-accumulates of convolutions and linear layers for one L* input of ``size``."""
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * (module.in_channels // module.groups)
+            total += output.numel() * k
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 1, *size))
+    model.train(was_training)
+    for h in handles:
+        h.remove()
+    return total

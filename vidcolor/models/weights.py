@@ -1,0 +1,79 @@
+"""Saving and loading generator weights: safetensors with the architecture in its metadata.
+
+Our own files never go through pickle. A file records the generator config, so it rebuilds its
+model without any side information, and its sha256 identifies it in the registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+
+from vidcolor.errors import ModelError
+from vidcolor.models.generator import Generator, GeneratorConfig
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_generator(model: Generator, path: str | Path, metadata: dict[str, str] | None = None) -> str:
+    """Write ``model`` atomically to ``path``; returns the file's sha256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"format": "vidcolor-generator", "config": json.dumps(model.config.to_dict())}
+    meta.update(metadata or {})
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".partial")
+    save_file(state, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return sha256_file(path)
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{path}: not a readable safetensors file ({exc})") from exc
+
+
+def load_generator(path: str | Path, expected_sha256: str | None = None) -> tuple[Generator, dict[str, str]]:
+    """Rebuild a generator from a vidcolor safetensors file (strict key and shape check)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    if expected_sha256 and sha256_file(path) != expected_sha256:
+        raise ModelError(f"{path}: sha256 does not match the registry (file damaged or replaced)")
+    meta = read_metadata(path)
+    if meta.get("format") != "vidcolor-generator" or "config" not in meta:
+        raise ModelError(f"{path}: not a vidcolor generator file (no vidcolor metadata)")
+    model = Generator(GeneratorConfig.from_dict(json.loads(meta["config"])))
+    state = load_file(str(path))
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise ModelError(
+            f"{path}: weights do not fit the architecture "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]})"
+        )
+    model.load_state_dict(state)
+    model.eval()
+    return model, meta
+
+
+def state_for_training(model: Generator) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -1,0 +1,1 @@
+"""Trainers for the colorization models: data, augmentation, losses, the loop, evaluation."""

@@ -1,0 +1,63 @@
+"""Losses for the three training modes."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidcolor.color import luma_to_lightness, rgb_to_lab
+from vidcolor.models.ab_bins import soft_encode
+from vidcolor.models.efficientnet import EfficientNetLite0Encoder, load_imagenet_weights
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def target_ab(rgb: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    """Truth ab of an RGB batch, average-pooled to the head's stride."""
+    ab = rgb_to_lab(rgb)[:, 1:]
+    return F.avg_pool2d(ab, stride) if stride > 1 else ab
+
+
+def classification_loss(logits: torch.Tensor, ab: torch.Tensor, centers: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
+    """Soft-encoded cross entropy, each pixel weighted by the rebalancing weight of its bin."""
+    target = soft_encode(ab, centers)
+    logp = F.log_softmax(logits.float(), dim=1)
+    ce = -(target * logp).sum(dim=1)
+    weight = class_weights[target.argmax(dim=1)]
+    return (ce * weight).mean()
+
+
+def bin_prior(ab: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    """Empirical distribution over bins of a (B,2,H,W) ab sample (nearest bin), smoothed a little."""
+    flat = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+    nearest = torch.cdist(flat, centers).argmin(dim=1)
+    counts = torch.bincount(nearest, minlength=centers.shape[0]).float() + 1.0
+    return counts / counts.sum()
+
+
+class PerceptualLoss(nn.Module):
+    """L1 between features of a frozen ImageNet EfficientNet-Lite0 on predicted and true RGB."""
+
+    def __init__(self, pretrained: bool = True) -> None:
+        super().__init__()
+        self.net = EfficientNetLite0Encoder(in_channels=3)
+        if pretrained:
+            load_imagenet_weights(self.net)
+        self.net.eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def train(self, mode: bool = True) -> "PerceptualLoss":  # stays frozen in eval mode
+        return super().train(False)
+
+    def forward(self, pred_rgb: torch.Tensor, true_rgb: torch.Tensor) -> torch.Tensor:
+        fp = self.net((pred_rgb - self.mean) / self.std)
+        with torch.no_grad():
+            ft = self.net((true_rgb - self.mean) / self.std)
+        return sum(F.l1_loss(a, b) for a, b in zip(fp[1:4], ft[1:4])) / 3.0
+
+
+def lightness_of(luma: torch.Tensor) -> torch.Tensor:
+    return luma_to_lightness(luma)
