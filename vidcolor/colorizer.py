@@ -55,10 +55,21 @@ class Colorizer:
     def render_size(self, height: int, width: int) -> tuple[int, int]:
         return render_shape(height, width, self.render_factor, self.model.info.keep_aspect)
 
-    def colorize(self, luma: torch.Tensor, matrix: str = "bt601") -> tuple[torch.Tensor, torch.Tensor]:
+    def prepare(self, luma: torch.Tensor) -> torch.Tensor:
+        """Full-resolution luma (B,1,H,W) in [0,1], any device -> luma at render size on the model's device."""
         size = self.render_size(*luma.shape[-2:])
-        small = resize_luma(luma.to(self.device, non_blocking=True).float(), size)
-        return small, self.model.predict_chroma(small, matrix)
+        return resize_luma(luma.to(self.device, non_blocking=True).float(), size)
+
+    def predict(self, small: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
+        """Render-size luma (B,1,h,w) -> CbCr (B,2,h,w), in chunks of at most ``batch_size``."""
+        step = max(1, self.config.batch_size)
+        parts = [self.model.predict_chroma(small[i : i + step], matrix) for i in range(0, len(small), step)]
+        return torch.cat(parts) if parts else small.new_zeros((0, 2, *small.shape[-2:]))
+
+    def colorize(self, luma: torch.Tensor, matrix: str = "bt601") -> tuple[torch.Tensor, torch.Tensor]:
+        """prepare + predict: (render luma, CbCr at render size)."""
+        small = self.prepare(luma)
+        return small, self.predict(small, matrix)
 
 
 def upsample_chroma(chroma: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

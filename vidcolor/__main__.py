@@ -1,0 +1,3 @@
+from vidcolor.cli import app
+
+app()

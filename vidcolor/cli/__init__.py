@@ -1,0 +1,24 @@
+"""The ``vidcolor`` command. Thin: parse, validate, call the library, map errors to exit codes.
+
+Each command group lives in its own module and registers itself on ``app``; the library never
+prints or exits, the CLI does. Exit codes: 0 ok, 1 a job failed, 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from vidcolor.cli.common import app
+
+# Command modules, each adding its commands to ``app`` on import. A module that is not written
+# yet is skipped so the others still work.
+COMMAND_MODULES = ("run", "image", "batch", "train", "evaluate", "models", "export")
+
+for _name in COMMAND_MODULES:
+    try:
+        importlib.import_module(f"vidcolor.cli.{_name}")
+    except ModuleNotFoundError as _exc:
+        if _exc.name != f"vidcolor.cli.{_name}":
+            raise
+
+__all__ = ["app"]
