@@ -1,0 +1,108 @@
+"""Dense optical flow (OpenCV DIS, on the CPU) and flow-guided warping (on tensors, any device).
+
+Conventions: a flow is ``(B,2,h,w)`` in pixels, channel 0 = x (columns), 1 = y (rows).
+``flow_ab`` maps frame A onto frame B: ``A(p) ≈ B(p + flow_ab(p))``, so ``warp(B, flow_ab)``
+resamples B onto A's pixel grid (backward warping, no holes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidcolor.errors import InputError
+
+PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    preset: str = "medium"
+    scale: float = 1.0  # flow computed at this fraction of the frame size, then scaled up
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise InputError(f"unknown optical-flow preset {self.preset!r}: {', '.join(PRESETS)}")
+        if not 0.05 <= self.scale <= 1.0:
+            raise InputError(f"optical-flow scale {self.scale} is out of range (0.05..1)")
+
+
+class FlowEstimator:
+    """DIS optical flow between two single-channel uint8 images of one size.
+
+    Holds its own OpenCV object (not thread-safe; one estimator per stream).
+    """
+
+    def __init__(self, config: FlowConfig = FlowConfig()) -> None:
+        self.config = config
+        self._dis = cv2.DISOpticalFlow_create(PRESETS[config.preset])
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Flow from ``a`` to ``b`` (both (h,w) uint8) -> (h,w,2) float32 pixels at full size."""
+        h, w = a.shape
+        scale = self.config.scale
+        sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
+        if (sw, sh) == (w, h):
+            return self._dis.calc(a, b, None)
+        a_s = cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA)
+        b_s = cv2.resize(b, (sw, sh), interpolation=cv2.INTER_AREA)
+        flow = cv2.resize(self._dis.calc(a_s, b_s, None), (w, h), interpolation=cv2.INTER_LINEAR)
+        flow[..., 0] *= w / sw
+        flow[..., 1] *= h / sh
+        return flow
+
+
+def to_uint8(luma: torch.Tensor) -> np.ndarray:
+    """(B,1,h,w) luma in [0,1] on any device -> (B,h,w) uint8 on the CPU (what OpenCV wants)."""
+    return (luma[:, 0].detach().float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def flow_to_tensor(flow: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(h,w,2) numpy flow -> (1,2,h,w) float32 tensor on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(flow.transpose(2, 0, 1)))[None].to(device)
+
+
+def _sample_grid(flow: torch.Tensor) -> torch.Tensor:
+    """Pixel flow (B,2,h,w) -> normalised sampling grid (B,h,w,2) for grid_sample (align_corners=True)."""
+    b, _, h, w = flow.shape
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=flow.device, dtype=flow.dtype),
+        torch.arange(w, device=flow.device, dtype=flow.dtype),
+        indexing="ij",
+    )
+    x = (xs + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
+    y = (ys + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
+    return torch.stack([x, y], dim=-1)
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Backward-warp ``image`` (B,C,h,w) by ``flow`` (B,2,h,w): ``out(p) = image(p + flow(p))``.
+
+    Returns (warped, inside): ``inside`` (B,1,h,w) is 1 where the sample point lies in the frame
+    (pixels that come from outside the frame have no source and must not be trusted).
+    """
+    grid = _sample_grid(flow.to(image.dtype))
+    warped = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    inside = ((grid.abs() <= 1.0).all(dim=-1, keepdim=True)).permute(0, 3, 1, 2).to(image.dtype)
+    return warped, inside
+
+
+def fb_inconsistency(flow_ab: torch.Tensor, flow_ba: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward–backward check (Sundaram et al. 2010; Ruder et al. 2016) on A's grid.
+
+    Returns (ratio, inside): ``ratio`` (B,1,h,w) is |flow_ab + flow_ba(p + flow_ab)|² divided by
+    its tolerance 0.01·(|flow_ab|² + |flow_ba(...)|²) + 0.5; a pixel with ratio > 1 is occluded
+    (it has no consistent match in B) or badly matched.
+    """
+    back, inside = warp(flow_ba, flow_ab)
+    err = (flow_ab + back).square().sum(1, keepdim=True)
+    tol = 0.01 * (flow_ab.square().sum(1, keepdim=True) + back.square().sum(1, keepdim=True)) + 0.5
+    return err / tol, inside
