@@ -87,3 +87,125 @@ def colourfulness(rgb: torch.Tensor) -> torch.Tensor:
     sigma = torch.sqrt(rg.var(1, unbiased=False) + yb.var(1, unbiased=False))
     mu = torch.sqrt(rg.mean(1) ** 2 + yb.mean(1) ** 2)
     return (sigma + 0.3 * mu).float()
+
+# ---------------------------------------------------------------------------------------------
+# Temporal consistency: warping error E_warp (Lai et al., "Learning Blind Video Temporal
+# Consistency", ECCV 2018). Flow is computed on the INPUT luminance (what a colorizer may not
+# change), pixels failing the forward–backward check are left out, and the error is the mean
+# squared RGB difference (summed over channels, per pixel) between frame t and frame t+1 warped
+# onto t, averaged over pairs. Streaming: one pair at a time, O(1) frames of state.
+# ---------------------------------------------------------------------------------------------
+
+from collections.abc import Iterable  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from vidcolor.color import rgb_to_luma  # noqa: E402
+from vidcolor.flow import FlowConfig, FlowEstimator, fb_inconsistency, flow_to_tensor, warp  # noqa: E402
+
+# The metric's flow: DIS at its most accurate preset, at full resolution (speed matters less here
+# than in the pipeline, and a poor flow inflates every method's score alike).
+METRIC_FLOW = FlowConfig(preset="medium", scale=1.0)
+
+
+def _rgb_tensor(frame: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(H,W,3) uint8 array or (3,H,W) / (1,3,H,W) float tensor in [0,1] -> (1,3,H,W) float32."""
+    if isinstance(frame, np.ndarray):
+        if frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"expected an (H,W,3) RGB array, got shape {frame.shape}")
+        t = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float()
+        return (t / 255.0 if frame.dtype == np.uint8 else t)[None]
+    t = frame.float()
+    return t[None] if t.dim() == 3 else t
+
+
+def _luma_uint8(luma: np.ndarray | torch.Tensor) -> np.ndarray:
+    """(H,W) uint8 array, or a float luma tensor/array in [0,1] of shape (H,W), (1,H,W) or (1,1,H,W)."""
+    if isinstance(luma, np.ndarray) and luma.dtype == np.uint8:
+        return np.ascontiguousarray(luma.reshape(luma.shape[-2:]))
+    t = torch.as_tensor(luma).float().reshape(luma.shape[-2:])
+    return (t.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
+
+
+def warp_geometry(
+    luma_t: np.ndarray | torch.Tensor, luma_t1: np.ndarray | torch.Tensor, estimator: FlowEstimator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flow t→t+1 (1,2,H,W) and the non-occlusion mask (1,1,H,W) of a pair, from their luma.
+
+    Split out so one input's geometry can score several colorizations of it.
+    """
+    estimator = estimator or FlowEstimator(METRIC_FLOW)
+    a, b = _luma_uint8(luma_t), _luma_uint8(luma_t1)
+    if a.shape != b.shape:
+        raise ValueError(f"luma frames differ in size: {a.shape} vs {b.shape}")
+    fw = flow_to_tensor(estimator(a, b))
+    bw = flow_to_tensor(estimator(b, a))
+    ratio, inside = fb_inconsistency(fw, bw)
+    return fw, ((ratio <= 1.0).float() * inside)
+
+
+def pair_warp_error(
+    frame_t: np.ndarray | torch.Tensor, frame_t1: np.ndarray | torch.Tensor, flow: torch.Tensor, mask: torch.Tensor
+) -> tuple[float, float]:
+    """(sum over non-occluded pixels of the squared RGB difference, number of those pixels)."""
+    a, b = _rgb_tensor(frame_t), _rgb_tensor(frame_t1)
+    if a.shape[-2:] != flow.shape[-2:] or b.shape[-2:] != flow.shape[-2:]:
+        raise ValueError(f"frames {tuple(a.shape[-2:])} and flow {tuple(flow.shape[-2:])} differ in size")
+    warped, _ = warp(b, flow)
+    sq = (warped - a).square().sum(1, keepdim=True) * mask
+    return float(sq.sum()), float(mask.sum())
+
+
+class WarpError:
+    """Streaming E_warp: ``update(frame, luma)`` per frame in order, then ``value``.
+
+    ``luma`` is the input's luminance for the frame (flow source); None uses the frame's own
+    BT.601 luma. Pairs where every pixel is occluded (a scene cut, say) add nothing.
+    """
+
+    def __init__(self, flow: FlowConfig = METRIC_FLOW) -> None:
+        self._estimator = FlowEstimator(flow)
+        self._prev: tuple[torch.Tensor, np.ndarray] | None = None
+        self._pair_errors: list[float] = []
+
+    def update(self, frame: np.ndarray | torch.Tensor, luma: np.ndarray | torch.Tensor | None = None) -> float | None:
+        rgb = _rgb_tensor(frame)
+        y = _luma_uint8(rgb_to_luma(rgb) if luma is None else luma)
+        if y.shape != tuple(rgb.shape[-2:]):
+            raise ValueError(f"luma {y.shape} and frame {tuple(rgb.shape[-2:])} differ in size")
+        pair = None
+        if self._prev is not None:
+            prev_rgb, prev_y = self._prev
+            flow, mask = warp_geometry(prev_y, y, self._estimator)
+            sse, n = pair_warp_error(prev_rgb, rgb, flow, mask)
+            if n > 0:
+                pair = sse / n
+                self._pair_errors.append(pair)
+        self._prev = (rgb, y)
+        return pair
+
+    @property
+    def pairs(self) -> int:
+        return len(self._pair_errors)
+
+    @property
+    def value(self) -> float:
+        """Mean E_warp over the pairs seen (nan before two frames)."""
+        return float(np.mean(self._pair_errors)) if self._pair_errors else float("nan")
+
+
+def warp_error(
+    frames: Iterable[np.ndarray | torch.Tensor], luma: Iterable[np.ndarray | torch.Tensor] | None = None
+) -> float:
+    """E_warp of a sequence of RGB frames ((H,W,3) uint8 or (3,H,W) float in [0,1]).
+
+    ``luma`` (same length) gives the input luminance the flow is computed on; None: the frames' own.
+    """
+    meter = WarpError()
+    lumas = iter(luma) if luma is not None else None
+    for frame in frames:
+        y = next(lumas, None) if lumas is not None else None
+        if lumas is not None and y is None:
+            raise ValueError("luma sequence is shorter than the frame sequence")
+        meter.update(frame, y)
+    return meter.value
