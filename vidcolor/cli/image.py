@@ -1,0 +1,95 @@
+"""``vidcolor image IN... -o DIR``: colorize still pictures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from vidcolor.cli.common import app, err_console, fail, handle_errors, out_console, show_progress
+from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.errors import OutputError
+from vidcolor.images import ImageResult, collect_images, colorize_image_file, colorize_images, plan_outputs
+from vidcolor.media.images import atomic_write
+
+HELP = """Colorize still pictures: JPEG, PNG, TIFF and WebP (recognised by content).
+
+IN may be files, folders (searched recursively for image files) and glob patterns (quote them,
+e.g. 'scans/**/*.tif'). Each output keeps its input's name, format and bit depth under DIR
+(a folder's pictures keep their layout below DIR). The picture is turned upright from its EXIF
+orientation, 16-bit PNG/TIFF stay 16-bit and alpha is copied untouched.
+
+The model sees only the luminance; the output keeps the input's luminance exactly and only adds
+colour. A picture that already has colour is recoloured from its luminance: its old colours are
+discarded.
+
+Existing outputs are refused unless --overwrite; an input is never overwritten. With several
+pictures, one that cannot be read is reported and the others go on (exit code 1 at the end).
+Exit codes: 0 ok, 1 some pictures failed, 2 bad usage or input.
+"""
+
+
+@app.command("image", help=HELP)
+@handle_errors
+def image_command(
+    inputs: list[str] = typer.Argument(..., metavar="IN...", help="Picture files, folders or glob patterns."),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", metavar="DIR", help="Folder for the colorized pictures (created if missing)."),
+    model: str = typer.Option("default", "--model", "-m", help="Registered model name, or a .safetensors file."),
+    render_factor: Optional[int] = typer.Option(
+        None, "--render-factor", "-r", help="Model input size = N x 16 pixels (4..128); the model's image default when omitted. Higher: finer colour, slower."
+    ),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Pictures of the same render size colorized together."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    overwrite: bool = typer.Option(False, "--overwrite", "-y", help="Replace existing outputs (never an input)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary; errors are still printed."),
+    report: Optional[Path] = typer.Option(None, "--report", metavar="FILE.json", help="Write what happened to each picture as JSON."),
+) -> None:
+    from vidcolor.models.registry import load_model  # imported late: `--help` stays fast
+
+    pairs = collect_images(inputs)
+    jobs = plan_outputs(pairs, output_dir, overwrite)
+    colour_model = load_model(model)
+    colorizer = Colorizer(colour_model, RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device), video=False)
+
+    results: list[ImageResult] = []
+    if len(jobs) == 1:
+        # A single picture: a bad input is a usage error (exit 2, one line), not a failed job.
+        results.append(colorize_image_file(jobs[0][0], jobs[0][1], colorizer, overwrite))
+    else:
+        columns = (TextColumn("images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err_console, disable=not show_progress(quiet), transient=True) as bar:
+            task = bar.add_task("images", total=len(jobs))
+            for result in colorize_images(jobs, colorizer, overwrite):
+                results.append(result)
+                if not result.ok:
+                    bar.console.print(f"[bold red]failed:[/] {result.error}", soft_wrap=True, highlight=False)
+                bar.advance(task)
+
+    failed = [r for r in results if not r.ok]
+    if report is not None:
+        _write_report(report, model, colorizer, results)
+    if not quiet:
+        out_console.print(f"{len(results) - len(failed)} of {len(results)} pictures colorized into {output_dir}")
+    if failed:
+        raise fail(f"{len(failed)} of {len(results)} pictures failed", 1)
+
+
+def _write_report(path: Path, model: str, colorizer: Colorizer, results: list[ImageResult]) -> None:
+    info = colorizer.model.info
+    data = {
+        "command": "image",
+        "model": {"spec": model, "name": info.name, "version": info.version, "sha256": info.sha256},
+        "render_factor": colorizer.render_factor,
+        "device": str(colorizer.device),
+        "succeeded": sum(r.ok for r in results),
+        "failed": sum(not r.ok for r in results),
+        "images": [r.to_dict() for r in results],
+    }
+    text = json.dumps(data, indent=2).encode()
+    try:
+        atomic_write(path, lambda f: f.write(text), overwrite=True)
+    except OutputError as exc:
+        raise OutputError(f"report: {exc}") from None

@@ -1,0 +1,289 @@
+"""The still-image job: find pictures, colorize them in batches, write them beside their names.
+
+The model sees only the picture's luma Y' (BT.601) at render size and predicts chroma (CbCr).
+The chroma is upsampled to full size and composed with the ORIGINAL luma: detail, grain and
+exposure of the output are the input's, to within one step of the output's bit depth. A picture
+that already has colour is recoloured from its luminance. Alpha is carried over untouched.
+
+Library API (used by the CLI and the batch engine; it never prints):
+- ``collect_images(inputs)``: files, folders (recursive) and glob patterns -> (source, relative output).
+- ``plan_outputs(pairs, out_dir, overwrite)``: (source, destination), refusing clobbers up front.
+- ``colorize_image_file(src, dst, colorizer)``: one picture; raises typed errors.
+- ``colorize_images(jobs, colorizer)``: many pictures, batched by render size; yields an
+  ``ImageResult`` per picture, failures included, and never stops on one bad file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidcolor.color import LUMA_WEIGHTS, ycbcr_to_rgb
+from vidcolor.colorizer import Colorizer, upsample_chroma
+from vidcolor.errors import InputError, OutputError, VidcolorError
+from vidcolor.media.images import IMAGE_SUFFIXES, StillImage, read_image, write_image
+
+MATRIX = "bt601"  # stills carry no matrix; BT.601 is what a B&W print of a colour scene approximates
+_MAGIC = set("*?[")
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    source: Path
+    output: Path
+    ok: bool
+    error: str | None = None
+    width: int = 0
+    height: int = 0
+    bit_depth: int = 0
+    format: str = ""
+    alpha: bool = False
+    recoloured: bool = False  # the input had colour and was recoloured from its luminance
+    orientation: int = 1  # EXIF orientation applied to make the output upright
+    render_size: tuple[int, int] | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["source"], d["output"] = str(self.source), str(self.output)
+        return d
+
+
+# ------------------------------------------------------------------------------------ inputs
+
+
+def _has_magic(part: str) -> bool:
+    return any(c in _MAGIC for c in part)
+
+
+def _glob_base(pattern: str) -> Path:
+    """The leading folders of a glob pattern that hold no wildcard: outputs are named from there."""
+    parts = Path(pattern).parts
+    base: list[str] = []
+    for part in parts[:-1]:
+        if _has_magic(part):
+            break
+        base.append(part)
+    return Path(*base) if base else Path(".")
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Image files under ``folder`` by suffix, sorted; hidden files and folders skipped
+    (``.DS_Store``, AppleDouble ``._x.jpg``, our own ``.partial`` temp files)."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root) / f for f in sorted(files) if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
+    return found
+
+
+def collect_images(inputs: list[str]) -> list[tuple[Path, Path]]:
+    """Expand files, folders and glob patterns into (source, relative output path) pairs.
+
+    A file keeps its name; a folder's pictures (found by suffix, recursively) keep their path
+    relative to the folder; a glob's matches keep theirs relative to the pattern's fixed leading
+    folders. Files named directly or matched by a glob are judged by content later, whatever their
+    suffix. InputError for a path that does not exist, a glob matching nothing, no picture at all,
+    or two sources that would share an output name.
+    """
+    pairs: list[tuple[Path, Path]] = []
+    seen: set[Path] = set()
+    by_rel: dict[Path, Path] = {}
+
+    def add(src: Path, rel: Path) -> None:
+        key = src.resolve()
+        if key in seen:
+            return
+        if rel in by_rel:
+            raise InputError(f"{by_rel[rel]} and {src} would both be written to {rel}; colorize them in separate runs")
+        seen.add(key)
+        by_rel[rel] = src
+        pairs.append((src, rel))
+
+    for arg in inputs:
+        path = Path(arg)
+        if path.is_dir():
+            for f in _walk(path):
+                add(f, f.relative_to(path))
+        elif path.is_file():
+            add(path, Path(path.name))
+        elif _has_magic(arg):
+            base = _glob_base(arg)
+            matches = sorted(Path(m) for m in glob.glob(arg, recursive=True))
+            if not matches:
+                raise InputError(f"{arg}: no file matches this pattern")
+            for m in matches:
+                if m.is_dir():
+                    for f in _walk(m):
+                        add(f, f.relative_to(base))
+                elif m.is_file():
+                    add(m, m.relative_to(base))
+        else:
+            raise InputError(f"{arg}: no such file or folder")
+    if not pairs:
+        raise InputError("no picture found in " + ", ".join(inputs) + " (JPEG, PNG, TIFF, WebP)")
+    return pairs
+
+
+def plan_outputs(pairs: Iterable[tuple[Path, Path]], out_dir: Path, overwrite: bool = False) -> list[tuple[Path, Path]]:
+    """(source, relative) -> (source, destination under ``out_dir``), checked before any work.
+
+    OutputError when a destination is one of the inputs (even with ``overwrite``), is a folder,
+    or exists already without ``overwrite``.
+    """
+    pairs = list(pairs)
+    sources = {src.resolve() for src, _ in pairs}
+    jobs: list[tuple[Path, Path]] = []
+    existing: list[Path] = []
+    for src, rel in pairs:
+        dst = out_dir / rel
+        if dst.resolve() in sources:
+            raise OutputError(f"{dst} would overwrite an input picture; choose another output folder")
+        if dst.is_dir():
+            raise OutputError(f"{dst} is a folder; cannot write a picture there")
+        if dst.exists() and not overwrite:
+            existing.append(dst)
+        jobs.append((src, dst))
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise OutputError(f"{existing[0]} already exists{more}; use --overwrite to replace")
+    return jobs
+
+
+def check_output(src: Path, dst: Path, overwrite: bool) -> None:
+    if dst.resolve() == src.resolve() or (dst.exists() and os.path.samefile(src, dst)):
+        raise OutputError(f"{dst} is the input picture; an input is never overwritten")
+    if dst.exists() and not overwrite:
+        raise OutputError(f"{dst} already exists; use --overwrite to replace")
+
+
+# ------------------------------------------------------------------------------- colour math
+
+
+def fit_chroma_to_gamut(luma: torch.Tensor, chroma: torch.Tensor, matrix: str = MATRIX) -> torch.Tensor:
+    """Scale each pixel's CbCr towards grey just enough that Y' + chroma is a valid RGB colour.
+
+    Clipping RGB instead would change the luma of saturated dark and bright pixels; scaling the
+    chroma keeps the luma exact and only gives up the colour that could not be shown.
+    luma (B,1,H,W) in [0,1], chroma (B,2,H,W) -> chroma of the same shape.
+    """
+    kr, kg, kb = LUMA_WEIGHTS[matrix]
+    cb, cr = chroma[:, 0:1], chroma[:, 1:2]
+    dr = 2.0 * (1.0 - kr) * cr
+    db = 2.0 * (1.0 - kb) * cb
+    dg = -(kr * dr + kb * db) / kg
+    y = luma.clamp(0.0, 1.0)
+    scale = torch.ones_like(y)
+    for d in (dr, dg, db):
+        # Largest s with 0 <= y + s·d <= 1 (d = 0 puts no bound).
+        room = torch.where(d > 0, 1.0 - y, y)
+        bound = torch.where(d != 0, room / d.abs().clamp_min(1e-12), torch.ones_like(y))
+        scale = torch.minimum(scale, bound)
+    return chroma * scale.clamp(0.0, 1.0)
+
+
+def compose_image(luma: torch.Tensor, chroma_small: torch.Tensor, bit_depth: int) -> np.ndarray:
+    """Full-size luma (1,1,H,W) + render-size CbCr (1,2,h,w) -> RGB (H,W,3) uint8/uint16.
+
+    The output's luma is the input's (only rounding to the output's depth changes it).
+    """
+    chroma = upsample_chroma(chroma_small.float(), tuple(luma.shape[-2:]))
+    chroma = fit_chroma_to_gamut(luma, chroma, MATRIX)
+    rgb = ycbcr_to_rgb(luma, chroma, MATRIX)[0]
+    top = float((1 << bit_depth) - 1)
+    q = (rgb * top).round_().clamp_(0, top).to(torch.int32).permute(1, 2, 0).cpu().numpy()
+    return q.astype(np.uint16 if bit_depth == 16 else np.uint8)
+
+
+# ------------------------------------------------------------------------------------- jobs
+
+
+@dataclass
+class _Loaded:
+    source: Path
+    output: Path
+    image: StillImage
+    small: torch.Tensor  # (1,1,h,w) luma at render size on the model's device
+
+
+def _result(item: _Loaded) -> ImageResult:
+    img = item.image
+    return ImageResult(
+        source=item.source,
+        output=item.output,
+        ok=True,
+        width=img.width,
+        height=img.height,
+        bit_depth=img.bit_depth,
+        format=img.meta.format,
+        alpha=img.alpha is not None,
+        recoloured=img.colour,
+        orientation=img.orientation,
+        render_size=(int(item.small.shape[-2]), int(item.small.shape[-1])),
+    )
+
+
+def _load(src: Path, dst: Path, colorizer: Colorizer, overwrite: bool) -> _Loaded:
+    check_output(src, dst, overwrite)
+    image = read_image(src)
+    small = colorizer.prepare(torch.from_numpy(image.luma)[None, None])
+    return _Loaded(src, dst, image, small)
+
+
+def _finish(item: _Loaded, chroma_small: torch.Tensor, overwrite: bool) -> ImageResult:
+    luma = torch.from_numpy(item.image.luma)[None, None].to(chroma_small.device)
+    rgb = compose_image(luma, chroma_small, item.image.bit_depth)
+    write_image(item.output, rgb, item.image.alpha, item.image.meta, overwrite)
+    return _result(item)
+
+
+def colorize_image_file(src: Path, dst: Path, colorizer: Colorizer, overwrite: bool = False) -> ImageResult:
+    """Colorize one picture into ``dst`` (same format and bit depth as ``src``).
+
+    Raises InputError (unreadable, not a picture), OutputError (exists, is the input, cannot
+    be written); nothing is left at ``dst`` on failure.
+    """
+    item = _load(Path(src), Path(dst), colorizer, overwrite)
+    return _finish(item, colorizer.predict(item.small, MATRIX), overwrite)
+
+
+def colorize_images(jobs: Iterable[tuple[Path, Path]], colorizer: Colorizer, overwrite: bool = False) -> Iterator[ImageResult]:
+    """Colorize many pictures, batching those with the same render size.
+
+    Yields one ImageResult per job (not necessarily in input order); a picture that cannot be
+    read or written gives a result with ``ok=False`` and the next one goes on. At most about
+    two batches of decoded pictures are held at once.
+    """
+    batch = max(1, colorizer.config.batch_size)
+    max_pending = 2 * batch
+    pending: dict[tuple[int, int], list[_Loaded]] = {}
+
+    def flush(key: tuple[int, int]) -> Iterator[ImageResult]:
+        items = pending.pop(key)
+        chroma = colorizer.predict(torch.cat([it.small for it in items]), MATRIX)
+        for i, item in enumerate(items):
+            try:
+                yield _finish(item, chroma[i : i + 1], overwrite)
+            except VidcolorError as exc:
+                yield ImageResult(item.source, item.output, ok=False, error=str(exc))
+
+    for src, dst in jobs:
+        src, dst = Path(src), Path(dst)
+        try:
+            item = _load(src, dst, colorizer, overwrite)
+        except VidcolorError as exc:
+            yield ImageResult(src, dst, ok=False, error=str(exc))
+            continue
+        key = (int(item.small.shape[-2]), int(item.small.shape[-1]))
+        pending.setdefault(key, []).append(item)
+        if len(pending[key]) >= batch:
+            yield from flush(key)
+        elif sum(len(v) for v in pending.values()) > max_pending:
+            yield from flush(max(pending, key=lambda k: len(pending[k])))
+    for key in list(pending):
+        yield from flush(key)

@@ -1,0 +1,344 @@
+"""Still-image input and output: JPEG, PNG, TIFF and WebP, decided by content.
+
+``read_image`` returns the picture upright (EXIF orientation applied) as a luma plane in [0, 1],
+its alpha plane untouched and what is needed to write the result back in the same format and bit
+depth. ``write_image`` writes an RGB(A) array atomically (temp file beside the target, renamed).
+
+Pillow does the reading, EXIF and 8-bit writing. Pillow has no 16-bit RGB mode (it truncates
+16-bit colour PNG/TIFF to 8 bits on read and cannot write them), so 16-bit colour inputs are
+decoded and 16-bit outputs encoded with OpenCV, which keeps all 16 bits.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from vidcolor.color import rgb_to_luma
+from vidcolor.errors import InputError, OutputError
+
+# Pillow format names we read and write. MPO (a JPEG with extra pictures, as cameras write) is
+# read as its first picture and written back as a plain JPEG.
+FORMATS = ("JPEG", "PNG", "TIFF", "WEBP")
+# Suffixes picked up when a folder is searched; files named on the command line are judged by
+# their content whatever their name.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp"})
+
+ORIENTATION_TAG = 0x0112
+# EXIF orientation -> the array operation that makes the picture upright (checked against
+# PIL.ImageOps.exif_transpose in the tests).
+_UPRIGHT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+# TIFF compressions Pillow can write for RGB(A); anything else (group4 fax, old JPEG) -> LZW.
+_TIFF_COMPRESSIONS = frozenset({"raw", "tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits"})
+JPEG_QUALITY = 95
+WEBP_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """What is carried from the input to the output file besides pixels."""
+
+    format: str  # one of FORMATS
+    exif: bytes | None = None  # orientation tag already set to 1 (pixels are upright)
+    icc_profile: bytes | None = None  # kept only for colour (RGB) inputs: a grey profile does not fit RGB
+    dpi: tuple[float, float] | None = None
+    tiff_compression: str = "tiff_lzw"
+    webp_lossless: bool = False
+
+
+@dataclass
+class StillImage:
+    """An upright picture: luma (H, W) float32 in [0, 1], alpha (H, W) as stored, or None."""
+
+    luma: np.ndarray
+    alpha: np.ndarray | None
+    bit_depth: int  # 8 or 16: the output's depth
+    colour: bool  # the input had colour; it is recoloured from its luminance
+    orientation: int  # the EXIF orientation that was applied
+    meta: ImageMeta = field(default_factory=lambda: ImageMeta("PNG"))
+
+    @property
+    def height(self) -> int:
+        return int(self.luma.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.luma.shape[1])
+
+
+def sniff_format(path: Path) -> str:
+    """The image format of ``path`` by content; InputError if it is not one we handle."""
+    try:
+        with Image.open(path) as img:
+            return _supported_format(path, img)
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image, or a damaged one") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _supported_format(path: Path, img: Image.Image) -> str:
+    fmt = "JPEG" if img.format == "MPO" else (img.format or "")
+    if fmt not in FORMATS:
+        raise InputError(f"{path}: {fmt or 'unknown'} images are not supported (JPEG, PNG, TIFF, WebP)")
+    return fmt
+
+
+def read_image(path: Path) -> StillImage:
+    """Decode ``path`` upright. InputError for a missing, non-image, damaged or unsupported file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        with Image.open(path) as img:
+            return _decode(path, img)
+    except InputError:
+        raise
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image, or a damaged one") from None
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(f"{path}: damaged or unreadable image ({exc})") from None
+
+
+def _decode(path: Path, img: Image.Image) -> StillImage:
+    fmt = _supported_format(path, img)
+    if fmt != "JPEG" and getattr(img, "n_frames", 1) > 1:
+        raise InputError(f"{path}: animated or multi-page images are not supported")
+    exif = img.getexif()
+    orientation = int(exif.get(ORIENTATION_TAG, 1) or 1)
+    if orientation not in _UPRIGHT:
+        orientation = 1
+    pixels, depth = _pixels(path, img)
+    pixels = np.ascontiguousarray(_UPRIGHT[orientation](pixels))
+
+    if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
+        colour_part, alpha = pixels[..., :-1], pixels[..., -1].copy()
+    else:
+        colour_part, alpha = pixels, None
+    scale = float((1 << depth) - 1)
+    if colour_part.ndim == 2 or colour_part.shape[2] == 1:
+        grey, colour = colour_part.reshape(colour_part.shape[:2]), False
+    else:
+        r, g, b = colour_part[..., 0], colour_part[..., 1], colour_part[..., 2]
+        colour = not (np.array_equal(r, g) and np.array_equal(g, b))
+        grey = None if colour else r
+    if grey is not None:
+        # A grey picture's luma is its value, exactly.
+        luma = grey.astype(np.float32) / scale
+    else:
+        rgb = torch.from_numpy(colour_part.astype(np.float32) / scale).permute(2, 0, 1)[None]
+        luma = rgb_to_luma(rgb, "bt601")[0, 0].numpy()
+
+    if orientation != 1:
+        exif[ORIENTATION_TAG] = 1  # the pixels are now upright: keep the tag consistent
+    icc = img.info.get("icc_profile") if colour else None
+    dpi = img.info.get("dpi")
+    meta = ImageMeta(
+        format=fmt,
+        exif=exif.tobytes() if len(exif) else None,
+        icc_profile=icc or None,
+        dpi=(float(dpi[0]), float(dpi[1])) if dpi else None,
+        tiff_compression=_tiff_compression(img.info.get("compression")),
+        webp_lossless=fmt == "WEBP" and _webp_is_lossless(path),
+    )
+    return StillImage(luma=luma, alpha=alpha, bit_depth=depth, colour=colour, orientation=orientation, meta=meta)
+
+
+def _rawmode(img: Image.Image) -> str:
+    if not img.tile:
+        return img.mode
+    args = img.tile[0].args if hasattr(img.tile[0], "args") else img.tile[0][3]
+    return str(args[0] if isinstance(args, tuple) else args)
+
+
+def _pixels(path: Path, img: Image.Image) -> tuple[np.ndarray, int]:
+    """Pixel array (H, W[, C]) in file orientation and its bit depth (8 or 16)."""
+    mode = img.mode
+    if mode.startswith("I;16"):
+        return np.asarray(img).astype(np.uint16), 16
+    if "16" in _rawmode(img) and mode in ("RGB", "RGBA", "LA"):
+        return _pixels_opencv(path), 16
+    if mode == "I":
+        arr = np.asarray(img)
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise InputError(f"{path}: 32-bit integer images are not supported (8 or 16 bits)")
+        return arr.astype(np.uint16), 16
+    if mode == "F":
+        raise InputError(f"{path}: floating-point images are not supported (8 or 16 bits)")
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return np.asarray(img), 8
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in img.info
+        return np.asarray(img.convert("RGBA" if has_alpha else "RGB")), 8
+    if mode in ("La", "RGBa"):
+        return np.asarray(img.convert(mode.upper())), 8
+    if mode == "1":
+        return np.asarray(img.convert("L")), 8
+    # CMYK, YCbCr, LAB, HSV: Pillow converts to RGB.
+    return np.asarray(img.convert("RGB")), 8
+
+
+def _pixels_opencv(path: Path) -> np.ndarray:
+    data = np.fromfile(path, dtype=np.uint8)
+    arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)  # keeps 16 bits and alpha, ignores EXIF
+    if arr is None:
+        raise InputError(f"{path}: damaged or unreadable 16-bit image")
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
+    return arr
+
+
+def _tiff_compression(name: object) -> str:
+    return name if isinstance(name, str) and name in _TIFF_COMPRESSIONS else "tiff_lzw"
+
+
+def _webp_is_lossless(path: Path) -> bool:
+    """True when the first image chunk of a WebP file is VP8L (lossless); walks the RIFF chunks."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+            return False
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return False
+            fourcc, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if fourcc in (b"VP8 ", b"VP8L"):
+                return fourcc == b"VP8L"
+            f.seek(size + (size & 1), os.SEEK_CUR)
+
+
+# ----------------------------------------------------------------------------------------- output
+
+
+def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, meta: ImageMeta, overwrite: bool = False) -> None:
+    """Write RGB (H, W, 3) uint8/uint16 (+ alpha) to ``path`` in ``meta.format``, atomically.
+
+    16-bit data is written as 16-bit PNG or TIFF. Without ``overwrite`` an existing ``path``
+    is never replaced, even one that appears while this runs.
+    """
+    pixels = rgb if alpha is None else np.dstack([rgb, alpha.astype(rgb.dtype)])
+    if rgb.dtype == np.uint16:
+        if meta.format not in ("PNG", "TIFF"):
+            raise OutputError(f"{path}: 16-bit images can only be written as PNG or TIFF")
+        encoded = _encode_16bit(pixels, meta)
+        atomic_write(path, lambda f: f.write(encoded), overwrite)
+        return
+    image = Image.fromarray(np.ascontiguousarray(pixels), "RGB" if alpha is None else "RGBA")
+    params: dict[str, object] = {}
+    if meta.exif:
+        params["exif"] = meta.exif
+    if meta.icc_profile:
+        params["icc_profile"] = meta.icc_profile
+    if meta.dpi:
+        params["dpi"] = meta.dpi
+    if meta.format == "JPEG":
+        if alpha is not None:  # cannot happen for a JPEG input; guard against misuse
+            raise OutputError(f"{path}: JPEG has no alpha channel")
+        params.update(quality=JPEG_QUALITY)
+    elif meta.format == "WEBP":
+        if meta.webp_lossless:
+            params.update(lossless=True)
+        else:
+            params.update(quality=WEBP_QUALITY)
+    elif meta.format == "TIFF":
+        params.update(compression=meta.tiff_compression)
+    atomic_write(path, lambda f: image.save(f, format=meta.format, **params), overwrite)
+
+
+def _encode_16bit(pixels: np.ndarray, meta: ImageMeta) -> bytes:
+    if pixels.shape[2] == 3:
+        bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+    else:
+        bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA)
+    if meta.format == "PNG":
+        ok, buf = cv2.imencode(".png", bgr)
+        if not ok:
+            raise OutputError("OpenCV could not encode the 16-bit PNG")
+        return _png_with_metadata(buf.tobytes(), meta)
+    params = [cv2.IMWRITE_TIFF_COMPRESSION, 5]  # LZW: lossless, as every 16-bit TIFF should be
+    if meta.dpi:
+        params += [cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, round(meta.dpi[0]), cv2.IMWRITE_TIFF_YDPI, round(meta.dpi[1])]
+    ok, buf = cv2.imencode(".tiff", bgr, params)
+    if not ok:
+        raise OutputError("OpenCV could not encode the 16-bit TIFF")
+    return buf.tobytes()
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png_with_metadata(png: bytes, meta: ImageMeta) -> bytes:
+    """Insert iCCP, pHYs and eXIf chunks right after IHDR (OpenCV writes none of them)."""
+    chunks = b""
+    if meta.icc_profile:
+        chunks += _png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(meta.icc_profile))
+    if meta.dpi:
+        ppm = [max(1, round(d / 0.0254)) for d in meta.dpi]
+        chunks += _png_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1))
+    if meta.exif:
+        exif = meta.exif[6:] if meta.exif.startswith(b"Exif\x00\x00") else meta.exif
+        chunks += _png_chunk(b"eXIf", exif)
+    ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
+    return png[:ihdr_end] + chunks + png[ihdr_end:]
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], object], overwrite: bool = False) -> None:
+    """Write through ``write`` to a temp file beside ``path``, then move it into place.
+
+    An interrupted or failed write leaves no file behind. Without ``overwrite`` the temp file is
+    hard-linked to ``path`` (fails if ``path`` exists, so nothing is ever clobbered); where the
+    file system has no hard links, an existence check and a rename do.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path.parent}: cannot create folder ({exc.strerror or exc})") from None
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise OutputError(f"{path}: already exists (use --overwrite to replace it)") from None
+            except OSError:
+                if path.exists():
+                    raise OutputError(f"{path}: already exists (use --overwrite to replace it)") from None
+                os.replace(tmp, path)
+    except (OSError, ValueError) as exc:  # Pillow raises ValueError for metadata it cannot store
+        raise OutputError(f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
