@@ -1,0 +1,132 @@
+"""``vidcolor run IN OUT``: colorize one video file."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from vidcolor.cli.common import app, err_console, handle_errors, show_progress
+from vidcolor.errors import InputError, OutputError
+
+RUN_HELP = """Colorize a black-and-white video file IN into OUT.
+
+The model predicts only colour: OUT keeps IN's luminance plane untouched (detail and exposure are
+never altered), its frame count and timestamps (constant or variable frame rate), resolution,
+rotation, colour tags and container metadata. Every audio and subtitle stream is copied packet
+for packet (audio is re-encoded, with a warning, only where OUT's container cannot hold it).
+Already-coloured input is recoloured from its luminance: its own colours are discarded.
+
+OUT's container comes from its extension (.mp4 .mkv .mov .webm .avi .ts .mxf .nut). OUT is
+written to a hidden temporary file beside it and renamed only when complete; an error or Ctrl-C
+leaves nothing behind. IN is never modified.
+
+Examples:\n
+  vidcolor run film.mp4 film-colour.mp4\n
+  vidcolor run film.mkv master.mkv --codec ffv1          (lossless video)\n
+  vidcolor run film.mp4 out.mp4 --render-factor 12 --keyframe-interval auto --report run.json
+"""
+
+
+class _StopFlag:
+    """Ctrl-C sets a flag the pipeline polls between batches, so it can clean up in order;
+    a second Ctrl-C interrupts at once (the writer still deletes its partial file)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._previous = None
+
+    def __enter__(self) -> "_StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def __call__(self) -> bool:
+        return self.event.is_set()
+
+
+@app.command("run", help=RUN_HELP)
+@handle_errors
+def run_command(
+    input: Path = typer.Argument(..., help="Black-and-white (or any) video file to colorize.", show_default=False),
+    output: Path = typer.Argument(..., help="Output video file; its extension chooses the container.", show_default=False),
+    model: str = typer.Option(
+        "default", "--model", "-m", help="Registered model name, 'default', or a path to a vidcolor .safetensors file."
+    ),
+    render_factor: int = typer.Option(
+        None, "--render-factor", "-r", help="Model input size = factor x 16 pixels (4..128); higher is slower and finer. Default: the model's video default."
+    ),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Frames per model call (memory grows with it).", min=1),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    codec: str = typer.Option(
+        None, "--codec", "-c", help="Video encoder: libx264 (default; VP9 for .webm), libx265, ffv1 (lossless), prores_ks, libvpx-vp9."
+    ),
+    crf: int = typer.Option(18, "--crf", help="Constant rate factor, as in ffmpeg (lower is better; 0 is lossless for x264/x265/VP9)."),
+    preset: str = typer.Option("medium", "--preset", help="Encoder speed preset for x264/x265 (ultrafast ... veryslow)."),
+    pix_fmt: str = typer.Option(
+        None, "--pix-fmt", help="Output pixel format. Default: the input's chroma subsampling and bit depth where the codec allows, else yuv420p."
+    ),
+    no_temporal: bool = typer.Option(False, "--no-temporal", help="Colour every frame on its own (no flow-guided smoothing)."),
+    temporal_strength: float = typer.Option(0.8, "--temporal-strength", help="Weight (0..1) of the previous frame's warped colour where motion is tracked."),
+    keyframe_interval: str = typer.Option(
+        "1", "--keyframe-interval", help="Run the model every N frames and carry colour along the motion between; 'auto' picks key frames by tracking quality."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", "-y", help="Replace OUT if it exists."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    report: Path = typer.Option(None, "--report", help="Write a JSON report (streams, frames, timings, warnings) to this file."),
+) -> None:
+    from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
+    from vidcolor.models.registry import load_model
+    from vidcolor.pipeline import colorize_video, check_paths
+
+    if report is not None and report.suffix.lower() != ".json":
+        raise OutputError(f"--report {report}: give a .json file name")
+    if not 0.0 <= temporal_strength <= 1.0:
+        raise InputError(f"--temporal-strength {temporal_strength} must lie in [0, 1]")
+    check_paths(input, output, overwrite)  # before loading a model: fail fast on a typo
+    temporal = TemporalConfig(enabled=not no_temporal, strength=temporal_strength, keyframe_interval=keyframe_interval)
+    render = RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device)
+    encode = EncodeConfig(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
+    color_model = load_model(model)
+
+    with _StopFlag() as stop:
+        if show_progress(quiet):
+            columns = (
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[fps]:.1f} fps"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            with Progress(*columns, console=err_console, transient=False) as bar:
+                task = bar.add_task(input.name, total=None, fps=0.0)
+
+                def on_progress(done: int, total: int | None) -> None:
+                    elapsed = bar.tasks[task].elapsed or 0.0
+                    bar.update(task, completed=done, total=total, fps=done / elapsed if elapsed else 0.0)
+
+                result = colorize_video(input, output, color_model, render, temporal, encode, overwrite, on_progress, stop)
+        else:
+            result = colorize_video(input, output, color_model, render, temporal, encode, overwrite, None, stop)
+
+    if report is not None:
+        report.write_text(result.to_json() + "\n")
+    if not quiet:
+        for warning in result.warnings:
+            err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        err_console.print(
+            f"{output}: {result.frames} frames in {result.seconds['wall']:.1f} s ({result.fps:.1f} fps)", soft_wrap=True
+        )

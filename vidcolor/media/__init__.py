@@ -1,0 +1,22 @@
+"""Media I/O over PyAV: probing, streaming decode, encode/remux with atomic output.
+
+No ffmpeg pipes and no frames on disk: frames go from the decoder to tensors and back to the
+encoder in memory; audio and subtitles are copied packet for packet.
+"""
+
+from vidcolor.media.probe import MediaInfo, StreamInfo, VideoInfo, probe
+from vidcolor.media.reader import FrameBatch, VideoReader
+from vidcolor.media.writer import OutputPlan, VideoWriter, partial_path, plan_output
+
+__all__ = [
+    "FrameBatch",
+    "MediaInfo",
+    "OutputPlan",
+    "StreamInfo",
+    "VideoInfo",
+    "VideoReader",
+    "VideoWriter",
+    "partial_path",
+    "plan_output",
+    "probe",
+]

@@ -1,0 +1,187 @@
+"""Colorize one video file: reader -> colorizer -> temporal stage -> compose -> writer.
+
+Decode, model and encode run at the same time: the reader and the writer each own a thread and
+a bounded queue, the model runs on the calling thread (torch, PyAV and OpenCV release the GIL).
+Memory is bounded by the queue sizes and the batch size, never by the film's length.
+
+``colorize_video`` is the one entry point (the CLI and the batch engine call it); it never prints:
+progress goes to the ``progress`` callback and everything else into the returned ``RunReport``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+
+from vidcolor.colorizer import Colorizer, upsample_chroma
+from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
+from vidcolor.errors import OutputError, VidcolorError
+from vidcolor.media.probe import MediaInfo, probe
+from vidcolor.media.reader import VideoReader
+from vidcolor.media.writer import (
+    ComposedBatch,
+    VideoWriter,
+    fit_luma,
+    pad_luma_tensor,
+    plan_output,
+    quantise_chroma,
+)
+from vidcolor.models.base import ColorModel
+from vidcolor.temporal import build_stage
+
+Progress = Callable[[int, "int | None"], None]  # (frames done, expected total or None)
+
+
+class RunCancelled(VidcolorError):
+    """``should_stop`` asked the run to end; nothing was left on disk."""
+
+    exit_code = 130
+
+
+@dataclass
+class RunReport:
+    input: dict[str, Any]
+    output: dict[str, Any]
+    model: dict[str, Any]
+    settings: dict[str, Any]
+    frames: int
+    skipped_packets: int
+    copied_side_packets: int
+    seconds: dict[str, float]  # decode / model / compose / encode are busy time per stage; wall is elapsed
+    fps: float
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+
+def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
+    """Refuse OUT == IN (whatever the spelling), an existing OUT without ``overwrite``, a missing folder."""
+    if dst.is_dir():
+        raise OutputError(f"{dst}: is a directory; give an output file name")
+    if src.exists() and (src.resolve() == dst.resolve() or (dst.exists() and os.path.samefile(src, dst))):
+        raise OutputError(f"{dst}: is the input file; choose another output name")
+    if dst.exists() and not overwrite:
+        raise OutputError(f"{dst}: already exists (use --overwrite to replace it)")
+    if not dst.parent.is_dir():
+        raise OutputError(f"{dst.parent}: output folder does not exist")
+
+
+def colorize_video(
+    src: str | Path,
+    dst: str | Path,
+    model: ColorModel | str,
+    render: RenderConfig = RenderConfig(),
+    temporal: TemporalConfig = TemporalConfig(),
+    encode: EncodeConfig = EncodeConfig(),
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunReport:
+    """Colorize ``src`` into ``dst``; returns what happened. Raises a VidcolorError on bad input or
+    output, ``RunCancelled`` when ``should_stop`` returns True; OUT appears only when complete."""
+    t_start = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    check_paths(src, dst, overwrite)
+    media = probe(src)
+    plan = plan_output(dst, media, encode)
+    if isinstance(model, str):
+        from vidcolor.models.registry import load_model
+
+        model = load_model(model)
+    colorizer = Colorizer(model, render, video=True)
+    stage = build_stage(temporal)
+    stage.reset()
+    matrix = plan.matrix
+    chroma_fmt = av.VideoFormat(plan.pix_fmt)
+    chroma_size = (chroma_fmt.chroma_height(plan.height), chroma_fmt.chroma_width(plan.width))
+    total = media.video.estimated_frames
+    model_s = compose_s = 0.0
+    frames = 0
+
+    def predict(small):  # the stage decides which frames the model colours
+        return colorizer.predict(small, matrix)
+
+    with VideoReader(src, media.video, batch_size=render.batch_size) as reader, VideoWriter(
+        src, media, plan, threads=encode.threads, queue_batches=max(1, encode.queue_frames // max(1, render.batch_size))
+    ) as writer:
+        for batch in reader:
+            if should_stop is not None and should_stop():
+                raise RunCancelled(f"stopped after {frames} frames; {dst.name} was not written")
+            t0 = time.perf_counter()
+            luma = pad_luma_tensor(batch.luma, plan.height, plan.width)
+            small = colorizer.prepare(luma)
+            cbcr = stage.process(small, predict)
+            t1 = time.perf_counter()
+            uv = quantise_chroma(upsample_chroma(cbcr, chroma_size).cpu(), plan.bits, plan.full_range)
+            y = fit_luma(batch.y_planes, batch.bits, plan.bits, plan.height, plan.width)
+            t2 = time.perf_counter()
+            model_s += t1 - t0
+            compose_s += t2 - t1
+            writer.put(ComposedBatch(y=y, uv=uv, pts=batch.pts, time_base=batch.time_base))
+            frames += len(batch)
+            if progress is not None:
+                progress(frames, max(total, frames) if total else None)
+        if should_stop is not None and should_stop():
+            raise RunCancelled(f"stopped after {frames} frames; {dst.name} was not written")
+        writer.finish()
+    if frames == 0:
+        dst.unlink(missing_ok=True)
+        raise OutputError(f"{src}: no video frame could be decoded; nothing was written")
+    wall = time.perf_counter() - t_start
+    warnings = list(writer.stats.warnings) + list(reader.warnings)
+    if reader.skipped_packets:
+        warnings.append(f"{reader.skipped_packets} damaged video packet(s) skipped")
+    return RunReport(
+        input=media.summary(),
+        output=_output_summary(dst),
+        model={"name": model.info.name, "version": model.info.version, "sha256": model.info.sha256},
+        settings={
+            "render_factor": colorizer.render_factor,
+            "render_size": list(colorizer.render_size(plan.height, plan.width)),
+            "batch_size": render.batch_size,
+            "device": str(colorizer.device),
+            "temporal": asdict(temporal),
+            "codec": plan.codec,
+            "pix_fmt": plan.pix_fmt,
+            "encoder_options": plan.options,
+            "matrix": matrix,
+            "size": [plan.width, plan.height],
+        },
+        frames=frames,
+        skipped_packets=reader.skipped_packets,
+        copied_side_packets=writer.stats.side_packets,
+        seconds={
+            "decode": round(reader.decode_seconds, 3),
+            "model": round(model_s, 3),
+            "compose": round(compose_s, 3),
+            "encode": round(writer.stats.encode_seconds, 3),
+            "wall": round(wall, 3),
+        },
+        fps=round(frames / wall, 3) if wall > 0 else 0.0,
+        warnings=warnings,
+    )
+
+
+def _output_summary(dst: Path) -> dict[str, Any]:
+    try:
+        return probe(dst).summary()
+    except VidcolorError as exc:  # written but not probe-able: say so rather than fail the run
+        return {"path": str(dst), "error": str(exc)}
+
+
+def describe(media: MediaInfo) -> str:
+    """One line about an input, for the CLI's header."""
+    v = media.video
+    rate = f"{float(v.frame_rate):.3f} fps" if v.frame_rate else "unknown fps"
+    return f"{Path(media.path).name}: {v.width}x{v.height} {v.codec} {v.pix_fmt}, {rate}, {media.duration or 0:.1f} s"
