@@ -50,6 +50,10 @@ _UPRIGHT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
 }
 # TIFF compressions Pillow can write for RGB(A); anything else (group4 fax, old JPEG) -> LZW.
 _TIFF_COMPRESSIONS = frozenset({"raw", "tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits"})
+# TIFF keeps its EXIF-like tags in the image's own directory, beside the structural ones (strip
+# offsets, bits per sample) that must not be copied to a file of another layout: only these
+# descriptive tags are carried over (description, make, model, software, date, artist, copyright).
+_TIFF_DESCRIPTIVE_TAGS = (270, 271, 272, 305, 306, 315, 33432)
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
 
@@ -64,6 +68,7 @@ class ImageMeta:
     dpi: tuple[float, float] | None = None
     tiff_compression: str = "tiff_lzw"
     webp_lossless: bool = False
+    tiff_tags: tuple[tuple[int, object], ...] = ()  # descriptive TIFF tags, written back as they were
 
 
 @dataclass
@@ -126,11 +131,11 @@ def _decode(path: Path, img: Image.Image) -> StillImage:
     fmt = _supported_format(path, img)
     if fmt != "JPEG" and getattr(img, "n_frames", 1) > 1:
         raise InputError(f"{path}: animated or multi-page images are not supported")
+    pixels, depth = _pixels(path, img)  # before getexif(): that may load the image and drop its tile
     exif = img.getexif()
     orientation = int(exif.get(ORIENTATION_TAG, 1) or 1)
     if orientation not in _UPRIGHT:
         orientation = 1
-    pixels, depth = _pixels(path, img)
     pixels = np.ascontiguousarray(_UPRIGHT[orientation](pixels))
 
     if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
@@ -155,9 +160,15 @@ def _decode(path: Path, img: Image.Image) -> StillImage:
         exif[ORIENTATION_TAG] = 1  # the pixels are now upright: keep the tag consistent
     icc = img.info.get("icc_profile") if colour else None
     dpi = img.info.get("dpi")
+    tiff_tags: tuple[tuple[int, object], ...] = ()
+    if fmt == "TIFF":
+        # getexif() of a TIFF is its whole first directory: keep only the descriptive part.
+        tiff_tags = tuple((tag, exif[tag]) for tag in _TIFF_DESCRIPTIVE_TAGS if tag in exif)
+        exif.clear()
     meta = ImageMeta(
         format=fmt,
         exif=exif.tobytes() if len(exif) else None,
+        tiff_tags=tiff_tags,
         icc_profile=icc or None,
         dpi=(float(dpi[0]), float(dpi[1])) if dpi else None,
         tiff_compression=_tiff_compression(img.info.get("compression")),
@@ -267,6 +278,8 @@ def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, meta: Ima
             params.update(quality=WEBP_QUALITY)
     elif meta.format == "TIFF":
         params.update(compression=meta.tiff_compression)
+        if meta.tiff_tags:
+            params.update(tiffinfo=dict(meta.tiff_tags))
     atomic_write(path, lambda f: image.save(f, format=meta.format, **params), overwrite)
 
 
