@@ -58,14 +58,17 @@ class DataFilter:
     min_chroma: float = 3.0  # mean chroma magnitude below this: a grey-scale photo
 
 
-def _load_checked(args: tuple[Path, int, DataFilter]) -> np.ndarray | None:
-    path, size, flt = args
+def is_usable(path: Path, flt: DataFilter) -> bool:
+    """Readable, large enough and not grey-scale: what the trainers keep."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None or min(bgr.shape[:2]) < flt.min_side:
-        return None
-    if ab_spread(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)) < flt.min_chroma:
-        return None
-    return load_square(path, size)
+        return False
+    return ab_spread(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)) >= flt.min_chroma
+
+
+def _load_checked(args: tuple[Path, int, DataFilter]) -> np.ndarray | None:
+    path, size, flt = args
+    return load_square(path, size) if is_usable(path, flt) else None
 
 
 def build_cache(paths: Sequence[Path], size: int, flt: DataFilter = DataFilter(), workers: int = 2) -> tuple[np.ndarray, list[Path]]:
@@ -93,13 +96,13 @@ def cache_key(paths: Sequence[Path], size: int, flt: DataFilter) -> str:
     return h.hexdigest()[:16]
 
 
-def load_or_build_cache(paths: Sequence[Path], size: int, cache_dir: Path, flt: DataFilter = DataFilter()) -> np.ndarray:
+def load_or_build_cache(paths: Sequence[Path], size: int, cache_dir: Path, flt: DataFilter = DataFilter(), workers: int = 2) -> np.ndarray:
     """Cached decode keyed by the file list, size and filter; rebuilt when any changes."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_dir / f"images-{cache_key(paths, size, flt)}.npy"
     if target.exists():
         return np.load(target, mmap_mode="r")
-    array, _ = build_cache(paths, size, flt)
+    array, _ = build_cache(paths, size, flt, workers)
     tmp = target.with_suffix(".partial.npy")
     np.save(tmp, array)
     tmp.rename(target)
@@ -112,17 +115,37 @@ def split_holdout(n: int, holdout: int, seed: int = 0) -> tuple[np.ndarray, np.n
     return np.sort(order[holdout:]), np.sort(order[:holdout])
 
 
-def batches(
-    images: np.ndarray,
-    indices: np.ndarray,
-    batch_size: int,
-    augment: AugmentConfig,
-    generator: torch.Generator,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless shuffled batches of (RGB target (B,3,S,S) in [0,1], degraded luma (B,1,S,S))."""
-    while True:
-        order = indices[torch.randperm(len(indices), generator=generator).numpy()]
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            pick = np.sort(order[start : start + batch_size])
-            rgb = torch.from_numpy(np.ascontiguousarray(images[pick])).permute(0, 3, 1, 2).float() / 255.0
-            yield augment_batch(rgb, augment, generator)
+class BatchStream:
+    """Shuffled epochs of augmented batches, where batch ``k`` depends only on (seed, k).
+
+    Each epoch's order and each batch's augmentation come from generators seeded by the epoch and
+    the batch number, so a run resumed from a checkpoint at step k sees exactly the batches an
+    uninterrupted run would have: resuming is bit-for-bit the same training.
+    """
+
+    def __init__(self, images: np.ndarray, indices: np.ndarray, batch_size: int, augment: AugmentConfig, seed: int = 0) -> None:
+        if len(indices) < batch_size:
+            raise ValueError(f"{len(indices)} training images cannot fill a batch of {batch_size}")
+        self.images, self.indices, self.batch_size, self.augment, self.seed = images, indices, batch_size, augment, seed
+        self.per_epoch = len(indices) // batch_size
+        self._epoch, self._order = -1, indices
+
+    def _seeded(self, stream: int, k: int) -> torch.Generator:
+        # A fixed mix (not hash(), whose algorithm Python may change) of seed, stream and number.
+        return torch.Generator().manual_seed(((self.seed * 1_000_003 + stream) * 1_000_000_007 + k) % (1 << 63))
+
+    def batch(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch number ``k``: (RGB target (B,3,S,S) in [0,1], degraded luma (B,1,S,S))."""
+        epoch, slot = divmod(k, self.per_epoch)
+        if epoch != self._epoch:
+            perm = torch.randperm(len(self.indices), generator=self._seeded(0, epoch)).numpy()
+            self._epoch, self._order = epoch, self.indices[perm]
+        pick = np.sort(self._order[slot * self.batch_size : (slot + 1) * self.batch_size])
+        rgb = torch.from_numpy(np.ascontiguousarray(self.images[pick])).permute(0, 3, 1, 2).float() / 255.0
+        return augment_batch(rgb, self.augment, self._seeded(1, k))
+
+    def __call__(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        k = start
+        while True:
+            yield self.batch(k)
+            k += 1

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidcolor.color import luma_to_lightness, rgb_to_lab
+from vidcolor.errors import InputError
 from vidcolor.models.ab_bins import soft_encode
 from vidcolor.models.efficientnet import EfficientNetLite0Encoder, load_imagenet_weights
 
@@ -38,13 +39,20 @@ def bin_prior(ab: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
 
 
 class PerceptualLoss(nn.Module):
-    """L1 between features of a frozen ImageNet EfficientNet-Lite0 on predicted and true RGB."""
+    """Mean L1 between features of a frozen ImageNet network on predicted and true RGB.
 
-    def __init__(self, pretrained: bool = True) -> None:
+    ``net`` maps ImageNet-normalised RGB to a list of feature maps; ``taps`` picks the ones
+    compared (by default EfficientNet-Lite0's strides 4, 8 and 16).
+    """
+
+    def __init__(self, pretrained: bool = True, net: nn.Module | None = None, taps: tuple[int, ...] = (1, 2, 3)) -> None:
         super().__init__()
-        self.net = EfficientNetLite0Encoder(in_channels=3)
-        if pretrained:
-            load_imagenet_weights(self.net)
+        if net is None:
+            net = EfficientNetLite0Encoder(in_channels=3)
+            if pretrained:
+                load_imagenet_weights(net)
+        self.net = net
+        self.taps = taps
         self.net.eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
@@ -56,7 +64,20 @@ class PerceptualLoss(nn.Module):
         fp = self.net((pred_rgb - self.mean) / self.std)
         with torch.no_grad():
             ft = self.net((true_rgb - self.mean) / self.std)
-        return sum(F.l1_loss(a, b) for a, b in zip(fp[1:4], ft[1:4])) / 3.0
+        return sum(F.l1_loss(fp[i].float(), ft[i].float()) for i in self.taps) / len(self.taps)
+
+
+def build_perceptual(spec: str, pretrained: bool = True) -> PerceptualLoss:
+    """``efficientnet`` (ImageNet EfficientNet-Lite0; random if not ``pretrained``, for tests) or
+    ``vgg16:PATH`` (torchvision-layout VGG16 weights: relu2_2, relu3_3, relu4_3)."""
+    if spec == "efficientnet":
+        return PerceptualLoss(pretrained)
+    kind, _, path = spec.partition(":")
+    if kind == "vgg16" and path:
+        from vidcolor.train.vgg import load_vgg16_features
+
+        return PerceptualLoss(net=load_vgg16_features(path), taps=(0, 1, 2))
+    raise InputError(f"unknown perceptual_net {spec!r}: efficientnet or vgg16:PATH")
 
 
 def lightness_of(luma: torch.Tensor) -> torch.Tensor:

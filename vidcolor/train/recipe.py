@@ -21,6 +21,12 @@ class DataConfig:
     cache_dir: str = ".cache/vidcolor"
     min_side: int = 64
     min_chroma: float = 3.0
+    # A training index (pipelines/build_index.py): the exact file list, checked by size (and by
+    # sha256 with verify_index) instead of walking ``roots``. Relative paths in it are resolved
+    # against the index file's folder.
+    index: str = ""
+    verify_index: bool = False
+    workers: int = 2  # processes decoding images when the cache is built
 
     @property
     def filter(self) -> DataFilter:
@@ -38,7 +44,12 @@ class TrainConfig:
     warmup_steps: int = 200
     rebalance_lambda: float = 0.5  # classification: 1 = fully rebalanced, 0 = raw prior
     huber_delta: float = 5.0  # regression: ab units
-    perceptual_weight: float = 0.1  # regression: weight of the frozen-encoder feature loss
+    perceptual_weight: float = 0.1  # regression: weight of the frozen-network feature loss
+    # Frozen network of the perceptual loss: "efficientnet" (ImageNet EfficientNet-Lite0) or
+    # "vgg16:PATH" (torchvision-layout VGG16 weights a user supplies, loaded with weights_only).
+    perceptual_net: str = "efficientnet"
+    init_backbone: str = ""  # encoder weights exported by `vidcolor train --export-backbone`
+    amp: str = "auto"  # auto (cuda: bf16 or fp16) | off | bf16 | fp16 (cuda only)
     pretrained_encoder: bool = True
     checkpoint_every: int = 250
     sample_every: int = 500
@@ -52,6 +63,7 @@ class TrainConfig:
     critic_pretrain_steps: int = 500
     gan_weight: float = 0.02
     critic_lr: float = 2e-4
+    critic_channels: int = 64  # width of the critic's first layer (doubles per downsampling)
 
 
 @dataclass(frozen=True)
@@ -64,13 +76,75 @@ class Recipe:
     description: str = ""
 
 
-def _build(cls: type, section: dict[str, Any], where: str) -> Any:
+MODES = ("classification", "regression", "gan")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    """Check a recipe value against the type of the field's default (TOML gives no schema)."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    elif isinstance(default, tuple):
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, type(default[0])) for v in value) if default else isinstance(value, (list, tuple))
+        value = tuple(value) if ok else value
+    else:  # pragma: no cover - every recipe field has one of the types above
+        ok = True
+    if not ok:
+        raise InputError(f"recipe key {where} = {value!r}: expected {type(default).__name__}")
+    return value
+
+
+def _build(cls: type, section: Any, where: str) -> Any:
+    if not isinstance(section, dict):
+        raise InputError(f"recipe [{where}] must be a table")
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(section) - set(known))
     if unknown:
         raise InputError(f"recipe section [{where}] has unknown keys: {', '.join(unknown)}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
+    defaults = cls()
+    values = {k: _coerce(v, getattr(defaults, k), f"{where}.{k}") for k, v in section.items()}
     return cls(**values)
+
+
+def validate_recipe(recipe: Recipe) -> Recipe:
+    """Reject values no run could use, with a message naming the key."""
+    t, d, a, m = recipe.train, recipe.data, recipe.augment, recipe.model
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise InputError(f"recipe: {message}")
+
+    need(t.mode in MODES, f"train.mode {t.mode!r} is not one of {', '.join(MODES)}")
+    need(t.amp in AMP_MODES, f"train.amp {t.amp!r} is not one of {', '.join(AMP_MODES)}")
+    need(t.steps >= 0, "train.steps must be >= 0")
+    need(t.batch_size >= 1, "train.batch_size must be >= 1")
+    need(t.lr > 0 and t.critic_lr > 0, "learning rates must be > 0")
+    need(t.checkpoint_every >= 1 and t.sample_every >= 1 and t.log_every >= 1, "checkpoint_every, sample_every and log_every must be >= 1")
+    need(t.warmup_steps >= 0 and t.critic_pretrain_steps >= 0, "warmup_steps and critic_pretrain_steps must be >= 0")
+    need(0.0 <= t.rebalance_lambda <= 1.0, "train.rebalance_lambda must be in [0, 1]")
+    need(t.huber_delta > 0, "train.huber_delta must be > 0")
+    need(t.perceptual_weight >= 0 and t.gan_weight >= 0, "loss weights must be >= 0")
+    need(t.critic_channels >= 1, "train.critic_channels must be >= 1")
+    net, _, net_path = t.perceptual_net.partition(":")
+    need(t.perceptual_net == "efficientnet" or (net == "vgg16" and bool(net_path)), f"train.perceptual_net {t.perceptual_net!r}: \"efficientnet\" or \"vgg16:PATH\"")
+    need(t.mode != "gan" or bool(t.init_from), "train.mode = \"gan\" needs train.init_from (a trained generator .safetensors)")
+    need(a.size >= 32 and a.size % 32 == 0, f"augment.size {a.size} must be a positive multiple of 32")
+    need(0.0 < a.crop_min <= a.crop_max <= 1.0, "augment: need 0 < crop_min <= crop_max <= 1")
+    need(d.holdout >= 1, "data.holdout must be >= 1 (the holdout images are how a run is judged)")
+    need(d.cache_size >= a.size, f"data.cache_size {d.cache_size} must be >= augment.size {a.size}")
+    need(bool(d.roots) or bool(d.index), "data: give roots or an index")
+    need(d.workers >= 1, "data.workers must be >= 1")
+    need(m.head in ("classification", "regression"), f"model.head {m.head!r}: classification or regression")
+    need(len(m.decoder_channels) == 3 and all(c >= 1 for c in m.decoder_channels), "model.decoder_channels: three positive widths")
+    need(m.temperature > 0, "model.temperature must be > 0")
+    return recipe
 
 
 def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
@@ -79,7 +153,10 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
     if unknown:
         raise InputError(f"recipe has unknown sections: {', '.join(unknown)}")
     parts = {k: _build(cls, raw.get(k, {}), k) for k, cls in sections.items()}
-    return Recipe(name=raw.get("name", "vidcolor-model"), description=raw.get("description", ""), **parts)
+    name, description = raw.get("name", "vidcolor-model"), raw.get("description", "")
+    if not isinstance(name, str) or not isinstance(description, str):
+        raise InputError("recipe name and description must be strings")
+    return validate_recipe(Recipe(name=name, description=description, **parts))
 
 
 def load_recipe(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> Recipe:
@@ -89,8 +166,11 @@ def load_recipe(path: str | Path, overrides: dict[str, dict[str, Any]] | None = 
         raise InputError(f"recipe not found: {path}")
     try:
         raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
         raise InputError(f"recipe {path} is not valid TOML: {exc}") from exc
     for section, values in (overrides or {}).items():
-        raw.setdefault(section, {}).update(values)
+        table = raw.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise InputError(f"recipe [{section}] must be a table")
+        table.update(values)
     return recipe_from_dict(raw)

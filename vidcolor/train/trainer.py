@@ -1,37 +1,45 @@
 """The training loop shared by the modes: data, optimiser, schedule, checkpoints, samples, metrics.
 
-Resumable: the latest checkpoint (model, optimiser, step, RNG) is written atomically every
-``checkpoint_every`` steps; starting the same recipe again continues from it.
+Resumable: the latest checkpoint (model, optimiser, step, grad scaler) is written atomically every
+``checkpoint_every`` steps; starting the same recipe again continues from it. The batch of step k
+depends only on the seed and k (``BatchStream``), so a resumed run trains exactly like an
+uninterrupted one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
 import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vidcolor.color import compose_rgb, luma_to_lightness, rgb_to_luma
-from vidcolor.errors import InputError
+from vidcolor.errors import InputError, ModelError
+from vidcolor.models.ab_bins import annealed_mean, rebalance_weights
 from vidcolor.models.efficientnet import load_imagenet_weights
-from vidcolor.models.generator import Generator
-from vidcolor.models.weights import save_generator
-from vidcolor.train.data import batches, list_images, load_or_build_cache, split_holdout
-from vidcolor.train.losses import PerceptualLoss, bin_prior, classification_loss, target_ab
-from vidcolor.models.ab_bins import rebalance_weights
-from vidcolor.train.recipe import Recipe
+from vidcolor.models.generator import Generator, GeneratorConfig
+from vidcolor.models.weights import load_generator, save_generator
+from vidcolor.train.data import BatchStream, load_or_build_cache, split_holdout
+from vidcolor.train.index import training_paths
+from vidcolor.train.losses import bin_prior, build_perceptual, classification_loss, target_ab
+from vidcolor.train.recipe import Recipe, validate_recipe
 from vidcolor.train.samples import save_sample_grid
 
 HEAD_STRIDE = 4
+# Columns of metrics.csv; a mode may add its loss parts after these.
+BASE_COLUMNS = ("step", "loss", "lr", "images_per_s", "holdout_psnr", "gray_psnr")
 
-LogFn = Callable[[dict[str, float]], None]
+LogFn = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -46,9 +54,45 @@ class TrainResult:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+    if name.startswith("cuda") and not torch.cuda.is_available():
         raise InputError("--device cuda asked for, but torch sees no CUDA device")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise InputError(f"unknown device {name!r}: auto, cpu, cuda or cuda:N") from exc
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Autocast dtype for the forward passes (None: float32) and whether gradients are scaled."""
+
+    dtype: torch.dtype | None
+    scale: bool
+
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=self.dtype)
+
+    @property
+    def name(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+
+
+def resolve_precision(amp: str, device: torch.device) -> Precision:
+    """``auto``: bf16 on CUDA that has it, else fp16 with a grad scaler; float32 on CPU, where
+    bf16 autocast is only faster on CPUs with AMX/AVX512-BF16 (ask for it with ``bf16``)."""
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return Precision(None, False)
+    if amp == "auto":
+        return Precision(torch.bfloat16, False) if torch.cuda.is_bf16_supported() else Precision(torch.float16, True)
+    if amp == "bf16":
+        return Precision(torch.bfloat16, False)
+    if amp == "fp16":
+        if device.type != "cuda":
+            raise InputError("fp16 mixed precision needs CUDA; on CPU use --amp bf16")
+        return Precision(torch.float16, True)
+    raise InputError(f"unknown --amp {amp!r}: auto, off, bf16 or fp16")
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -68,6 +112,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def evaluate_holdout(model: Generator, rgb: torch.Tensor, device: torch.device, temperature: float | None = None) -> tuple[float, float]:
     """Mean PSNR of the colorized holdout and of its grey version against the truth."""
+    was_training = model.training
     model.eval()
     luma = rgb_to_luma(rgb)
     preds = []
@@ -75,37 +120,55 @@ def evaluate_holdout(model: Generator, rgb: torch.Tensor, device: torch.device, 
         l = luma[i : i + 32].to(device)
         ab = model(luma_to_lightness(l), temperature=temperature).float().cpu()
         preds.append(compose_rgb(luma[i : i + 32], ab))
+    model.train(was_training)
     pred = torch.cat(preds)
     gray = luma.expand(-1, 3, -1, -1)
     return float(psnr(pred, rgb).mean()), float(psnr(gray, rgb).mean())
 
 
+def load_init(path: str) -> tuple[Generator, dict[str, str]]:
+    """A generator to start from: a vidcolor .safetensors file (what ``init_from`` names)."""
+    try:
+        return load_generator(path)
+    except ModelError as exc:
+        raise ModelError(f"train.init_from: {exc}") from None
+
+
 class Trainer:
-    def __init__(self, recipe: Recipe, log: LogFn | None = None) -> None:
-        self.recipe = recipe
+    """Classification or regression training of a generator (``GanTrainer`` adds the critic)."""
+
+    modes: tuple[str, ...] = ("classification", "regression")
+
+    def __init__(self, recipe: Recipe, log: LogFn | None = None, on_step: LogFn | None = None) -> None:
+        self.recipe = validate_recipe(recipe)
         self.cfg = recipe.train
         self.log = log or (lambda _: None)
-        if self.cfg.mode not in ("classification", "regression"):
-            raise InputError(f"unknown training mode {self.cfg.mode!r}: classification or regression (gan: see train.gan)")
+        self.on_step = on_step or (lambda _: None)
+        if self.cfg.mode not in self.modes:
+            raise InputError(f"training mode {self.cfg.mode!r} needs {'GanTrainer' if self.cfg.mode == 'gan' else 'another trainer'}: use build_trainer()")
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         self.device = resolve_device(self.cfg.device)
+        self.precision = resolve_precision(self.cfg.amp, self.device)
         self.out = Path(self.cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
 
-        paths = list_images(recipe.data.roots)
+        data = recipe.data
+        paths = training_paths(data.roots, data.index, data.verify_index)
         if not paths:
-            raise InputError(f"no training images under {', '.join(recipe.data.roots)}")
-        self.images = load_or_build_cache(paths, recipe.data.cache_size, Path(recipe.data.cache_dir), recipe.data.filter)
-        if len(self.images) <= recipe.data.holdout + recipe.train.batch_size:
-            raise InputError(f"only {len(self.images)} usable training images: too few for this recipe")
-        self.train_idx, self.holdout_idx = split_holdout(len(self.images), recipe.data.holdout, self.cfg.seed)
+            raise InputError(f"no training images under {', '.join(data.roots)}")
+        self.images = load_or_build_cache(paths, data.cache_size, Path(data.cache_dir), data.filter, data.workers)
+        if len(self.images) < data.holdout + self.cfg.batch_size:
+            raise InputError(f"only {len(self.images)} usable training images: too few for holdout {data.holdout} + batch {self.cfg.batch_size}")
+        self.train_idx, self.holdout_idx = split_holdout(len(self.images), data.holdout, self.cfg.seed)
         self.holdout_rgb = self._center_crops(self.holdout_idx)
+        self.stream = BatchStream(self.images, self.train_idx, self.cfg.batch_size, recipe.augment, self.cfg.seed)
 
-        head = "regression" if self.cfg.mode == "regression" else "classification"
-        self.model = Generator(type(recipe.model)(**{**recipe.model.to_dict(), "head": head})).to(self.device)
-        if self.cfg.pretrained_encoder and not self.cfg.init_from:
-            load_imagenet_weights(self.model.encoder)
+        # Seeded initialisation (the same recipe gives the same run), without disturbing the
+        # caller's global RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            self.model = self._build_model().to(self.device)
         enc = list(self.model.encoder.parameters())
         enc_ids = {id(p) for p in enc}
         rest = [p for p in self.model.parameters() if id(p) not in enc_ids]
@@ -114,13 +177,38 @@ class Trainer:
             lr=self.cfg.lr,
             weight_decay=self.cfg.weight_decay,
         )
-        self.gen = torch.Generator().manual_seed(self.cfg.seed)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.scale)
         self.step = 0
+        head = self.model.config.head
         self.class_weights = self._class_weights() if head == "classification" else None
-        self.perceptual = PerceptualLoss(self.cfg.pretrained_encoder).to(self.device) if head == "regression" and self.cfg.perceptual_weight > 0 else None
+        self.perceptual = (
+            build_perceptual(self.cfg.perceptual_net, self.cfg.pretrained_encoder).to(self.device)
+            if head == "regression" and self.cfg.perceptual_weight > 0
+            else None
+        )
+        self._build_extra()
         self._resume()
 
     # -- setup helpers -------------------------------------------------------------------
+    def _build_extra(self) -> None:
+        """Hook for subclasses: more networks to build before the checkpoint is read."""
+
+    def _build_model(self) -> Generator:
+        """A fresh generator: from ``init_from``, else an encoder from ``init_backbone`` or ImageNet."""
+        if self.cfg.init_from:
+            model, _ = load_init(self.cfg.init_from)
+            if model.config.head != self.cfg.mode:
+                raise InputError(f"train.init_from has a {model.config.head} head; this recipe trains {self.cfg.mode}")
+            return model
+        model = Generator(GeneratorConfig(**{**self.recipe.model.to_dict(), "head": self.cfg.mode}))
+        if self.cfg.init_backbone:
+            from vidcolor.train.backbone import import_backbone
+
+            import_backbone(model.encoder, self.cfg.init_backbone)
+        elif self.cfg.pretrained_encoder:
+            load_imagenet_weights(model.encoder)
+        return model
+
     def _center_crops(self, idx: np.ndarray) -> torch.Tensor:
         rgb = torch.from_numpy(np.ascontiguousarray(self.images[np.sort(idx)])).permute(0, 3, 1, 2).float() / 255.0
         return F.interpolate(rgb, size=(self.recipe.augment.size,) * 2, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
@@ -135,82 +223,153 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.out / "checkpoint.pt"
 
-    def _resume(self) -> None:
-        if self.checkpoint_path.exists():
-            state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
-            self.model.load_state_dict(state["model"])
-            self.opt.load_state_dict(state["optimizer"])
-            self.step = int(state["step"])
-            self.gen.set_state(state["rng"])
-        elif self.cfg.init_from:
-            from vidcolor.models.weights import load_generator
+    @property
+    def total_steps(self) -> int:
+        """Steps of the whole schedule (what a progress bar counts to)."""
+        return self.cfg.steps
 
-            init, _ = load_generator(self.cfg.init_from)
-            self.model.load_state_dict(init.state_dict())
+    @property
+    def steps_done(self) -> int:
+        return self.step
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "step": self.step,
+            "scaler": self.scaler.state_dict(),
+            "mode": self.cfg.mode,
+            "config": json.dumps(self.model.config.to_dict()),
+        }
+
+    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+
+    def _resume(self) -> None:
+        if not self.checkpoint_path.exists():
+            return
+        try:
+            state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
+            if state.get("mode", self.cfg.mode) != self.cfg.mode:
+                raise ValueError(f"it is a {state['mode']} run")
+            self.load_checkpoint_state(state)
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            raise ModelError(f"{self.checkpoint_path} does not fit this recipe ({str(exc).splitlines()[0][:160]}); train into another --out") from None
 
     def save_checkpoint(self) -> None:
         tmp = self.checkpoint_path.with_suffix(".partial")
-        torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step, "rng": self.gen.get_state()}, tmp)
+        torch.save(self.checkpoint_state(), tmp)
         os.replace(tmp, self.checkpoint_path)
 
-    # -- one step ------------------------------------------------------------------------
-    def loss(self, rgb: torch.Tensor, luma: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        lightness = luma_to_lightness(luma)
-        head = self.model.head_output(lightness)
+    # -- losses --------------------------------------------------------------------------
+    def predict_ab(self, head: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Differentiable ab at full training size from the head (annealed mean for bins)."""
+        if self.model.config.head == "classification":
+            head = annealed_mean(head.float(), self.model.bin_centers, self.model.config.temperature)
+        return F.interpolate(head.float(), size=size, mode="bilinear", align_corners=False)
+
+    def base_loss(self, head: torch.Tensor, rgb: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The generator's own loss given its head output (float32 maths, whatever the autocast)."""
         if self.class_weights is not None:
-            loss = classification_loss(head, target_ab(rgb, HEAD_STRIDE), self.model.bin_centers, self.class_weights)
+            loss = classification_loss(head.float(), target_ab(rgb, HEAD_STRIDE), self.model.bin_centers, self.class_weights)
             return loss, {"ce": float(loss.detach())}
-        ab = F.interpolate(head, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
-        truth = target_ab(rgb)
-        pix = F.huber_loss(ab, truth, delta=self.cfg.huber_delta)
-        parts = {"huber": float(pix)}
+        ab = F.interpolate(head.float(), size=rgb.shape[-2:], mode="bilinear", align_corners=False)
+        pix = F.huber_loss(ab, target_ab(rgb), delta=self.cfg.huber_delta)
+        parts = {"huber": float(pix.detach())}
         loss = pix
         if self.perceptual is not None:
             pred_rgb = compose_rgb(rgb_to_luma(rgb), ab)
-            perc = self.perceptual(pred_rgb, rgb)
+            with self.precision.autocast(self.device):
+                perc = self.perceptual(pred_rgb, rgb).float()
             loss = loss + self.cfg.perceptual_weight * perc * 100.0
-            parts["perceptual"] = float(perc)
+            parts["perceptual"] = float(perc.detach())
         return loss, parts
+
+    def loss(self, rgb: torch.Tensor, luma: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        with self.precision.autocast(self.device):
+            head = self.model.head_output(luma_to_lightness(luma))
+        return self.base_loss(head, rgb)
+
+    def _set_lr(self, opt: torch.optim.Optimizer, base: float, step: int, total: int) -> float:
+        factor = lr_factor(step, self.cfg.warmup_steps, total)
+        for group in opt.param_groups:
+            group["lr"] = base * factor * group.get("lr_scale", 1.0)
+        return base * factor
+
+    def train_step(self) -> dict[str, Any]:
+        """One optimiser step on batch number ``self.step``; returns the log row."""
+        self.model.train()
+        t0 = time.time()
+        rgb, luma = self.stream.batch(self.step)
+        rgb, luma = rgb.to(self.device), luma.to(self.device)
+        lr = self._set_lr(self.opt, self.cfg.lr, self.step, self.cfg.steps)
+        loss, parts = self.loss(rgb, luma)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.step += 1
+        return {"step": self.step, "loss": float(loss.detach()), "lr": lr, "images_per_s": len(rgb) / max(1e-9, time.time() - t0), **parts}
+
+    def finished(self) -> bool:
+        return self.step >= self.cfg.steps
+
+    def is_due(self, every: int) -> bool:
+        return self.steps_done % every == 0 or self.finished()
+
+    def columns(self) -> tuple[str, ...]:
+        return BASE_COLUMNS + (("ce",) if self.class_weights is not None else ("huber", "perceptual"))
+
+    # -- the loop ------------------------------------------------------------------------
+    def _csv_writer(self, fh: Any, new_file: bool, path: Path) -> csv.DictWriter:
+        columns: list[str] = list(self.columns())
+        if not new_file:  # keep an existing file's columns: appended rows must line up
+            with path.open(newline="") as existing:
+                header = next(csv.reader(existing), None)
+            columns = header or columns
+        writer = csv.DictWriter(fh, columns, extrasaction="ignore")
+        if new_file:
+            writer.writeheader()
+        return writer
 
     def run(self, stop: Callable[[], bool] | None = None) -> TrainResult:
         start = time.time()
-        stream = batches(self.images, self.train_idx, self.cfg.batch_size, self.recipe.augment, self.gen)
         metrics_file = self.out / "metrics.csv"
-        new_file = not metrics_file.exists()
+        new_file = not metrics_file.exists() or metrics_file.stat().st_size == 0
         with metrics_file.open("a", newline="") as fh:
-            writer = csv.writer(fh)
-            if new_file:
-                writer.writerow(["step", "loss", "lr", "images_per_s", "holdout_psnr", "gray_psnr"])
-            while self.step < self.cfg.steps:
+            writer = self._csv_writer(fh, new_file, metrics_file)
+            while not self.finished():
                 if stop is not None and stop():
                     break
-                self.model.train()
-                t0 = time.time()
-                rgb, luma = next(stream)
-                rgb, luma = rgb.to(self.device), luma.to(self.device)
-                factor = lr_factor(self.step, self.cfg.warmup_steps, self.cfg.steps)
-                for group in self.opt.param_groups:
-                    group["lr"] = self.cfg.lr * factor * group["lr_scale"]
-                loss, parts = self.loss(rgb, luma)
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                self.opt.step()
-                self.step += 1
-                rate = len(rgb) / (time.time() - t0)
-                row = {"step": self.step, "loss": float(loss.detach()), "lr": self.cfg.lr * factor, "images_per_s": rate, **parts}
-                if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
+                row = self.train_step()
+                if self.is_due(self.cfg.checkpoint_every):
                     self.save_checkpoint()
-                if self.step % self.cfg.sample_every == 0 or self.step == self.cfg.steps:
+                if self.steps_done > 0 and self.is_due(self.cfg.sample_every):
                     ps, gray = evaluate_holdout(self.model, self.holdout_rgb, self.device)
                     row.update(holdout_psnr=ps, gray_psnr=gray)
-                    save_sample_grid(self.model, self.holdout_rgb[:8], self.out / "samples" / f"step{self.step:07d}.png", self.device)
-                if self.step % self.cfg.log_every == 0 or "holdout_psnr" in row:
-                    writer.writerow([self.step, f"{float(loss.detach()):.5f}", f"{row['lr']:.3g}", f"{rate:.1f}", row.get("holdout_psnr", ""), row.get("gray_psnr", "")])
+                    save_sample_grid(self.model, self.holdout_rgb[:8], self.out / "samples" / f"step{self.steps_done:07d}.png", self.device)
+                self.on_step(row)
+                if self.steps_done % self.cfg.log_every == 0 or "holdout_psnr" in row:
+                    writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
                     fh.flush()
                     self.log(row)
         self.save_checkpoint()
         ps, gray = evaluate_holdout(self.model, self.holdout_rgb, self.device)
         weights = self.out / "model.safetensors"
-        save_generator(self.model.cpu(), weights, {"name": self.recipe.name, "steps": str(self.step), "recipe": repr(asdict(self.recipe))})
+        meta = {"name": self.recipe.name, "steps": str(self.steps_done), "mode": self.cfg.mode, "recipe": repr(asdict(self.recipe))}
+        save_generator(self.model.cpu(), weights, meta)
         self.model.to(self.device)
-        return TrainResult(self.step, time.time() - start, weights, ps, gray)
+        return TrainResult(self.steps_done, time.time() - start, weights, ps, gray)
+
+
+def build_trainer(recipe: Recipe, log: LogFn | None = None, on_step: LogFn | None = None) -> Trainer:
+    """The trainer for the recipe's mode."""
+    if recipe.train.mode == "gan":
+        from vidcolor.train.gan import GanTrainer
+
+        return GanTrainer(recipe, log, on_step)
+    return Trainer(recipe, log, on_step)

@@ -1,0 +1,83 @@
+"""``vidcolor eval DIR``: score a model on colour photographs against the grey baseline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from vidcolor.cli.common import app, err_console, handle_errors, out_console, show_progress
+from vidcolor.errors import InputError, OutputError
+
+HELP = """Measure colorization quality on colour photographs.
+
+Each picture under DIR (searched recursively; files may be given too) is desaturated to its
+BT.601 luma, colorized as `vidcolor image` would, and compared with the original: PSNR (RGB, dB,
+higher is better), mean CIEDE2000 (lower is better) and Hasler–Süsstrunk colourfulness (the
+truth's is shown for reference). The grey picture (no colour at all) is scored in the same table:
+the baseline a model must beat. Unreadable files are reported and skipped.
+"""
+
+
+def _table(report: "EvalReport", per_image: bool) -> Table:  # noqa: F821 - imported late
+    table = Table(title=f"{report.model} (render factor {report.render_factor}), {len(report.images)} pictures")
+    for name in ("picture", "PSNR", "PSNR grey", "ΔE00", "ΔE00 grey", "colourful.", "truth colourful."):
+        table.add_column(name, justify="left" if name == "picture" else "right")
+
+    def cells(d: dict) -> list[str]:
+        return [f"{d['psnr']:.2f}", f"{d['psnr_gray']:.2f}", f"{d['ciede2000']:.2f}", f"{d['ciede2000_gray']:.2f}", f"{d['colourfulness']:.1f}", f"{d['colourfulness_truth']:.1f}"]
+
+    if per_image:
+        for s in report.images:
+            table.add_row(Path(s.path).name, *cells(s.__dict__))
+    table.add_row("[bold]mean[/]", *cells(report.mean()), end_section=True)
+    return table
+
+
+@app.command("eval", help=HELP)
+@handle_errors
+def eval_command(
+    inputs: list[Path] = typer.Argument(..., metavar="DIR_OF_COLOUR_IMAGES", help="Folder(s) or files of colour pictures."),
+    model: str = typer.Option("default", "--model", "-m", help="Registered model name, or a .safetensors file."),
+    render_factor: Optional[int] = typer.Option(None, "--render-factor", "-r", help="Model input size = N x 16 pixels (4..128); the model's image default when omitted."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Score only the first N pictures (sorted by path)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Write the per-picture scores and means as JSON."),
+    summary: bool = typer.Option(False, "--summary", help="Only the mean row in the table."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no table."),
+) -> None:
+    from vidcolor.colorizer import RenderConfig
+    from vidcolor.media.images import atomic_write
+    from vidcolor.models.registry import load_model
+    from vidcolor.train.data import list_images
+    from vidcolor.train.evaluate import evaluate_images
+
+    missing = [str(p) for p in inputs if not p.exists()]
+    if missing:
+        raise InputError(f"not found: {', '.join(missing)}")
+    paths = list_images(inputs)
+    if limit is not None:
+        paths = paths[:limit]
+    if not paths:
+        raise InputError(f"no pictures under {', '.join(map(str, inputs))}")
+    colour_model = load_model(model)
+    with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err_console, disable=not show_progress(quiet), transient=True) as bar:
+        task = bar.add_task("eval", total=len(paths))
+        report = evaluate_images(paths, colour_model, RenderConfig(render_factor=render_factor, device=device, batch_size=1), on_image=lambda _: bar.advance(task))
+    for reason in report.skipped:
+        err_console.print(f"[yellow]skipped:[/] {reason}", soft_wrap=True, highlight=False)
+    if not report.images:
+        raise InputError("none of the pictures could be read")
+    if json_out is not None:
+        data = {"command": "eval", "spec": model, **report.to_dict()}
+        text = json.dumps(data, indent=2).encode()
+        try:
+            atomic_write(json_out, lambda f: f.write(text), overwrite=True)
+        except OutputError as exc:
+            raise OutputError(f"--json: {exc}") from None
+    if not quiet:
+        out_console.print(_table(report, per_image=not summary))
