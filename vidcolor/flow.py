@@ -106,3 +106,12 @@ def fb_inconsistency(flow_ab: torch.Tensor, flow_ba: torch.Tensor) -> tuple[torc
     err = (flow_ab + back).square().sum(1, keepdim=True)
     tol = 0.01 * (flow_ab.square().sum(1, keepdim=True) + back.square().sum(1, keepdim=True)) + 0.5
     return err / tol, inside
+
+
+def motion_boundaries(flow: torch.Tensor) -> torch.Tensor:
+    """Ruder et al. (2016) motion-boundary test, as Lai et al. (2018) use it: 1 where
+    |∇u|² + |∇v|² > 0.01·|flow|² + 0.002 (forward differences), else 0. (B,2,h,w) -> (B,1,h,w)."""
+    dx = F.pad(flow[..., :, 1:] - flow[..., :, :-1], (0, 1, 0, 0))
+    dy = F.pad(flow[..., 1:, :] - flow[..., :-1, :], (0, 0, 0, 1))
+    grad = (dx.square() + dy.square()).sum(1, keepdim=True)
+    return (grad > 0.01 * flow.square().sum(1, keepdim=True) + 0.002).to(flow.dtype)

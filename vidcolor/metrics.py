@@ -101,7 +101,7 @@ from collections.abc import Iterable  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vidcolor.color import rgb_to_luma  # noqa: E402
-from vidcolor.flow import FlowConfig, FlowEstimator, fb_inconsistency, flow_to_tensor, warp  # noqa: E402
+from vidcolor.flow import FlowConfig, FlowEstimator, fb_inconsistency, flow_to_tensor, motion_boundaries, warp  # noqa: E402
 
 # The metric's flow: DIS at its most accurate preset, at full resolution (speed matters less here
 # than in the pipeline, and a poor flow inflates every method's score alike).
@@ -132,6 +132,8 @@ def warp_geometry(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Flow t→t+1 (1,2,H,W) and the non-occlusion mask (1,1,H,W) of a pair, from their luma.
 
+    Excluded, as in Lai et al.'s evaluation code: pixels failing the forward–backward check,
+    motion boundaries (Ruder et al.'s flow-gradient test) and pixels whose match leaves the frame.
     Split out so one input's geometry can score several colorizations of it.
     """
     estimator = estimator or FlowEstimator(METRIC_FLOW)
@@ -141,7 +143,7 @@ def warp_geometry(
     fw = flow_to_tensor(estimator(a, b))
     bw = flow_to_tensor(estimator(b, a))
     ratio, inside = fb_inconsistency(fw, bw)
-    return fw, ((ratio <= 1.0).float() * inside)
+    return fw, (ratio <= 1.0).float() * inside * (1.0 - motion_boundaries(fw))
 
 
 def pair_warp_error(
@@ -156,15 +158,28 @@ def pair_warp_error(
     return float(sq.sum()), float(mask.sum())
 
 
+def colour_component(frame: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """RGB minus its BT.601 luma on every channel: the part of a frame a colorizer adds.
+
+    E_warp of a colorized film is bounded below by its INPUT luma's own warping error (flow
+    residuals, motion blur), which no colorizer changes; E_warp of this component isolates the
+    flicker of the added colour (0 for a grey film).
+    """
+    rgb = _rgb_tensor(frame)
+    return rgb - rgb_to_luma(rgb)
+
+
 class WarpError:
     """Streaming E_warp: ``update(frame, luma)`` per frame in order, then ``value``.
 
     ``luma`` is the input's luminance for the frame (flow source); None uses the frame's own
     BT.601 luma. Pairs where every pixel is occluded (a scene cut, say) add nothing.
+    ``colour_only`` scores ``colour_component(frame)`` instead of the full RGB.
     """
 
-    def __init__(self, flow: FlowConfig = METRIC_FLOW) -> None:
+    def __init__(self, flow: FlowConfig = METRIC_FLOW, colour_only: bool = False) -> None:
         self._estimator = FlowEstimator(flow)
+        self._colour_only = colour_only
         self._prev: tuple[torch.Tensor, np.ndarray] | None = None
         self._pair_errors: list[float] = []
 
@@ -177,7 +192,10 @@ class WarpError:
         if self._prev is not None:
             prev_rgb, prev_y = self._prev
             flow, mask = warp_geometry(prev_y, y, self._estimator)
-            sse, n = pair_warp_error(prev_rgb, rgb, flow, mask)
+            if self._colour_only:
+                sse, n = pair_warp_error(colour_component(prev_rgb), colour_component(rgb), flow, mask)
+            else:
+                sse, n = pair_warp_error(prev_rgb, rgb, flow, mask)
             if n > 0:
                 pair = sse / n
                 self._pair_errors.append(pair)

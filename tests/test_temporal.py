@@ -1,0 +1,213 @@
+"""The flow-guided temporal stage on a generated clip: a textured red square moving over a textured
+background, then a scene cut to a scene with no red in it. A stand-in model (the oracle) returns
+each frame's true chroma, optionally with a per-frame flicker, and records which frames it coloured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from vidcolor.errors import InputError
+from vidcolor.temporal import FlowStage, PerFrameStage, TemporalConfig, build_stage, parse_keyframe_interval
+
+H, W = 96, 128
+SIDE = 24
+CUT = 10  # index of the first frame of the second scene
+FRAMES = 16
+STEP = (3, 1)  # object motion per frame (x, y), pixels
+
+RED = (-0.10, 0.30)  # CbCr of the object in scene A
+BACK_A = (0.06, -0.03)
+GREEN = (-0.20, -0.20)  # scene B has no red anywhere: Cr <= 0.02
+BACK_B = (-0.15, 0.02)
+MAX_CR_B = 0.02
+
+
+def _texture(seed: int, lo: float, hi: float) -> np.ndarray:
+    """Smooth random texture in [lo, hi] (coarse noise upsampled): something flow can track."""
+    rng = np.random.default_rng(seed)
+    coarse = torch.from_numpy(rng.random((1, 1, H // 8 + 1, W // 8 + 1), dtype=np.float32))
+    fine = torch.nn.functional.interpolate(coarse, size=(H, W), mode="bicubic", align_corners=False)[0, 0].numpy()
+    fine = (fine - fine.min()) / (fine.max() - fine.min())
+    return lo + (hi - lo) * fine
+
+
+def object_box(t: int) -> tuple[int, int]:
+    """Top-left (x, y) of the square in scene-A frame t."""
+    return 20 + STEP[0] * t, 30 + STEP[1] * t
+
+
+@dataclass
+class Clip:
+    luma: torch.Tensor  # (T,1,H,W) in [0,1]
+    chroma: torch.Tensor  # (T,2,H,W): the true CbCr
+
+
+def make_clip() -> Clip:
+    back_a = _texture(1, 0.25, 0.55)
+    back_b = _texture(2, 0.5, 0.9)
+    obj = _texture(3, 0.7, 0.95)[:SIDE, :SIDE]
+    lumas, chromas = [], []
+    for t in range(FRAMES):
+        c = np.zeros((2, H, W), np.float32)
+        if t < CUT:
+            y = back_a.copy()
+            x0, y0 = object_box(t)
+            y[y0 : y0 + SIDE, x0 : x0 + SIDE] = obj
+            c[0], c[1] = BACK_A
+            c[0, y0 : y0 + SIDE, x0 : x0 + SIDE], c[1, y0 : y0 + SIDE, x0 : x0 + SIDE] = RED
+        else:
+            y = np.roll(back_b, 2 * (t - CUT), axis=1)  # a slow pan
+            c[0], c[1] = BACK_B
+            c[0, 10:40, 60:100], c[1, 10:40, 60:100] = GREEN
+        lumas.append(torch.from_numpy(y.astype(np.float32))[None])
+        chromas.append(torch.from_numpy(c))
+    return Clip(torch.stack(lumas), torch.stack(chromas))
+
+
+class Oracle:
+    """Stand-in model: each frame's true chroma, shifted by ±flicker on alternate frames."""
+
+    def __init__(self, clip: Clip, flicker: float = 0.0) -> None:
+        self.clip = clip
+        self.flicker = flicker
+        self.calls: list[int] = []  # frame indices coloured, in order
+        self.invocations = 0  # number of (batched) calls
+
+    def __call__(self, luma: torch.Tensor) -> torch.Tensor:
+        self.invocations += 1
+        out = []
+        for frame in luma:
+            t = int((self.clip.luma - frame).abs().flatten(1).amax(1).argmin())
+            self.calls.append(t)
+            out.append(self.clip.chroma[t] + self.flicker * (1 if t % 2 else -1))
+        return torch.stack(out)
+
+
+def run_stage(stage, oracle: Oracle, clip: Clip, batch: int = 4) -> torch.Tensor:
+    return torch.cat([stage.process(clip.luma[i : i + batch], oracle) for i in range(0, FRAMES, batch)])
+
+
+@pytest.fixture(scope="module")
+def clip() -> Clip:
+    return make_clip()
+
+
+def inner(x0: int, y0: int, margin: int = 5) -> tuple[slice, slice]:
+    return slice(y0 + margin, y0 + SIDE - margin), slice(x0 + margin, x0 + SIDE - margin)
+
+
+@pytest.mark.parametrize("interval", [1, 100, "auto"])
+def test_chroma_follows_the_moving_object(clip: Clip, interval) -> None:
+    oracle = Oracle(clip)
+    out = run_stage(FlowStage(TemporalConfig(keyframe_interval=interval)), oracle, clip)
+    t = CUT - 1
+    if interval == 100:
+        assert 1 <= t and t not in oracle.calls  # this frame's colour can only have come by warping
+    x0, y0 = object_box(t)
+    rows, cols = inner(x0, y0)
+    assert out[t, 1, rows, cols].mean() > 0.25  # red where the object IS now...
+    ox, oy = object_box(0)
+    assert ox + SIDE <= x0  # (the old and new boxes do not overlap)
+    rows, cols = inner(ox, oy)
+    assert out[t, 1, rows, cols].mean().abs() < 0.06  # ...and not where it was at the key frame
+
+
+@pytest.mark.parametrize("interval", [1, 4, "auto"])
+def test_scene_cut_resets_and_nothing_bleeds(clip: Clip, interval) -> None:
+    oracle = Oracle(clip, flicker=0.01)
+    stage = FlowStage(TemporalConfig(keyframe_interval=interval, strength=1.0))
+    out = run_stage(stage, oracle, clip, batch=3)  # the cut falls inside a batch
+    assert stage.cuts == 1
+    assert CUT in oracle.calls  # the new scene's first frame is a key frame
+    torch.testing.assert_close(out[CUT], clip.chroma[CUT] + 0.01 * (1 if CUT % 2 else -1))
+    assert out[CUT:, 1].max() <= MAX_CR_B + 0.011  # no red from scene A anywhere after the cut
+
+
+def test_temporal_blend_reduces_flicker(clip: Clip) -> None:
+    flicker = 0.04
+    per_frame = run_stage(PerFrameStage(), Oracle(clip, flicker), clip)
+    temporal = run_stage(FlowStage(TemporalConfig(strength=0.8)), Oracle(clip, flicker), clip)
+    # Frame-to-frame change of the static background (left strip, away from the object).
+    def jitter(x: torch.Tensor) -> float:
+        return float((x[1:CUT, :, :, :16] - x[: CUT - 1, :, :, :16]).abs().mean())
+
+    assert jitter(per_frame) == pytest.approx(2 * flicker, rel=1e-3)
+    assert jitter(temporal) < 0.5 * jitter(per_frame)
+
+
+def test_keyframe_modes_call_the_model_on_fewer_frames_in_one_batched_call(clip: Clip) -> None:
+    every = Oracle(clip)
+    run_stage(FlowStage(TemporalConfig()), every, clip, batch=8)
+    assert every.calls == list(range(FRAMES))
+    assert every.invocations == 2  # one batched call per batch of 8
+
+    fixed = Oracle(clip)
+    run_stage(FlowStage(TemporalConfig(keyframe_interval=4)), fixed, clip, batch=8)
+    assert fixed.calls == [0, 4, 8, CUT, CUT + 4]  # every 4th frame, restarting at the cut
+    assert fixed.invocations == 2
+
+    auto = Oracle(clip)
+    stage = FlowStage(TemporalConfig(keyframe_interval="auto", auto_max_gap=5))
+    run_stage(stage, auto, clip, batch=8)
+    assert auto.calls[0] == 0 and CUT in auto.calls
+    assert len(auto.calls) < FRAMES
+    gaps = np.diff(auto.calls)
+    assert gaps.max() <= 5  # the upper bound on the gap holds
+    assert stage.predicted == len(auto.calls)
+
+
+def test_auto_keyframes_follow_tracking_quality(clip: Clip) -> None:
+    # Demanding that almost all of the frame stay tracked turns every frame into a key frame.
+    strict = Oracle(clip)
+    run_stage(FlowStage(TemporalConfig(keyframe_interval="auto", auto_min_tracked=0.999)), strict, clip)
+    lax = Oracle(clip)
+    run_stage(FlowStage(TemporalConfig(keyframe_interval="auto", auto_min_tracked=0.0, auto_max_gap=100)), lax, clip)
+    assert len(strict.calls) > len(lax.calls)
+    assert lax.calls == [0, CUT]
+
+
+def test_batches_give_the_same_result_as_single_frames(clip: Clip) -> None:
+    one = run_stage(FlowStage(TemporalConfig()), Oracle(clip, 0.02), clip, batch=1)
+    many = run_stage(FlowStage(TemporalConfig()), Oracle(clip, 0.02), clip, batch=16)
+    torch.testing.assert_close(one, many)
+
+
+def test_reset_forgets_the_previous_frame(clip: Clip) -> None:
+    stage = FlowStage(TemporalConfig(keyframe_interval=100))
+    oracle = Oracle(clip)
+    stage.process(clip.luma[:3], oracle)
+    stage.reset()
+    out = stage.process(clip.luma[3:4], oracle)
+    assert oracle.calls == [0, 3]
+    torch.testing.assert_close(out[0], clip.chroma[3])
+
+
+def test_output_shape_dtype_device_and_empty_batch(clip: Clip) -> None:
+    stage = FlowStage(TemporalConfig())
+    out = stage.process(clip.luma[:2], Oracle(clip))
+    assert out.shape == (2, 2, H, W) and out.dtype == torch.float32 and out.device == clip.luma.device
+    assert stage.process(clip.luma[:0], Oracle(clip)).shape == (0, 2, H, W)
+    with pytest.raises(InputError):
+        stage.process(clip.luma[:, 0], Oracle(clip))
+
+
+def test_config_values_parse_cleanly() -> None:
+    assert TemporalConfig(keyframe_interval="4").keyframe_interval == 4
+    assert TemporalConfig(keyframe_interval=" AUTO ").keyframe_interval == "auto"
+    assert TemporalConfig(keyframe_interval="1").keyframe_interval == 1
+    assert parse_keyframe_interval(7) == 7
+    for bad in ("0", "-2", "2.5", "often", "", 0, -1, True):
+        with pytest.raises(InputError, match="keyframe-interval"):
+            TemporalConfig(keyframe_interval=bad)
+    assert TemporalConfig(strength="0.5").strength == 0.5
+    for bad in (-0.1, 1.5, "strong", float("nan")):
+        with pytest.raises(InputError, match="temporal-strength"):
+            TemporalConfig(strength=bad)
+    with pytest.raises(InputError):
+        TemporalConfig(flow_preset="slowest")
+    assert isinstance(build_stage(TemporalConfig(enabled=False)), PerFrameStage)
+    assert isinstance(build_stage(TemporalConfig()), FlowStage)
