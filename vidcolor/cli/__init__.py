@@ -12,7 +12,7 @@ from vidcolor.cli.common import app
 
 # Command modules, each adding its commands to ``app`` on import. A module that is not written
 # yet is skipped so the others still work.
-COMMAND_MODULES = ("run", "image", "batch", "train", "evaluate", "models", "export")
+COMMAND_MODULES = ("run", "image", "batch", "train", "evaluate", "eval_video", "models", "export")
 
 for _name in COMMAND_MODULES:
     try:
