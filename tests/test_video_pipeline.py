@@ -5,6 +5,8 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import json
+
 import av
 import numpy as np
 import pytest
@@ -214,23 +216,61 @@ def test_input_never_modified(color_clip, default_run):
 
 
 def test_damaged_middle_and_truncated(make_clip, tiny_model, tmp_path):
-    src = make_clip(tmp_path / "whole.mkv", frames=30, audio=False)
+    src = make_clip(tmp_path / "whole.mp4", frames=30)
     data = bytearray(src.read_bytes())
-    damaged = tmp_path / "damaged.mkv"
     mid = len(data) // 2
-    data[mid : mid + 1500] = bytes(1500)
+    data[mid : mid + 3000] = bytes(3000)  # zeros over the middle of the media data
+    damaged = tmp_path / "damaged.mp4"
     damaged.write_bytes(bytes(data))
-    out = tmp_path / "damaged-out.mkv"
+    out = tmp_path / "damaged-out.mp4"
     report = colorize_video(damaged, out, tiny_model, FAST, PER_FRAME, EncodeConfig(preset="ultrafast"))
-    assert 0 < report.frames <= 30 and out.exists()
+    assert report.skipped_packets > 0 and any("skipped" in w for w in report.warnings)
+    assert 0 < report.frames < 30 and len(decoded(out)[0]) == report.frames
+    assert packets(out, "audio")  # the audio still comes along
 
+    whole = make_clip(tmp_path / "whole.mkv", frames=30, audio=False)
     truncated = tmp_path / "truncated.mkv"
-    truncated.write_bytes(src.read_bytes()[: int(len(data) * 0.6)])
+    raw = whole.read_bytes()
+    truncated.write_bytes(raw[: int(len(raw) * 0.6)])
     out2 = tmp_path / "truncated-out.mkv"
     report2 = colorize_video(truncated, out2, tiny_model, FAST, PER_FRAME, EncodeConfig(preset="ultrafast"))
-    assert 5 < report2.frames < 30
+    assert 5 < report2.frames < 30 and report2.expected_frames == 30
+    assert any("could not be decoded" in w for w in report2.warnings)
     assert len(decoded(out2)[0]) == report2.frames
-    # the report is plain JSON
-    import json
-
     assert json.loads(report2.to_json())["frames"] == report2.frames
+
+
+def test_webm_reencodes_audio_with_warning(make_clip, tiny_model, tmp_path):
+    src = make_clip(tmp_path / "w.mp4", frames=8)
+    out = tmp_path / "w.webm"
+    report = colorize_video(src, out, tiny_model, FAST, PER_FRAME)
+    kinds = [(s.kind, s.codec) for s in probe(out).streams]
+    assert kinds == [("video", "vp9"), ("audio", "opus")]
+    assert any("re-encoded to libopus" in w for w in report.warnings)
+    assert len(decoded(out)[0]) == 8
+
+
+def test_ctrl_c_leaves_nothing(make_clip, tiny_model_path, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = make_clip(tmp_path / "long.mp4", frames=300, audio=False)
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    out = outdir / "o.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidcolor", "run", str(src), str(out), "--model", str(tiny_model_path),
+         "--render-factor", "4", "--preset", "ultrafast"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not partial_path(out).exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.count("\n") == 1 and err.startswith("error:")
+    assert list(outdir.iterdir()) == []

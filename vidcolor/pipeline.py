@@ -52,6 +52,7 @@ class RunReport:
     model: dict[str, Any]
     settings: dict[str, Any]
     frames: int
+    expected_frames: int | None  # what the container announces (or duration x rate); None if unknown
     skipped_packets: int
     copied_side_packets: int
     seconds: dict[str, float]  # decode / model / compose / encode are busy time per stage; wall is elapsed
@@ -142,6 +143,9 @@ def colorize_video(
     warnings = list(writer.stats.warnings) + list(reader.warnings)
     if reader.skipped_packets:
         warnings.append(f"{reader.skipped_packets} damaged video packet(s) skipped")
+    if total and frames < total - max(1, total // 100):
+        # the demuxer resyncs past damage without telling the decoder: the deficit is the evidence
+        warnings.append(f"{total - frames} of the ~{total} frames the input announces could not be decoded (damaged or cut short)")
     return RunReport(
         input=media.summary(),
         output=_output_summary(dst),
@@ -159,6 +163,7 @@ def colorize_video(
             "size": [plan.width, plan.height],
         },
         frames=frames,
+        expected_frames=total,
         skipped_packets=reader.skipped_packets,
         copied_side_packets=writer.stats.side_packets,
         seconds={

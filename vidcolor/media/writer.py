@@ -266,7 +266,8 @@ class SideStreamCopier:
             if stream.type not in ("audio", "subtitle"):
                 self.warnings.append(f"stream #{stream.index} ({stream.type}) is not copied")
                 continue
-            name = stream.codec_context.name if stream.codec_context is not None else None
+            ctx = stream.codec_context
+            name = (ctx.codec.canonical_name or ctx.name) if ctx is not None else None
             if name and (not supported or name in supported):
                 ost = out.add_stream_from_template(stream)
                 ost.time_base = stream.time_base
@@ -450,7 +451,6 @@ class VideoWriter:
         finally:
             container.close()
         meta.pop("rotate", None)  # carried by the display matrix instead
-        meta.pop("handler_name", None) if self.plan.format not in ("mp4", "mov") else None
         return meta
 
     # -- producer API (pipeline thread) ----------------------------------------------------------
