@@ -143,6 +143,8 @@ def colorize_video(
     warnings = list(writer.stats.warnings) + list(reader.warnings)
     if reader.skipped_packets:
         warnings.append(f"{reader.skipped_packets} damaged video packet(s) skipped")
+    if reader.corrupt_packets:
+        warnings.append(f"{reader.corrupt_packets} video packet(s) flagged corrupt by the demuxer (decoded as far as possible)")
     if total and frames < total - max(1, total // 100):
         # the demuxer resyncs past damage without telling the decoder: the deficit is the evidence
         warnings.append(f"{total - frames} of the ~{total} frames the input announces could not be decoded (damaged or cut short)")

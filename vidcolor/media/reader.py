@@ -88,7 +88,7 @@ class VideoReader:
         self.batch_size = max(1, batch_size)
         self.full_range = info.full_range
         self.skipped_packets = 0
-        self.corrupt_frames = 0
+        self.corrupt_packets = 0
         self.frames = 0
         self.decode_seconds = 0.0
         self.warnings: list[str] = []
@@ -155,7 +155,7 @@ class VideoReader:
                 yield from self._flush(stream)
                 return
             if packet.is_corrupt:
-                self.corrupt_frames += 1
+                self.corrupt_packets += 1
             try:
                 frames = packet.decode()
             except av.error.EOFError:
