@@ -329,3 +329,14 @@ def test_tiff_orientation_and_descriptive_tags(tmp_path, colorizer):
     assert out.info.get("compression") == "tiff_lzw"
     upright = np.rot90(stored, 1)
     assert np.abs(luma_of(np.asarray(out)) - upright).max() <= 0.5 + 1e-6
+
+
+def test_cmyk_jpeg_is_recoloured_as_rgb(tmp_path, colorizer):
+    rgb = np.dstack([grey_pattern(24, 32, seed=s) for s in range(3)])
+    src = tmp_path / "print.jpg"
+    Image.fromarray(rgb).convert("CMYK").save(src, quality=95)
+    assert Image.open(src).mode == "CMYK"
+    result = colorize_image_file(src, tmp_path / "out" / "print.jpg", colorizer)
+    out = Image.open(result.output)
+    assert result.recoloured and out.mode == "RGB" and out.format == "JPEG"
+    assert out.info.get("icc_profile") is None

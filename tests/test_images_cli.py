@@ -102,3 +102,13 @@ def test_output_folder_equal_to_input_folder_is_refused(tmp_path, model):
 def test_missing_input_is_exit_2(tmp_path, model):
     result = run(str(tmp_path / "nope.png"), "-o", str(tmp_path / "out"), *model)
     assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_output_folder_inside_input_folder_is_not_searched(tmp_path, model):
+    save_grey(tmp_path / "scans" / "a.png")
+    save_grey(tmp_path / "scans" / "b.png")
+    out = tmp_path / "scans" / "colour"
+    for _ in range(2):  # the second run must not take the first run's outputs as inputs
+        result = run(str(tmp_path / "scans"), "-o", str(out), "--overwrite", *model)
+        assert result.exit_code == 0, result.output
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["a.png", "b.png"]

@@ -72,25 +72,28 @@ def _glob_base(pattern: str) -> Path:
     return Path(*base) if base else Path(".")
 
 
-def _walk(folder: Path) -> list[Path]:
+def _walk(folder: Path, exclude: frozenset[Path] = frozenset()) -> list[Path]:
     """Image files under ``folder`` by suffix, sorted; hidden files and folders skipped
-    (``.DS_Store``, AppleDouble ``._x.jpg``, our own ``.partial`` temp files)."""
+    (``.DS_Store``, AppleDouble ``._x.jpg``, our own ``.partial`` temp files), and so are the
+    folders in ``exclude`` (an output folder inside an input folder)."""
     found: list[Path] = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (Path(root) / d).resolve() not in exclude)
         found += [Path(root) / f for f in sorted(files) if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
     return found
 
 
-def collect_images(inputs: list[str]) -> list[tuple[Path, Path]]:
+def collect_images(inputs: list[str], exclude: Iterable[Path] = ()) -> list[tuple[Path, Path]]:
     """Expand files, folders and glob patterns into (source, relative output path) pairs.
 
     A file keeps its name; a folder's pictures (found by suffix, recursively) keep their path
     relative to the folder; a glob's matches keep theirs relative to the pattern's fixed leading
     folders. Files named directly or matched by a glob are judged by content later, whatever their
     suffix. InputError for a path that does not exist, a glob matching nothing, no picture at all,
-    or two sources that would share an output name.
+    or two sources that would share an output name. Folders in ``exclude`` (give the output
+    folder) are not searched, so outputs of an earlier run are not taken as inputs.
     """
+    skip = frozenset(Path(p).resolve() for p in exclude)
     pairs: list[tuple[Path, Path]] = []
     seen: set[Path] = set()
     by_rel: dict[Path, Path] = {}
@@ -108,7 +111,7 @@ def collect_images(inputs: list[str]) -> list[tuple[Path, Path]]:
     for arg in inputs:
         path = Path(arg)
         if path.is_dir():
-            for f in _walk(path):
+            for f in _walk(path, skip):
                 add(f, f.relative_to(path))
         elif path.is_file():
             add(path, Path(path.name))
@@ -119,7 +122,7 @@ def collect_images(inputs: list[str]) -> list[tuple[Path, Path]]:
                 raise InputError(f"{arg}: no file matches this pattern")
             for m in matches:
                 if m.is_dir():
-                    for f in _walk(m):
+                    for f in _walk(m, skip):
                         add(f, f.relative_to(base))
                 elif m.is_file():
                     add(m, m.relative_to(base))

@@ -49,7 +49,7 @@ def image_command(
 ) -> None:
     from vidcolor.models.registry import load_model  # imported late: `--help` stays fast
 
-    pairs = collect_images(inputs)
+    pairs = collect_images(inputs, exclude=[output_dir])
     jobs = plan_outputs(pairs, output_dir, overwrite)
     colour_model = load_model(model)
     colorizer = Colorizer(colour_model, RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device), video=False)

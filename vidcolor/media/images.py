@@ -158,7 +158,8 @@ def _decode(path: Path, img: Image.Image) -> StillImage:
 
     if orientation != 1:
         exif[ORIENTATION_TAG] = 1  # the pixels are now upright: keep the tag consistent
-    icc = img.info.get("icc_profile") if colour else None
+    # An RGB profile still describes the RGB output; a grey or CMYK one would not.
+    icc = img.info.get("icc_profile") if colour and img.mode in ("RGB", "RGBA", "RGBa", "P", "PA") else None
     dpi = img.info.get("dpi")
     tiff_tags: tuple[tuple[int, object], ...] = ()
     if fmt == "TIFF":
