@@ -15,27 +15,25 @@ from vidcolor.errors import OutputError
 from vidcolor.images import ImageResult, collect_images, colorize_image_file, colorize_images, plan_outputs
 from vidcolor.media.images import atomic_write
 
-HELP = """Colorize still pictures: JPEG, PNG, TIFF and WebP (recognised by content).
-
-IN may be files, folders (searched recursively for image files) and glob patterns (quote them,
-e.g. 'scans/**/*.tif'). Each output keeps its input's name, format and bit depth under DIR
-(a folder's pictures keep their layout below DIR). The picture is turned upright from its EXIF
-orientation, 16-bit PNG/TIFF stay 16-bit and alpha is copied untouched.
-
-The model sees only the luminance; the output keeps the input's luminance exactly and only adds
-colour. A picture that already has colour is recoloured from its luminance: its old colours are
-discarded.
-
-Existing outputs are refused unless --overwrite; an input is never overwritten. With several
-pictures, one that cannot be read is reported and the others go on (exit code 1 at the end).
-Exit codes: 0 ok, 1 some pictures failed, 2 bad usage or input.
-"""
+# One line per paragraph: rich re-wraps help text to the terminal's width.
+HELP = "\n\n".join(
+    [
+        "Colorize still pictures: JPEG, PNG, TIFF and WebP (recognised by content, not by name).",
+        "IN may be files, folders (searched recursively for image files) and glob patterns (quote them, e.g. 'scans/**/*.tif'). "
+        "Each output keeps its input's name, format and bit depth under DIR; a folder's pictures keep their layout below DIR. "
+        "Pictures are turned upright from their EXIF orientation, 16-bit PNG/TIFF stay 16-bit and alpha is copied untouched.",
+        "The model sees only the luminance; the output keeps the input's luminance exactly and only adds colour. "
+        "A picture that already has colour is recoloured from its luminance: its old colours are discarded.",
+        "Existing outputs are refused unless --overwrite; an input is never overwritten. With several pictures, one that "
+        "cannot be read is reported and the others go on. Exit codes: 0 ok, 1 some pictures failed, 2 bad usage or input.",
+    ]
+)
 
 
 @app.command("image", help=HELP)
 @handle_errors
 def image_command(
-    inputs: list[str] = typer.Argument(..., metavar="IN...", help="Picture files, folders or glob patterns."),
+    inputs: list[str] = typer.Argument(..., metavar="IN", help="Picture files, folders or glob patterns."),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", metavar="DIR", help="Folder for the colorized pictures (created if missing)."),
     model: str = typer.Option("default", "--model", "-m", help="Registered model name, or a .safetensors file."),
     render_factor: Optional[int] = typer.Option(
