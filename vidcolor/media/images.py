@@ -166,9 +166,13 @@ def _decode(path: Path, img: Image.Image) -> StillImage:
         # getexif() of a TIFF is its whole first directory: keep only the descriptive part.
         tiff_tags = tuple((tag, exif[tag]) for tag in _TIFF_DESCRIPTIVE_TAGS if tag in exif)
         exif.clear()
+    try:
+        exif_bytes = exif.tobytes() if len(exif) else None
+    except Exception:  # noqa: BLE001 - odd maker notes must not cost the picture: drop the metadata only
+        exif_bytes = None
     meta = ImageMeta(
         format=fmt,
-        exif=exif.tobytes() if len(exif) else None,
+        exif=exif_bytes,
         tiff_tags=tiff_tags,
         icc_profile=icc or None,
         dpi=(float(dpi[0]), float(dpi[1])) if dpi else None,
