@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vidcolor.errors import InputError, OutputError
-from vidcolor.jobs.executors import make_executor
+from vidcolor.jobs.executors import ENGINES, make_executor
+from vidcolor.jobs.executors.ray_engine import import_ray
 from vidcolor.jobs.fingerprint import fingerprint
 from vidcolor.jobs.report import ItemOutcome, JobReport
 from vidcolor.jobs.scan import MediaItem, ScanResult, scan_sources
@@ -131,6 +132,10 @@ def run_job(
     items are abandoned without partial files and stay pending for the next run."""
     if options.retries < 0:
         raise InputError("--retries must be 0 or more")
+    if options.engine not in ENGINES:
+        raise InputError(f"unknown engine {options.engine!r}: {' or '.join(ENGINES)}")
+    if options.engine == "ray":
+        import_ray()  # a clean error before any work when Ray is not installed
     sources = [Path(s) for s in sources]
     dst = Path(dst)
     if dst.exists() and not dst.is_dir():

@@ -76,6 +76,8 @@ def load_recipe(path: str | Path | None) -> JobSettings:
     types = {f.name: f.type for f in fields(JobSettings)}
     for key, value in values.items():
         expected = {"int": int, "int | None": int, "str": str, "bool": bool}[str(types[key])]
+        if value is None and str(types[key]) == "int | None":
+            continue
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise InputError(f"recipe {path}: {key} must be {expected.__name__}, not {value!r}")
     return JobSettings(**values)

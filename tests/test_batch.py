@@ -1,0 +1,247 @@
+"""Batch archive conversion: detection, output layout, job store, resume rules, report, CLI.
+
+These runs use the in-process executor (``workers=0``) to stay fast; the worker-process engine
+is exercised by test_batch_resume.py (kill -9 and resume) and Ray by test_batch_ray.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from conftest import make_clip
+from vidcolor.errors import InputError
+from vidcolor.jobs.runner import JobOptions, run_job
+from vidcolor.jobs.scan import scan_sources
+from vidcolor.jobs.settings import JobSettings, load_recipe, settings_hash, with_overrides
+from vidcolor.jobs.store import JobStore, job_lock, store_path
+
+REPO = Path(__file__).resolve().parent.parent
+CLIP = dict(frames=6, width=64, height=48)
+
+# The archive every batch test converts: key in DST -> kind.
+EXPECTED_ITEMS = {
+    "broken.mp4": "video",  # a truncated copy of a clip: fails, is reported, the job goes on
+    "mystery.mp4": "video",  # a clip named mystery.bin: found by content
+    "photos/grey.png": "image",
+    "photos/scan.jpg": "image",  # a JPEG without an extension gets one
+    "reel.mp4": "video",
+    "sub/deep/reel2.mp4": "video",  # a .mov comes out as .mp4
+}
+
+
+def make_archive(root: Path) -> Path:
+    """A small archive: clips (one with sound), photos, a non-media file, a truncated video."""
+    src = root / "archive"
+    (src / "photos").mkdir(parents=True)
+    (src / "sub" / "deep").mkdir(parents=True)
+    make_clip(src / "reel.mp4", audio=True, **CLIP)
+    make_clip(src / "sub" / "deep" / "reel2.mov", audio=False, **CLIP)
+    shutil.copyfile(src / "reel.mp4", src / "mystery.bin")
+    data = (src / "reel.mp4").read_bytes()
+    (src / "broken.mp4").write_bytes(data[: len(data) // 3])
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 56), dtype=np.uint8)).save(src / "photos" / "grey.png")
+    Image.fromarray(rng.integers(0, 255, (48, 32, 3), dtype=np.uint8)).save(src / "photos" / "scan", format="JPEG")
+    (src / "notes.txt").write_text("shot list, reel 1\n")
+    return src
+
+
+@pytest.fixture()
+def archive(tmp_path: Path) -> Path:
+    return make_archive(tmp_path)
+
+
+@pytest.fixture()
+def settings(tiny_model_path: Path) -> JobSettings:
+    return JobSettings(model=str(tiny_model_path), render_factor=4, temporal=False, batch_size=4)
+
+
+INLINE = JobOptions(workers=0, retries=1)
+
+
+def outcomes(report) -> dict[str, str]:
+    return {i.key: i.outcome for i in report.items}
+
+
+def completions(dst: Path) -> dict[str, int]:
+    with JobStore.open(dst, create=False) as store:
+        return {r.key: r.completions for r in store.rows()}
+
+
+def leftovers(dst: Path) -> list[Path]:
+    """Temp files anywhere in DST, and anything in the staging folder."""
+    found = [p for p in dst.rglob("*") if ".partial" in p.name]
+    staging = dst / ".vidcolor" / "staging"
+    if staging.exists():
+        found += list(staging.rglob("*"))
+    return found
+
+
+# -- detection and layout ------------------------------------------------------------------------
+def test_scan_finds_media_by_content_and_mirrors_the_tree(archive: Path, tmp_path: Path) -> None:
+    scan = scan_sources([archive], tmp_path / "out", "mp4")
+    assert {i.key: i.kind for i in scan.items} == EXPECTED_ITEMS
+    assert [(s.src.name, s.reason) for s in scan.skipped] == [("notes.txt", "not an image or a video")]
+    by_key = {i.key: i for i in scan.items}
+    assert by_key["reel.mp4"].expected_frames == 6
+    assert by_key["broken.mp4"].note  # the probe's complaint is kept for the report
+    assert by_key["mystery.mp4"].src.name == "mystery.bin"
+
+
+def test_scan_several_sources_collisions_and_dst_inside_src(tmp_path: Path) -> None:
+    a = tmp_path / "a"
+    a.mkdir()
+    make_clip(a / "film.mp4", audio=False, **CLIP)
+    shutil.copyfile(a / "film.mp4", a / "film.avi")  # both would become film.mp4
+    fake = a / "fake.mkv"
+    fake.write_text("not a film at all")  # named like a film: tried and reported, not skipped
+    b = tmp_path / "b.mov"
+    shutil.copyfile(a / "film.mp4", b)
+    scan = scan_sources([a, b], a / "out", "mp4")  # several sources: each under DST/<its name>
+    assert sorted(i.key for i in scan.items) == ["a/fake.mp4", "a/film.avi.mp4", "a/film.mp4", "b.mp4"]
+    assert sorted(i.key for i in scan_sources([a], a / "out", "mkv").items) == ["fake.mkv", "film.avi.mkv", "film.mp4.mkv"]
+    # DST inside SRC is never scanned as input
+    (a / "out").mkdir()
+    make_clip(a / "out" / "old.mp4", audio=False, **CLIP)
+    assert not any("old" in i.key for i in scan_sources([a], a / "out", "mp4").items)
+    with pytest.raises(InputError, match="must not be the source"):
+        scan_sources([a], a, "mp4")
+    with pytest.raises(InputError, match="no such file"):
+        scan_sources([tmp_path / "missing"], tmp_path / "o", "mp4")
+
+
+# -- recipe and settings -------------------------------------------------------------------------
+def test_recipe_file_matches_builtin_defaults_and_validates(tmp_path: Path) -> None:
+    assert load_recipe(REPO / "pipelines" / "batch-default.toml") == JobSettings()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[video]\ncrf = 'high'\n")
+    with pytest.raises(InputError, match="crf must be int"):
+        load_recipe(bad)
+    bad.write_text("[video]\nbitrate = 5\n")
+    with pytest.raises(InputError, match="unknown key"):
+        load_recipe(bad)
+    bad.write_text("[video]\ncontainer = 'avi'\n")
+    with pytest.raises(InputError, match="container"):
+        load_recipe(bad)
+    s = with_overrides(JobSettings(), crf=30, model=None)
+    assert s.crf == 30 and s.model == "default"
+    # film settings do not touch photos' hash; model settings touch both
+    base = JobSettings()
+    assert settings_hash(base, "image", "m") == settings_hash(with_overrides(base, crf=30), "image", "m")
+    assert settings_hash(base, "video", "m") != settings_hash(with_overrides(base, crf=30), "video", "m")
+    assert settings_hash(base, "image", "m") != settings_hash(base, "image", "other-weights")
+
+
+# -- runs, resume rules, report ------------------------------------------------------------------
+def test_run_resume_and_redo_rules(archive: Path, tmp_path: Path, settings: JobSettings) -> None:
+    from vidcolor.media.probe import probe
+
+    dst = tmp_path / "colour"
+    report = run_job([archive], dst, settings, INLINE)
+    assert outcomes(report) == {k: ("failed" if k == "broken.mp4" else "done") for k in EXPECTED_ITEMS}
+    assert report.failed == 1
+    broken = next(i for i in report.items if i.key == "broken.mp4")
+    assert broken.attempts == 2 and "broken.mp4" in broken.error  # 1 + retries, error recorded
+    assert probe(dst / "reel.mp4").video.estimated_frames == 6
+    assert probe(dst / "sub/deep/reel2.mp4").video.width == 64
+    with Image.open(dst / "photos/scan.jpg") as im:
+        assert im.format == "JPEG" and im.size == (32, 48)
+    with Image.open(dst / "photos/grey.png") as im:
+        assert im.format == "PNG"
+    assert not (dst / "broken.mp4").exists() and leftovers(dst) == []
+    on_disk = json.loads((dst / ".vidcolor" / "report.json").read_text())
+    assert {i["key"] for i in on_disk["items"]} == set(EXPECTED_ITEMS)
+    assert on_disk["skipped"][0]["src"].endswith("notes.txt") and on_disk["totals"]["failed"] == 1
+    assert (archive / "notes.txt").read_text() == "shot list, reel 1\n"  # inputs untouched
+
+    # the same command again: nothing redone but the failure
+    again = run_job([archive], dst, settings, INLINE)
+    assert outcomes(again) == {k: ("failed" if k == "broken.mp4" else "up-to-date") for k in EXPECTED_ITEMS}
+
+    # a changed input is redone; a touched but identical one is not
+    Image.fromarray(np.full((40, 56), 90, np.uint8)).save(archive / "photos" / "grey.png")
+    stat = (archive / "reel.mp4").stat()
+    os.utime(archive / "reel.mp4", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    changed = run_job([archive], dst, settings, INLINE)
+    assert outcomes(changed)["photos/grey.png"] == "done"
+    assert outcomes(changed)["reel.mp4"] == "up-to-date"
+
+    # changed film settings redo the films only; the broken file is tried again each run
+    redo = run_job([archive], dst, with_overrides(settings, crf=30), INLINE)
+    assert outcomes(redo) == {
+        "broken.mp4": "failed", "mystery.mp4": "done", "photos/grey.png": "up-to-date",
+        "photos/scan.jpg": "up-to-date", "reel.mp4": "done", "sub/deep/reel2.mp4": "done",
+    }  # fmt: skip
+    assert completions(dst) == {
+        "broken.mp4": 0, "mystery.mp4": 2, "photos/grey.png": 2, "photos/scan.jpg": 1, "reel.mp4": 2, "sub/deep/reel2.mp4": 2,
+    }  # fmt: skip
+    assert leftovers(dst) == []
+
+
+def test_killed_attempt_is_adopted_or_redone(archive: Path, tmp_path: Path, settings: JobSettings) -> None:
+    """Resume after a kill: an output renamed into place before the kill is kept, not redone; an
+    attempt killed earlier (output missing, debris in staging) is redone and its debris removed."""
+    dst = tmp_path / "colour"
+    run_job([archive], dst, settings, INLINE)
+    con = sqlite3.connect(store_path(dst))
+    # reel.mp4: killed after its rename (the output changed since the attempt began)
+    con.execute("UPDATE items SET state='running', output_before='' WHERE key='reel.mp4'")
+    # photos/scan.jpg: killed mid-way: no output yet, a temp file left in staging
+    con.execute("UPDATE items SET state='running', output_before='' WHERE key='photos/scan.jpg'")
+    con.commit()
+    con.close()
+    (dst / "photos/scan.jpg").unlink()
+    debris = dst / ".vidcolor" / "staging" / "abc-1" / ".scan.jpg.1234.partial"
+    debris.parent.mkdir(parents=True)
+    debris.write_bytes(b"half a jpeg")
+    report = run_job([archive], dst, settings, INLINE)
+    assert outcomes(report)["reel.mp4"] == "adopted"
+    assert outcomes(report)["photos/scan.jpg"] == "done"
+    assert completions(dst)["reel.mp4"] == 2 and completions(dst)["photos/scan.jpg"] == 2
+    assert leftovers(dst) == [] and (dst / "photos/scan.jpg").is_file()
+
+
+def test_one_job_per_destination(archive: Path, tmp_path: Path, settings: JobSettings) -> None:
+    dst = tmp_path / "colour"
+    with job_lock(dst):
+        with pytest.raises(InputError, match="another vidcolor batch"):
+            run_job([archive], dst, settings, INLINE)
+
+
+# -- CLI -----------------------------------------------------------------------------------------
+def test_cli_batch_and_status(archive: Path, tmp_path: Path, tiny_model_path: Path) -> None:
+    from vidcolor.cli import app
+
+    runner = CliRunner()
+    dst = tmp_path / "colour"
+    result = runner.invoke(app, ["batch", "status", str(dst)])
+    assert result.exit_code == 2 and "no batch job" in result.output
+
+    args = ["batch", str(archive), str(dst), "--model", str(tiny_model_path), "-r", "4", "--no-temporal", "--workers", "0", "--retries", "0"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output  # the broken file failed; everything else done
+    assert "broken.mp4" in result.output and "failed" in result.output
+    rows = json.loads((dst / ".vidcolor" / "report.json").read_text())["items"]
+    assert sum(r["outcome"] == "done" for r in rows) == len(EXPECTED_ITEMS) - 1
+
+    result = runner.invoke(app, ["batch", "status", str(dst)])
+    assert result.exit_code == 1 and "5 done" in result.output and "broken.mp4" in result.output
+    result = runner.invoke(app, ["batch", "status", str(dst), "--json"])
+    assert json.loads(result.output)["counts"] == {"pending": 0, "running": 0, "done": 5, "failed": 1}
+
+    result = runner.invoke(app, ["batch", str(dst)])
+    assert result.exit_code == 2 and "at least one SRC" in result.output
+    result = runner.invoke(app, ["batch", str(archive), str(tmp_path / "x"), "--model", "no-such-model"])
+    assert result.exit_code == 2 and "unknown model" in result.output
+    assert not (tmp_path / "x").exists()  # nothing created before the model was checked
+    result = runner.invoke(app, ["batch", str(archive), str(tmp_path / "y"), "--engine", "spark", "--model", str(tiny_model_path)])
+    assert result.exit_code == 2 and "unknown engine" in result.output
