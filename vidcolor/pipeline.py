@@ -23,7 +23,7 @@ import av
 from vidcolor.colorizer import Colorizer, upsample_chroma
 from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.errors import OutputError, VidcolorError
-from vidcolor.media.probe import MediaInfo, probe
+from vidcolor.media.probe import probe
 from vidcolor.media.reader import VideoReader
 from vidcolor.media.writer import (
     ComposedBatch,
@@ -185,10 +185,3 @@ def _output_summary(dst: Path) -> dict[str, Any]:
         return probe(dst).summary()
     except VidcolorError as exc:  # written but not probe-able: say so rather than fail the run
         return {"path": str(dst), "error": str(exc)}
-
-
-def describe(media: MediaInfo) -> str:
-    """One line about an input, for the CLI's header."""
-    v = media.video
-    rate = f"{float(v.frame_rate):.3f} fps" if v.frame_rate else "unknown fps"
-    return f"{Path(media.path).name}: {v.width}x{v.height} {v.codec} {v.pix_fmt}, {rate}, {media.duration or 0:.1f} s"

@@ -60,8 +60,8 @@ class _StopFlag:
 @app.command("run", help=RUN_HELP)
 @handle_errors
 def run_command(
-    input: Path = typer.Argument(..., help="Black-and-white (or any) video file to colorize.", show_default=False),
-    output: Path = typer.Argument(..., help="Output video file; its extension chooses the container.", show_default=False),
+    input: Path = typer.Argument(..., help="Black-and-white (or any) video file to colorize.", show_default=False, metavar="IN"),
+    output: Path = typer.Argument(..., help="Output video file; its extension chooses the container.", show_default=False, metavar="OUT"),
     model: str = typer.Option(
         "default", "--model", "-m", help="Registered model name, 'default', or a path to a vidcolor .safetensors file."
     ),
@@ -89,16 +89,20 @@ def run_command(
 ) -> None:
     from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
     from vidcolor.models.registry import load_model
-    from vidcolor.pipeline import colorize_video, check_paths
+    from vidcolor.media.probe import probe
+    from vidcolor.media.writer import plan_output
+    from vidcolor.pipeline import check_paths, colorize_video
 
     if report is not None and report.suffix.lower() != ".json":
         raise OutputError(f"--report {report}: give a .json file name")
     if not 0.0 <= temporal_strength <= 1.0:
         raise InputError(f"--temporal-strength {temporal_strength} must lie in [0, 1]")
-    check_paths(input, output, overwrite)  # before loading a model: fail fast on a typo
     temporal = TemporalConfig(enabled=not no_temporal, strength=temporal_strength, keyframe_interval=keyframe_interval)
     render = RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device)
     encode = EncodeConfig(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
+    # Validate paths, input and output settings before loading a model: a typo fails in milliseconds.
+    check_paths(input, output, overwrite)
+    plan_output(output, probe(input), encode)
     color_model = load_model(model)
 
     with _StopFlag() as stop:
