@@ -1,0 +1,40 @@
+"""The Ray engine runs the same job as the local engine: same items, outputs and report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from test_batch import EXPECTED_ITEMS, leftovers, make_archive
+from vidcolor.jobs.runner import JobOptions, run_job
+from vidcolor.jobs.settings import JobSettings
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e .[ray]); the ray engine cannot run")
+
+
+def comparable(report) -> dict[str, tuple]:
+    return {i.key: (i.kind, i.outcome, i.state, i.attempts, i.frames, bool(i.error), i.completions) for i in report.items}
+
+
+@pytest.mark.slow
+def test_ray_engine_matches_local_engine(tmp_path: Path, tiny_model_path: Path) -> None:
+    src = make_archive(tmp_path)
+    settings = JobSettings(model=str(tiny_model_path), render_factor=4, temporal=False, batch_size=4)
+    local = run_job([src], tmp_path / "local", settings, JobOptions(engine="local", workers=0, retries=1))
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = run_job([src], tmp_path / "ray", settings, JobOptions(engine="ray", retries=1))
+        assert ray.is_initialized()  # a Ray the caller started is left running for the caller
+        again = run_job([src], tmp_path / "ray", settings, JobOptions(engine="ray", retries=1))
+    finally:
+        ray.shutdown()
+
+    assert set(comparable(remote)) == set(EXPECTED_ITEMS)
+    assert comparable(remote) == comparable(local)
+    assert [s["src"] for s in remote.skipped] == [s["src"] for s in local.skipped]
+    for key in EXPECTED_ITEMS:
+        assert (tmp_path / "ray" / key).is_file() == (tmp_path / "local" / key).is_file()
+    assert {i.outcome for i in again.items if i.key != "broken.mp4"} == {"up-to-date"}
+    assert leftovers(tmp_path / "ray") == []
