@@ -15,11 +15,7 @@ from vidcolor.errors import InputError, OutputError
 
 HELP = """Measure colorization quality on colour photographs.
 
-Each picture under DIR (searched recursively; files may be given too) is desaturated to its
-BT.601 luma, colorized as `vidcolor image` would, and compared with the original: PSNR (RGB, dB,
-higher is better), mean CIEDE2000 (lower is better) and Hasler–Süsstrunk colourfulness (the
-truth's is shown for reference). The grey picture (no colour at all) is scored in the same table:
-the baseline a model must beat. Unreadable files are reported and skipped.
+Each picture under DIR (searched recursively; files may be given too) is desaturated to its BT.601 luma, colorized as `vidcolor image` would, and compared with the original: PSNR (RGB, dB, higher is better), mean CIEDE2000 (lower is better) and Hasler–Süsstrunk colourfulness (the truth's is shown for reference). The grey picture (no colour at all) is scored in the same table: the baseline a model must beat. Unreadable files are reported and skipped.
 """
 
 

@@ -11,20 +11,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from vidcolor.cli.common import app, err_console, handle_errors, out_console, show_progress
 from vidcolor.errors import InputError
 
-HELP = """Train a colorization model from a recipe (pipelines/*.toml; paths in it are relative to
-the current folder, so run from the repository root).
+HELP = """Train a colorization model from a recipe (pipelines/*.toml; paths in it are relative to the current folder, so run from the repository root).
 
-Modes (train.mode): classification over ab bins, regression (Huber + perceptual), or gan
-(DeOldify's NoGAN: critic pretraining on a trained generator's output, then a short joint phase;
-needs train.init_from). A run writes OUT/checkpoint.pt (every checkpoint_every steps),
-OUT/metrics.csv, OUT/samples/stepN.png (grey | prediction | truth) and finally
-OUT/model.safetensors. Running the same recipe again resumes from the checkpoint; a finished run
-only rewrites model.safetensors.
+Modes (train.mode): classification over ab bins, regression (Huber + perceptual), or gan (DeOldify's NoGAN: critic pretraining on a trained generator's output, then a short joint phase; needs train.init_from). A run writes OUT/checkpoint.pt (every checkpoint_every steps), OUT/metrics.csv, OUT/samples/stepN.png (grey | prediction | truth) and finally OUT/model.safetensors. Running the same recipe again resumes from the checkpoint; a finished run only rewrites model.safetensors.
 
---export-backbone PATH writes the trained encoder to PATH (safetensors) after the run. Given a
-model .safetensors or a checkpoint.pt instead of a recipe, it exports that file's encoder without
-training. --import-backbone PATH starts the new model's encoder from such a file (e.g. a
-regression run from a classification model's features).
+--export-backbone PATH writes the trained encoder to PATH (safetensors) after the run. Given a model .safetensors or a checkpoint.pt instead of a recipe, it exports that file's encoder without training. --import-backbone PATH starts the new model's encoder from such a file (e.g. a regression run from a classification model's features).
 
 Exit codes: 0 ok, 2 bad recipe, option or file, 130 interrupted (the last checkpoint is kept).
 """
