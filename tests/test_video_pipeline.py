@@ -274,3 +274,18 @@ def test_ctrl_c_leaves_nothing(make_clip, tiny_model_path, tmp_path):
     assert proc.returncode == 130, err
     assert err.count("\n") == 1 and err.startswith("error:")
     assert list(outdir.iterdir()) == []
+
+
+def test_deep_grey_master_lossless_with_crf0(make_clip, tiny_model, tmp_path):
+    """A 10-bit B&W master: written as 10-bit 4:2:0 and, at crf 0, with its luma bit for bit."""
+    src = make_clip(tmp_path / "g.mkv", frames=3, audio=False, codec="ffv1", pix_fmt="gray10le")
+    out = tmp_path / "g.mp4"
+    report = colorize_video(src, out, tiny_model, FAST, PER_FRAME, EncodeConfig(crf=0, preset="ultrafast"))
+    assert report.settings["pix_fmt"] == "yuv420p10le"
+
+    def y10(path):
+        with av.open(str(path)) as c:
+            return [np.frombuffer(f.planes[0], "<u2").reshape(f.height, -1)[:, : f.width].copy() for f in c.decode(video=0)]
+
+    a, b = y10(src), y10(out)
+    assert len(b) == 3 and all(np.array_equal(x, y) for x, y in zip(a, b))

@@ -100,6 +100,8 @@ def _choose_pix_fmt(info: VideoInfo, codec: str, wanted: str | None, formats: li
         base = src.split("p")[0] + "p"  # same subsampling, 8-bit (e.g. yuv422p10le -> yuv422p)
         candidates.append(base)
         candidates.extend(f for f in formats if f.startswith(base) and f.endswith("le"))
+    elif src.startswith("gray") and av.VideoFormat(src).components[0].bits > 8:
+        candidates += ["yuv420p10le", "yuv420p12le"]  # keep a deep B&W master's depth
     candidates += ["yuv420p", "yuv422p", "yuv444p", "yuv420p10le", "yuv422p10le", "yuv444p10le"]
     for name in candidates:
         if not formats or name in formats:
@@ -110,7 +112,8 @@ def _choose_pix_fmt(info: VideoInfo, codec: str, wanted: str | None, formats: li
 def _encoder_options(codec: str, cfg: EncodeConfig) -> dict[str, str]:
     crf = str(cfg.crf)
     if codec in ("libx264", "libx265"):
-        opts = {"crf": crf, "preset": cfg.preset}
+        # crf 0 is lossless only for 8-bit x264; qp 0 is lossless at every depth
+        opts = {"qp" if cfg.crf == 0 and codec == "libx264" else "crf": crf, "preset": cfg.preset}
         if codec == "libx265":
             opts["x265-params"] = "log-level=error" + (":lossless=1" if cfg.crf == 0 else "")
         return opts
