@@ -97,6 +97,32 @@ def test_scan_finds_media_by_content_and_mirrors_the_tree(archive: Path, tmp_pat
     assert by_key["mystery.mp4"].src.name == "mystery.bin"
 
 
+class CountingCache:
+    def __init__(self) -> None:
+        self.entries: dict[tuple, object] = {}
+        self.hits = 0
+
+    def lookup(self, path: str, size: int, mtime_ns: int):
+        found = self.entries.get((path, size, mtime_ns))
+        self.hits += found is not None
+        return found
+
+    def remember(self, path: str, size: int, mtime_ns: int, detected) -> None:
+        self.entries[(path, size, mtime_ns)] = detected
+
+
+def test_scan_remembers_detections_until_a_file_changes(archive: Path, tmp_path: Path) -> None:
+    cache = CountingCache()
+    first = scan_sources([archive], tmp_path / "out", "mp4", cache)
+    assert cache.hits == 0 and len(cache.entries) == 7
+    again = scan_sources([archive], tmp_path / "out", "mkv", cache)  # container applies to cached films too
+    assert cache.hits == 7
+    assert sorted(i.key for i in again.items) == sorted(k.replace(".mp4", ".mkv") for k in (i.key for i in first.items))
+    (archive / "notes.txt").write_bytes((archive / "photos" / "grey.png").read_bytes())  # now a PNG
+    third = scan_sources([archive], tmp_path / "out", "mp4", cache)
+    assert "notes.txt.png" in {i.key for i in third.items} and not third.skipped
+
+
 def test_scan_several_sources_collisions_and_dst_inside_src(tmp_path: Path) -> None:
     a = tmp_path / "a"
     a.mkdir()
@@ -215,6 +241,15 @@ def test_one_job_per_destination(archive: Path, tmp_path: Path, settings: JobSet
     with job_lock(dst):
         with pytest.raises(InputError, match="another vidcolor batch"):
             run_job([archive], dst, settings, INLINE)
+
+
+def test_ray_engine_without_ray_is_a_clean_error(archive: Path, tmp_path: Path, settings: JobSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(InputError, match=r"pip install \"vidcolor\[ray\]\""):
+        run_job([archive], tmp_path / "colour", settings, JobOptions(engine="ray"))
+    assert not (tmp_path / "colour").exists()
 
 
 # -- CLI -----------------------------------------------------------------------------------------

@@ -199,7 +199,8 @@ def outcome_table(items: list[Any], limit: int = 200) -> Table:
     for item in worked[:limit]:
         table.add_row(
             item.key, item.kind, f"[{style.get(item.outcome, '')}]{item.outcome}[/]" if item.outcome in style else item.outcome,
-            str(item.attempts), str(item.frames or ""), f"{item.seconds:.1f}" if item.seconds else "", item.error or "",
+            str(item.attempts), str(item.frames or ""), f"{item.seconds:.1f}" if item.seconds else "",
+            (item.error or "").removeprefix(f"{item.src}: "),  # the row already names the file
         )  # fmt: skip
     if len(worked) > limit:
         table.add_row(f"... {len(worked) - limit} more in report.json", "", "", "", "", "", "")

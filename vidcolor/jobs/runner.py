@@ -150,7 +150,7 @@ def run_job(
     notify(progress)
     report = JobReport(dst=str(dst.resolve()), engine=options.engine, settings=settings.to_dict(), started=now_iso())
     with job_lock(dst), JobStore.open(dst) as store:
-        scan = scan_sources(sources, dst, settings.container)
+        scan = scan_sources(sources, dst, settings.container, cache=store)
         report.skipped = [{"src": str(s.src), "reason": s.reason} for s in scan.skipped]
         plan = plan_items(store, dst, scan, settings, model_id)
         store.set_meta("settings", json.dumps(settings.to_dict(), sort_keys=True))

@@ -18,6 +18,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from vidcolor.errors import InputError
 
@@ -117,37 +118,73 @@ def image_output_name(name: str, fmt: str) -> str:
     return name + canonical
 
 
-def classify(path: Path, container: str) -> tuple[MediaItem | None, Skipped | None, str]:
-    """Look at one file: (item with a provisional key = output name, skip, "") or a skip reason."""
+@dataclass(frozen=True)
+class Detected:
+    """What content detection concluded about one file (cacheable: it depends on the bytes only)."""
+
+    kind: str  # "video" | "image" | "" (not media: see reason)
+    image_name: str = ""  # an image's output file name (its extension follows its format)
+    frames: int = 0
+    note: str = ""
+    reason: str = ""
+
+
+class DetectionCache(Protocol):
+    """Remembers detections by (path, size, mtime) so a resumed scan re-probes nothing."""
+
+    def lookup(self, path: str, size: int, mtime_ns: int) -> Detected | None: ...
+
+    def remember(self, path: str, size: int, mtime_ns: int, detected: Detected) -> None: ...
+
+
+def detect(path: Path, size: int) -> Detected:
+    """Decide by content whether ``path`` is a film, a photo or neither."""
     try:
-        size = path.stat().st_size
         with open(path, "rb") as f:
             head = f.read(512)
     except OSError as exc:
-        return None, Skipped(path, f"cannot be read: {exc.strerror or exc}"), ""
+        return Detected("", reason=f"cannot be read: {exc.strerror or exc}")
     if size == 0:
-        return None, Skipped(path, "empty file"), ""
+        return Detected("", reason="empty file")
     fmt = image_format(path)
     if fmt is not None and fmt not in PILLOW_VIDEO_FORMATS:
         if fmt not in IMAGE_FORMATS:
-            return None, Skipped(path, f"{fmt} image: not supported (JPEG, PNG, TIFF, WebP)"), ""
-        return MediaItem("", path, "image", 1), None, image_output_name(path.name, fmt)
+            return Detected("", reason=f"{fmt} image: not supported (JPEG, PNG, TIFF, WebP)")
+        return Detected("image", image_output_name(path.name, fmt), 1)
     looks_video = video_signature(head) or path.suffix.lower() in VIDEO_EXTENSIONS
     try:
         frames, note = probe_video(path)
     except InputError as exc:
         if not looks_video:
-            return None, Skipped(path, "not an image or a video"), ""
+            return Detected("", reason="not an image or a video")
         # A film container that does not open: keep it, it fails visibly and is reported.
         frames, note = 0, str(exc)
     except Exception as exc:  # PyAV on an odd file must not stop the scan
         if not looks_video:
-            return None, Skipped(path, "not an image or a video"), ""
+            return Detected("", reason="not an image or a video")
         frames, note = 0, f"{type(exc).__name__}: {exc}"
     if note and "has no video stream" in note:
-        return None, Skipped(path, "no video stream (audio only?)"), ""
-    out_name = str(PurePosixPath(path.name).with_suffix(f".{container}")) if path.suffix else f"{path.name}.{container}"
-    return MediaItem("", path, "video", frames, note), None, out_name
+        return Detected("", reason="no video stream (audio only?)")
+    return Detected("video", frames=frames, note=note)
+
+
+def classify(path: Path, container: str, cache: DetectionCache | None = None) -> tuple[MediaItem | None, Skipped | None, str]:
+    """Look at one file: (item with a provisional key, None, output name) or (None, skip, "")."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return None, Skipped(path, f"cannot be read: {exc.strerror or exc}"), ""
+    found = cache.lookup(str(path), st.st_size, st.st_mtime_ns) if cache is not None else None
+    if found is None:
+        found = detect(path, st.st_size)
+        if cache is not None:
+            cache.remember(str(path), st.st_size, st.st_mtime_ns, found)
+    if found.kind == "image":
+        return MediaItem("", path, "image", 1), None, found.image_name
+    if found.kind == "video":
+        out_name = str(PurePosixPath(path.name).with_suffix(f".{container}")) if path.suffix else f"{path.name}.{container}"
+        return MediaItem("", path, "video", found.frames, found.note), None, out_name
+    return None, Skipped(path, found.reason), ""
 
 
 def walk_files(root: Path, exclude: set[Path]) -> list[Path]:
@@ -162,7 +199,7 @@ def walk_files(root: Path, exclude: set[Path]) -> list[Path]:
     return found
 
 
-def scan_sources(sources: list[Path], dst: Path, container: str = "mp4") -> ScanResult:
+def scan_sources(sources: list[Path], dst: Path, container: str = "mp4", cache: DetectionCache | None = None) -> ScanResult:
     """Every media file under ``sources`` with its output key; everything else in ``skipped``."""
     dst = dst.resolve()
     result = ScanResult()
@@ -187,7 +224,7 @@ def scan_sources(sources: list[Path], dst: Path, container: str = "mp4") -> Scan
         else:
             files = [(source, PurePosixPath(source.name))]
         for path, rel in files:
-            item, skipped, out_name = classify(path, container)
+            item, skipped, out_name = classify(path, container, cache)
             if skipped is not None:
                 result.skipped.append(skipped)
             elif item is not None:

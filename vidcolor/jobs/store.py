@@ -23,6 +23,7 @@ from pathlib import Path
 
 from vidcolor.errors import InputError
 from vidcolor.jobs.fingerprint import Fingerprint
+from vidcolor.jobs.scan import Detected
 
 STATES = ("pending", "running", "done", "failed")
 SCHEMA_VERSION = "1"
@@ -47,6 +48,16 @@ CREATE TABLE IF NOT EXISTS items (
     output_before TEXT,              -- the output's stat when the running attempt began
     worker TEXT,
     updated_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS detections (  -- content detection by (path, size, mtime): scans resume fast
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    image_name TEXT NOT NULL,
+    frames INTEGER NOT NULL,
+    note TEXT NOT NULL,
+    reason TEXT NOT NULL
 );
 """
 
@@ -204,6 +215,20 @@ class JobStore:
         self.conn.execute(
             "UPDATE items SET state='pending', attempts=MAX(attempts-1, 0), updated_ns=? WHERE key=?",
             (time.time_ns(), key),
+        )
+
+    # -- detection cache (vidcolor.jobs.scan.DetectionCache) ---------------------------------------
+    def lookup(self, path: str, size: int, mtime_ns: int) -> Detected | None:
+        row = self.conn.execute(
+            "SELECT kind, image_name, frames, note, reason FROM detections WHERE path=? AND size=? AND mtime_ns=?",
+            (path, size, mtime_ns),
+        ).fetchone()
+        return Detected(*row) if row else None
+
+    def remember(self, path: str, size: int, mtime_ns: int, detected: Detected) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO detections VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (path, size, mtime_ns, detected.kind, detected.image_name, detected.frames, detected.note, detected.reason),
         )
 
     @contextmanager
