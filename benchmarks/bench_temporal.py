@@ -232,6 +232,7 @@ def run(args: argparse.Namespace) -> dict:
             "colourfulness_ratio": float(np.mean(v.colourfulness) / max(np.mean(per_frame.colourfulness), 1e-9)),
             "stage_seconds": v.seconds,
             "model_frames": v.predicted,
+            "scene_cuts": getattr(v.stage, "cuts", None),
             "speedup_vs_per_frame": per_frame.seconds / v.seconds if v.seconds else float("nan"),
         }
     if args.strip and truth_strip:
