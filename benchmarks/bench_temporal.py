@@ -103,7 +103,7 @@ def to_uint8_rgb(rgb: torch.Tensor) -> np.ndarray:
     return (rgb[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
 
 
-def strip(rows: list[tuple[str, list[np.ndarray]]], width: int = 320) -> np.ndarray:
+def strip(rows: list[tuple[str, list[np.ndarray]]], width: int = 224) -> np.ndarray:
     """Rows of consecutive frames, each downscaled to ``width``, labelled on the left."""
     out = []
     for label, frames in rows:
