@@ -151,6 +151,15 @@ def display_matrix_of(frame: av.VideoFrame) -> tuple[int, ...] | None:
     return None
 
 
+def _rotate_tag(value: str | None) -> int:
+    """The legacy ``rotate`` tag is clockwise degrees; VideoInfo.rotation is counter-clockwise."""
+    try:
+        degrees = -int(float(value)) if value else 0
+    except ValueError:
+        return 0
+    return (degrees + 180) % 360 - 180 if degrees else 0
+
+
 def _stream_kind(stream: av.stream.Stream) -> str:
     return stream.type or "unknown"
 
@@ -170,6 +179,8 @@ def probe(path: str | Path) -> MediaInfo:
                 break
         except av.error.FFmpegError:
             pass  # a damaged start: the reader counts what it skips
+        if matrix is None and not rotation:
+            rotation = _rotate_tag(vstream.metadata.get("rotate"))  # old files: a tag, no side data
         if first_format is None:
             raise InputError(f"{p}: the video stream has no decodable picture format")
         duration = None

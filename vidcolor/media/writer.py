@@ -443,18 +443,11 @@ class VideoWriter:
             vs.set_display_matrix(info.display_matrix)
         elif info.rotation:
             vs.set_display_rotation(info.rotation)
-        _copy_metadata(self._video_stream_metadata(), vs.metadata)
         self._vs = vs
         self._copier = SideStreamCopier(self.src, self.media, out, self.stats.warnings)
-
-    def _video_stream_metadata(self) -> dict[str, str]:
-        container = open_input(self.src)
-        try:
-            meta = dict(container.streams[self.media.video.index].metadata)
-        finally:
-            container.close()
+        meta = dict(self._copier.container.streams[info.index].metadata)
         meta.pop("rotate", None)  # carried by the display matrix instead
-        return meta
+        _copy_metadata(meta, vs.metadata)
 
     # -- producer API (pipeline thread) ----------------------------------------------------------
     def put(self, batch: ComposedBatch) -> None:
