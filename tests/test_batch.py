@@ -262,8 +262,9 @@ def test_cli_batch_and_status(archive: Path, tmp_path: Path, tiny_model_path: Pa
     assert result.exit_code == 2 and "no batch job" in result.output
 
     args = ["batch", str(archive), str(dst), "--model", str(tiny_model_path), "-r", "4", "--no-temporal", "--workers", "0", "--retries", "0"]
-    result = runner.invoke(app, args)
+    result = runner.invoke(app, [*args, "--report", str(tmp_path / "copy.json")])
     assert result.exit_code == 1, result.output  # the broken file failed; everything else done
+    assert json.loads((tmp_path / "copy.json").read_text())["totals"]["failed"] == 1
     assert "broken.mp4" in result.output and "failed" in result.output
     rows = json.loads((dst / ".vidcolor" / "report.json").read_text())["items"]
     assert sum(r["outcome"] == "done" for r in rows) == len(EXPECTED_ITEMS) - 1

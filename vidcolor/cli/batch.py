@@ -114,12 +114,15 @@ def batch_run(
     gpus_per_task: float = typer.Option(None, "--gpus-per-task", help="ray: GPUs each task reserves (fractions share a GPU). Default: 1 when the cluster has GPUs, else 0."),
     retries: int = typer.Option(2, "--retries", help="Extra attempts for an item that fails.", min=0),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no table (failures are still printed)."),
+    report_file: Path = typer.Option(None, "--report", help="Also write the JSON report (always in DST/.vidcolor/report.json) to this file."),
 ) -> None:
     from vidcolor.jobs.runner import JobOptions, run_job
     from vidcolor.jobs.settings import load_recipe, with_overrides
 
     if len(paths) < 2:
         raise InputError("give at least one SRC and a DST folder")
+    if report_file is not None and report_file.suffix.lower() != ".json":
+        raise InputError(f"--report {report_file}: give a .json file name")
     *sources, dst = paths
     settings = with_overrides(
         load_recipe(recipe),
@@ -146,6 +149,8 @@ def batch_run(
     else:
         report = run_job(sources, dst, settings, options)
     report_path = dst / ".vidcolor" / "report.json"
+    if report_file is not None:
+        report.write(report_file)
     if not quiet:
         out_console.print(outcome_table(report.items))
         totals = report.totals()
@@ -157,7 +162,7 @@ def batch_run(
     else:
         for item in report.items:
             if item.outcome == "failed":
-                err_console.print(f"[bold red]failed:[/] {item.src}: {item.error}", soft_wrap=True)
+                err_console.print(f"[bold red]failed:[/] {item.src}: {(item.error or '').removeprefix(f'{item.src}: ')}", soft_wrap=True)
     if report.failed:
         raise typer.Exit(1)
 

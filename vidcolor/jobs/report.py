@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidcolor.errors import OutputError
+
 # What happened to an item in this run.
 OUTCOMES = ("done", "failed", "up-to-date", "adopted", "interrupted")
 
@@ -75,10 +77,14 @@ class JobReport:
 
     def write(self, path: Path) -> None:
         """Atomically (temp file + rename), like every other output."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise OutputError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
 
 
 def read_report(path: Path) -> dict[str, Any] | None:
