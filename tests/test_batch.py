@@ -229,11 +229,37 @@ def test_killed_attempt_is_adopted_or_redone(archive: Path, tmp_path: Path, sett
     debris = dst / ".vidcolor" / "staging" / "abc-1" / ".scan.jpg.1234.partial"
     debris.parent.mkdir(parents=True)
     debris.write_bytes(b"half a jpeg")
+    beside = dst / "photos" / ".scan.jpg.0a1b2c3d.partial"  # a cross-filesystem copy killed mid-way
+    beside.write_bytes(b"half a jpeg")
     report = run_job([archive], dst, settings, INLINE)
     assert outcomes(report)["reel.mp4"] == "adopted"
     assert outcomes(report)["photos/scan.jpg"] == "done"
     assert completions(dst)["reel.mp4"] == 2 and completions(dst)["photos/scan.jpg"] == 2
     assert leftovers(dst) == [] and (dst / "photos/scan.jpg").is_file()
+
+
+def test_place_across_filesystems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from vidcolor.jobs import work
+
+    staged = tmp_path / "staging" / "a.png"
+    staged.parent.mkdir()
+    staged.write_bytes(b"picture")
+    real_replace = os.replace
+    calls = []
+
+    def replace(a, b):
+        calls.append((Path(a), Path(b)))
+        if len(calls) == 1:  # staging -> final crosses a mount point
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_replace(a, b)
+
+    monkeypatch.setattr(work.os, "replace", replace)
+    work.place(staged, tmp_path / "out" / "a.png")
+    assert (tmp_path / "out" / "a.png").read_bytes() == b"picture"
+    assert calls[1][0].name.startswith(".a.png.") and calls[1][0].parent == tmp_path / "out"
+    assert work.stale_temps(tmp_path / "out" / "a.png") == []
 
 
 def test_one_job_per_destination(archive: Path, tmp_path: Path, settings: JobSettings) -> None:

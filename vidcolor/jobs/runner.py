@@ -28,7 +28,7 @@ from vidcolor.jobs.report import ItemOutcome, JobReport
 from vidcolor.jobs.scan import MediaItem, ScanResult, scan_sources
 from vidcolor.jobs.settings import JobSettings, model_fingerprint, settings_hash
 from vidcolor.jobs.store import ItemRow, JobStore, job_lock, output_signature, state_dir
-from vidcolor.jobs.work import ItemResult, ItemTask
+from vidcolor.jobs.work import ItemResult, ItemTask, stale_temps
 
 REPORT_NAME = "report.json"
 STAGING_NAME = "staging"
@@ -111,6 +111,8 @@ def plan_items(store: JobStore, dst: Path, scan: ScanResult, settings: JobSettin
                 plan.outcomes[item.key] = "adopted"
                 continue
         store.queue(item.key, str(item.src), item.kind, fp, shash, item.expected_frames)
+        for debris in stale_temps(dst / item.key):  # a copy killed half-way (see work.place)
+            debris.unlink(missing_ok=True)
         plan.queue.append(item)
     return plan
 

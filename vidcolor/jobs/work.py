@@ -9,7 +9,10 @@ Workers never touch the job store; they return an ``ItemResult`` to the coordina
 
 from __future__ import annotations
 
+import errno
+import glob
 import os
+import secrets
 import shutil
 import socket
 import time
@@ -87,17 +90,18 @@ class Worker:
         final = Path(task.final)
         staged = staging / final.name
         me = worker_name()
+        from vidcolor.pipeline import RunCancelled
+
         try:
             staging.mkdir(parents=True, exist_ok=True)
             if task.kind == "video":
                 frames, warnings = self._video(task, staged, progress, should_stop)
             else:
                 frames, warnings = self._image(task, staged, progress)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, final)  # same filesystem (both under DST): atomic
+            place(staged, final)
             return ItemResult(task.key, True, frames, time.perf_counter() - t0, worker=me, warnings=warnings)
         except VidcolorError as exc:
-            cancelled = type(exc).__name__ == "RunCancelled"
+            cancelled = isinstance(exc, RunCancelled)
             return ItemResult(task.key, False, seconds=time.perf_counter() - t0, error=str(exc), cancelled=cancelled, worker=me)
         except KeyboardInterrupt:
             return ItemResult(task.key, False, error="interrupted", cancelled=True, worker=me)
@@ -139,6 +143,33 @@ class Worker:
         if progress is not None:
             progress(task.key, 1, 1)
         return 1, ()
+
+
+def temp_beside(final: Path) -> Path:
+    return final.with_name(f".{final.name}.{secrets.token_hex(4)}.partial")
+
+
+def stale_temps(final: Path) -> list[Path]:
+    """Temp files ``place`` may have left beside ``final`` when killed mid-copy."""
+    return list(final.parent.glob(f".{glob.escape(final.name)}.*.partial")) if final.parent.is_dir() else []
+
+
+def place(staged: Path, final: Path) -> None:
+    """Move the finished file onto its final path atomically. Staging is under DST, so this is a
+    rename; where part of DST is another filesystem (a mounted subfolder), copy to a temp file
+    beside the target first, then rename."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(staged, final)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        tmp = temp_beside(final)
+        try:
+            shutil.copyfile(staged, tmp)
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 # One Worker per process. ProcessPoolExecutor's initializer and Ray's reused worker processes can
