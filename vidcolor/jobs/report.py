@@ -86,9 +86,3 @@ class JobReport:
             tmp.unlink(missing_ok=True)
             raise OutputError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
 
-
-def read_report(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None

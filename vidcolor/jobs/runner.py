@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,12 +75,16 @@ def staging_dir(dst: Path, key: str, attempt: int) -> Path:
     return state_dir(dst) / STAGING_NAME / f"{tag}-{attempt}"
 
 
-def check_model(settings: JobSettings) -> str:
-    """Fail fast (exit 2) on a model that does not resolve or load, before any work starts."""
+def check_model(settings: JobSettings, local_device: bool) -> str:
+    """Fail fast (exit 2) on a model that does not resolve or load, or (for work on this machine)
+    a device it does not have, before any work starts."""
+    from vidcolor.colorizer import resolve_device
     from vidcolor.models.registry import load_model
 
     model_id = model_fingerprint(settings.model)
     load_model(settings.model)
+    if local_device:  # Ray workers may have the GPU this driver lacks
+        resolve_device(settings.device)
     return model_id
 
 
@@ -142,7 +146,7 @@ def run_job(
     dst = Path(dst)
     if dst.exists() and not dst.is_dir():
         raise OutputError(f"{dst}: exists and is not a folder")
-    model_id = check_model(settings)
+    model_id = check_model(settings, local_device=options.engine != "ray")
     try:
         dst.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -176,6 +180,10 @@ def run_job(
             report.items = _outcomes(store, dst, scan, outcomes)
             report.finished = now_iso()
             report.write(state_dir(dst) / REPORT_NAME)
+            try:
+                os.rmdir(state_dir(dst) / STAGING_NAME)  # only when empty: nothing still writing there
+            except OSError:
+                pass
     if report.interrupted:
         raise KeyboardInterrupt
     return report
