@@ -17,6 +17,7 @@ class RenderConfig:
     batch_size: int = 8
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: str = "float32"  # float32 | bfloat16 | float16
+    backend: str = "auto"  # auto | eager | channels_last | bf16 | fp16 | compile | onnx (vidcolor.backends)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -45,7 +46,9 @@ class Colorizer:
         if config.dtype not in DTYPES:
             raise InputError(f"unknown dtype {config.dtype!r}: {', '.join(DTYPES)}")
         self.device = resolve_device(config.device)
-        self.model = model.to(self.device, DTYPES[config.dtype])
+        from vidcolor.backends import prepare_backend  # late: backends imports the model wrappers
+
+        self.model, self.backend = prepare_backend(model.to(self.device, DTYPES[config.dtype]), config.backend, self.device, DTYPES[config.dtype])
         info = model.info
         self.render_factor = config.render_factor or (info.default_render_factor_video if video else info.default_render_factor)
         if not 4 <= self.render_factor <= 128:

@@ -157,6 +157,7 @@ def colorize_video(
             "render_size": list(colorizer.render_size(plan.height, plan.width)),
             "batch_size": render.batch_size,
             "device": str(colorizer.device),
+            "backend": colorizer.backend,
             "temporal": asdict(temporal),
             "codec": plan.codec,
             "pix_fmt": plan.pix_fmt,

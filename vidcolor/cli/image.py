@@ -41,6 +41,9 @@ def image_command(
     ),
     batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Pictures of the same render size colorized together."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    backend: str = typer.Option(
+        "auto", "--backend", help="Model backend: auto (fastest measured within tolerance), eager, channels_last, bf16, fp16 (CUDA), compile, onnx."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", "-y", help="Replace existing outputs (never an input)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary; errors are still printed."),
     report: Optional[Path] = typer.Option(None, "--report", metavar="FILE.json", help="Write what happened to each picture as JSON."),
@@ -50,7 +53,7 @@ def image_command(
     pairs = collect_images(inputs, exclude=[output_dir])
     jobs = plan_outputs(pairs, output_dir, overwrite)
     colour_model = load_model(model)
-    colorizer = Colorizer(colour_model, RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device), video=False)
+    colorizer = Colorizer(colour_model, RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device, backend=backend), video=False)
 
     results: list[ImageResult] = []
     if len(jobs) == 1:

@@ -70,6 +70,9 @@ def run_command(
     ),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Frames per model call (memory grows with it).", min=1),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    backend: str = typer.Option(
+        "auto", "--backend", help="Model backend: auto (fastest measured within tolerance), eager, channels_last, bf16, fp16 (CUDA), compile, onnx."
+    ),
     codec: str = typer.Option(
         None, "--codec", "-c", help="Video encoder: libx264 (default; VP9 for .webm), libx265, ffv1 (lossless), prores_ks, libvpx-vp9."
     ),
@@ -98,7 +101,7 @@ def run_command(
     if not 0.0 <= temporal_strength <= 1.0:
         raise InputError(f"--temporal-strength {temporal_strength} must lie in [0, 1]")
     temporal = TemporalConfig(enabled=not no_temporal, strength=temporal_strength, keyframe_interval=keyframe_interval)
-    render = RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device)
+    render = RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device, backend=backend)
     encode = EncodeConfig(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
     # Validate paths, input and output settings before loading a model: a typo fails in milliseconds.
     check_paths(input, output, overwrite)

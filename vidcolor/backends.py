@@ -1,0 +1,257 @@
+"""Model backends: how a ColorModel's network runs on its device (``--backend``).
+
+- ``eager``: PyTorch as the model was written (NCHW, float32 unless ``--dtype`` says otherwise).
+- ``channels_last``: PyTorch with NHWC weights and activations (oneDNN's and cuDNN's fast layout).
+- ``bf16`` / ``fp16``: ``channels_last`` under autocast to bfloat16 / float16 (the annealed mean
+  and the colour conversion stay in float32).
+- ``compile``: ``torch.compile`` of the network (inductor; needs a C++ compiler on the CPU; the first
+  batch of each size pays the compilation).
+- ``onnx``: ONNX Runtime (CPU) on the network exported in memory at start (vidcolor.export); a file
+  written by ``vidcolor export onnx`` loads with ``load_onnx_model``.
+- ``auto``: the fastest backend measured on the device whose output matches float32 within
+  ``TOLERANCE`` (benchmarks/bench_backends.py; figures in benchmarks/RESULTS.md).
+
+Every backend is wrapped back into a ColorModel, so the pipeline does not know which one runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from vidcolor.color import ab_to_chroma, luma_to_lightness
+from vidcolor.errors import InputError, ModelError
+from vidcolor.models.base import ColorModel, GeneratorModel, ModelInfo
+
+BACKENDS = ("auto", "eager", "channels_last", "bf16", "fp16", "compile", "onnx")
+REDUCED = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close a backend's chroma must stay to float32 eager to be chosen by ``auto``.
+
+    In 8-bit code values of Cb/Cr (1 = 1/255 of the full chroma range): the mean error and its
+    99.9th percentile over all pixels of a batch of real frames; plus the PSNR of the composed
+    RGB frame (original luma + chroma) against the float32 one.
+    """
+
+    mean_code_values: float = 0.25
+    p999_code_values: float = 1.0
+    min_psnr_db: float = 50.0
+
+
+TOLERANCE = Tolerance()
+
+# What ``auto`` picks, from bench_backends.py on the project's 2-core AVX-512 CPU (RESULTS.md):
+# ONNX Runtime was fastest there and matches float32 to ~1e-5; without onnxruntime,
+# channels_last beat eager. CUDA could not be measured here: channels_last float32 is the safe
+# choice (fp16/bf16 stay opt-in until measured against TOLERANCE on a GPU).
+AUTO_ORDER = {"cpu": ("onnx", "channels_last"), "cuda": ("channels_last",)}
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(name: str, device: torch.device, model: ColorModel, dtype: torch.dtype = torch.float32) -> str:
+    """``--backend`` value -> the concrete backend that will run (``auto`` resolved)."""
+    if name not in BACKENDS:
+        raise InputError(f"unknown backend {name!r}: {', '.join(BACKENDS)}")
+    if name != "auto":
+        return name
+    if not isinstance(model, GeneratorModel):
+        return "eager"  # the measurements behind AUTO_ORDER are of our generator only
+    if dtype != torch.float32:
+        return "channels_last"  # an explicit --dtype is honoured through autocast
+    for candidate in AUTO_ORDER.get(device.type, ()):
+        if candidate == "onnx" and not onnxruntime_available():
+            continue
+        return candidate
+    return "eager"
+
+
+def prepare_backend(model: ColorModel, name: str, device: torch.device, dtype: torch.dtype = torch.float32) -> tuple[ColorModel, str]:
+    """Wrap ``model`` (already on ``device``) for backend ``name``; returns (model, resolved name)."""
+    backend = resolve_backend(name, device, model, dtype)
+    if backend in REDUCED and dtype != torch.float32 and dtype != REDUCED[backend]:
+        raise InputError(f"--backend {backend} runs {REDUCED[backend]}; it cannot be combined with --dtype {dtype}")
+    if backend == "fp16" and device.type == "cpu":
+        raise InputError("--backend fp16 is for CUDA devices; on the CPU use bf16")
+    if backend == "onnx":
+        if dtype != torch.float32:
+            raise InputError("--backend onnx runs float32; leave --dtype at float32")
+        if device.type != "cpu":
+            raise InputError("--backend onnx runs on the CPU (ONNX Runtime's CPU provider); use --device cpu")
+        if not isinstance(model, GeneratorModel):
+            raise InputError(f"--backend onnx supports vidcolor generators, not {model.info.name!r}")
+        return OnnxRuntimeModel(_onnx_graph(model), model.info, multiple=32), backend
+    if backend == "eager":
+        return model, backend
+    if isinstance(model, GeneratorModel):
+        return TorchBackendModel(model, backend, REDUCED.get(backend, dtype)), backend
+    return _generic(model, backend, device), backend
+
+
+_EXPORTS: OrderedDict[tuple[str, float | None], bytes] = OrderedDict()
+_EXPORTS_KEPT = 2
+
+
+def _onnx_graph(model: GeneratorModel) -> bytes:
+    """The model's dynamic-size ONNX graph. The export takes seconds, so the last few are kept,
+    keyed by a digest of the weights themselves (not the file's name or sha256: weights changed
+    in memory, as in training, get a new export): a batch job's many files export once."""
+    from vidcolor.export import onnx_bytes, require_onnx
+
+    require_onnx()
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in model.generator.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    key = (digest.hexdigest(), model.temperature)
+    if key not in _EXPORTS:
+        _EXPORTS[key] = onnx_bytes(model, None)
+        while len(_EXPORTS) > _EXPORTS_KEPT:
+            _EXPORTS.popitem(last=False)
+    _EXPORTS.move_to_end(key)
+    return _EXPORTS[key]
+
+
+def _generic(model: ColorModel, backend: str, device: torch.device) -> ColorModel:
+    """Other ColorModels (DeOldify's): layout, precision and compilation applied to their
+    ``generator`` module where they have one; they keep their own pre- and post-processing."""
+    net = getattr(model, "generator", None)
+    if not isinstance(net, torch.nn.Module):
+        raise InputError(f"--backend {backend} is not available for model {model.info.name!r}; use eager")
+    if backend in ("channels_last", "bf16", "fp16"):
+        net.to(memory_format=torch.channels_last)
+    if backend in REDUCED:
+        model.to(device, REDUCED[backend])
+    if backend == "compile":
+        model.generator = torch.compile(net)  # type: ignore[attr-defined]
+    return model
+
+
+class TorchBackendModel:
+    """A GeneratorModel run with a memory layout, an autocast dtype and optionally torch.compile."""
+
+    def __init__(self, base: GeneratorModel, backend: str, dtype: torch.dtype = torch.float32) -> None:
+        from vidcolor.export import LightnessToAb
+
+        self.base = base
+        self.info: ModelInfo = base.info
+        self.backend = backend
+        self.dtype = dtype
+        self.channels_last = backend != "eager"
+        if self.channels_last:
+            base.generator.to(memory_format=torch.channels_last)
+        net = LightnessToAb(base.generator, base.temperature).eval()
+        self.net = torch.compile(net, dynamic=False) if backend == "compile" else net
+
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> "TorchBackendModel":
+        self.base.to(device)
+        if dtype is not None:
+            self.dtype = dtype
+        return self
+
+    @torch.inference_mode()
+    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
+        lightness = luma_to_lightness(luma.float())
+        if self.channels_last:
+            lightness = lightness.contiguous(memory_format=torch.channels_last)
+        if self.dtype != torch.float32:
+            with torch.autocast(luma.device.type, dtype=self.dtype):
+                ab = self.net(lightness)
+        else:
+            ab = self.net(lightness)
+        return ab_to_chroma(luma.float(), ab.float().contiguous(), matrix)
+
+
+class OnnxRuntimeModel:
+    """An ONNX graph (L* -> ab, vidcolor.export's contract) run by ONNX Runtime as a ColorModel."""
+
+    def __init__(self, model: bytes | str, info: ModelInfo, multiple: int = 32, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        # Decode and encode threads share the cores with the model: idle ONNX Runtime workers
+        # must sleep rather than spin, or they steal the encoder's CPU time.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own (unexported) exception types
+            raise ModelError(f"ONNX Runtime cannot load the model: {str(exc).splitlines()[0]}") from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if [i.name for i in inputs] != ["lightness"] or [o.name for o in outputs] != ["ab"]:
+            raise ModelError("not a vidcolor ONNX model (expects input 'lightness' and output 'ab')")
+        shape = inputs[0].shape
+        self.fixed_size = tuple(shape[2:]) if all(isinstance(s, int) for s in shape[2:]) else None
+        self.info = info
+        self.multiple = multiple
+
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> "OnnxRuntimeModel":
+        if device.type != "cpu":
+            raise InputError("an ONNX model runs on the CPU here; use --device cpu")
+        if dtype not in (None, torch.float32):
+            raise InputError("an ONNX model runs float32; leave --dtype at float32")
+        return self
+
+    @torch.inference_mode()
+    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
+        luma = luma.float().cpu()
+        h, w = luma.shape[-2:]
+        lightness = luma_to_lightness(luma)
+        if self.fixed_size is not None:
+            if (h, w) != self.fixed_size:
+                fh, fw = self.fixed_size
+                raise InputError(f"this ONNX model was exported for {fh}x{fw} inputs, the render size is {h}x{w}")
+        else:
+            ph, pw = (-h) % self.multiple, (-w) % self.multiple
+            if ph or pw:
+                lightness = F.pad(lightness, (0, pw, 0, ph), mode="replicate")
+        ab = torch.from_numpy(self.session.run(["ab"], {"lightness": lightness.contiguous().numpy()})[0])
+        return ab_to_chroma(luma, ab[..., :h, :w].contiguous(), matrix)
+
+
+def load_onnx_model(path: str) -> OnnxRuntimeModel:
+    """A file written by ``vidcolor export onnx`` as a ColorModel (its metadata gives name, version
+    and render factors; a fixed-size export only accepts that render size)."""
+    from pathlib import Path
+
+    from vidcolor.export import FORMAT, require_onnx
+    from vidcolor.models.weights import sha256_file
+
+    require_onnx()
+    import onnx
+
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"model file not found: {p}")
+    try:
+        proto = onnx.load(str(p), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and others for a damaged file
+        raise ModelError(f"{p}: not a readable ONNX file ({exc.__class__.__name__})") from None
+    meta = {m.key: m.value for m in proto.metadata_props}
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{p}: not written by `vidcolor export onnx` (no vidcolor metadata)")
+    info = ModelInfo(
+        name=meta.get("name", p.stem),
+        version=meta.get("version", ""),
+        sha256=sha256_file(p),
+        default_render_factor=int(meta.get("default_render_factor", 16)),
+        default_render_factor_video=int(meta.get("default_render_factor_video", 16)),
+        extra={"source_sha256": meta.get("source_sha256", ""), "render_size": meta.get("render_size", "")},
+    )
+    return OnnxRuntimeModel(str(p), info, multiple=int(meta.get("size_multiple", 32)))

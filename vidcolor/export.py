@@ -1,0 +1,192 @@
+"""Export a vidcolor generator to ONNX, for ONNX Runtime (``--backend onnx``) or any other runtime.
+
+The exported graph is the generator's own contract, without the colour conversions around it
+(those depend on the video's matrix and stay in vidcolor.color):
+
+- input ``lightness``: CIE L* (B,1,H,W) float32 in [0, 100] (``vidcolor.color.luma_to_lightness``);
+- output ``ab``: CIE a*, b* (B,2,H,W) float32 at the same size.
+
+With a fixed render size any H, W is accepted at export time (the padding to a multiple of 32 is
+part of the graph). With ``dynamic`` sizes, the batch, H and W are free but H and W must be
+multiples of 32 (the wrapper in vidcolor.backends pads; the metadata says so). The
+classification head's annealed-mean temperature is baked in. The file's metadata records the
+model's name, version, sha256, default render factors and the conventions above, so
+``vidcolor.backends.load_onnx_model`` rebuilds a ColorModel from the file alone.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vidcolor.errors import InputError, ModelError, OutputError
+from vidcolor.models.base import ColorModel, GeneratorModel
+
+OPSET = 17
+MULTIPLE = 32  # the generator's stride: dynamic-size inputs must be multiples of it
+FORMAT = "vidcolor-generator-onnx"
+
+
+class LightnessToAb(nn.Module):
+    """The generator with its temperature fixed: L* -> ab (what the ONNX graph computes)."""
+
+    def __init__(self, generator: nn.Module, temperature: float | None) -> None:
+        super().__init__()
+        self.generator = generator
+        self.temperature = temperature
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        return self.generator(lightness, temperature=self.temperature)
+
+
+def parse_render_size(text: str | None) -> tuple[int, int] | None:
+    """``--render-size`` value: ``HxW`` -> (H, W); ``dynamic`` (or None) -> None."""
+    if text is None or text.strip().lower() == "dynamic":
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise InputError(f"--render-size {text!r}: write HxW (for example 192x352) or 'dynamic'")
+    h, w = (int(p) for p in parts)
+    if not (16 <= h <= 4096 and 16 <= w <= 4096):
+        raise InputError(f"--render-size {text!r}: each side must lie in 16..4096")
+    return h, w
+
+
+def generator_of(model: ColorModel) -> GeneratorModel:
+    if not isinstance(model, GeneratorModel):
+        raise ModelError(f"model {model.info.name!r} is not a vidcolor generator; only those export to ONNX")
+    return model
+
+
+def onnx_bytes(model: GeneratorModel, render_size: tuple[int, int] | None, opset: int = OPSET) -> bytes:
+    """The model as an in-memory ONNX file (float32, CPU), fixed ``render_size`` or dynamic (None)."""
+    module = LightnessToAb(model.generator, model.temperature).eval()
+    params = next(model.generator.parameters())
+    if params.device.type != "cpu" or params.dtype != torch.float32:
+        raise ModelError("ONNX export needs the model's weights on the CPU in float32")
+    h, w = render_size or (2 * MULTIPLE, 2 * MULTIPLE)
+    sample = torch.full((1, 1, h, w), 50.0)
+    axes = {"lightness": {0: "batch"}, "ab": {0: "batch"}}
+    if render_size is None:
+        axes = {"lightness": {0: "batch", 2: "height", 3: "width"}, "ab": {0: "batch", 2: "height", 3: "width"}}
+    buf = io.BytesIO()
+    # The TorchScript exporter: no extra dependency (the dynamo one needs onnxscript). Its
+    # deprecation and tracer warnings say nothing the user can act on.
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (sample,),
+            buf,
+            dynamo=False,
+            input_names=["lightness"],
+            output_names=["ab"],
+            opset_version=opset,
+            dynamic_axes=axes,
+            do_constant_folding=True,
+        )
+    return buf.getvalue()
+
+
+def metadata_for(model: GeneratorModel, render_size: tuple[int, int] | None) -> dict[str, str]:
+    info = model.info
+    return {
+        "format": FORMAT,
+        "name": info.name,
+        "version": info.version,
+        "source_sha256": info.sha256,
+        "default_render_factor": str(info.default_render_factor),
+        "default_render_factor_video": str(info.default_render_factor_video),
+        "temperature": "" if model.temperature is None else repr(model.temperature),
+        "render_size": "dynamic" if render_size is None else f"{render_size[0]}x{render_size[1]}",
+        "size_multiple": str(MULTIPLE if render_size is None else 1),
+        "input": "lightness: CIE L* (B,1,H,W) float32 in [0,100]",
+        "output": "ab: CIE a*b* (B,2,H,W) float32, same H, W",
+    }
+
+
+def with_metadata(data: bytes, metadata: dict[str, str]) -> bytes:
+    import onnx
+
+    proto = onnx.load_from_string(data)
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "vidcolor"
+    return proto.SerializeToString()
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    render_size: str  # "HxW" or "dynamic"
+    bytes: int
+    max_ab_error: float  # ONNX Runtime vs PyTorch on a test input, in a*b* units
+    checked_size: tuple[int, int]
+
+
+def require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        raise ModelError(f"ONNX support needs the onnx extra: pip install 'vidcolor[onnx]' ({exc.name} is missing)") from None
+
+
+def check_destination(dst: str | Path, overwrite: bool) -> Path:
+    """Refuse a non-.onnx name, a folder, an existing file without ``overwrite``, a missing folder."""
+    dst = Path(dst)
+    if dst.suffix.lower() != ".onnx":
+        raise OutputError(f"{dst}: give a .onnx file name")
+    if dst.is_dir():
+        raise OutputError(f"{dst}: is a directory; give an output file name")
+    if dst.exists() and not overwrite:
+        raise OutputError(f"{dst}: already exists (use --overwrite to replace it)")
+    if not dst.parent.is_dir():
+        raise OutputError(f"{dst.parent}: output folder does not exist")
+    return dst
+
+
+def export_onnx(model: ColorModel, dst: str | Path, render_size: tuple[int, int] | None = None, overwrite: bool = False) -> ExportResult:
+    """Write ``model`` to ``dst`` as ONNX (atomically) and check it against PyTorch with ONNX Runtime."""
+    require_onnx()
+    dst = check_destination(dst, overwrite)
+    gen = generator_of(model)
+    gen.to(torch.device("cpu"), torch.float32)
+    data = with_metadata(onnx_bytes(gen, render_size), metadata_for(gen, render_size))
+    check = render_size or (3 * MULTIPLE, 5 * MULTIPLE)  # a non-square size other than the tracing one
+    error = verify(data, gen, check)
+    tmp = dst.with_name(f".{dst.name}.partial")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, dst)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{dst}: cannot write ({exc.strerror or exc})") from None
+    size = "dynamic" if render_size is None else f"{render_size[0]}x{render_size[1]}"
+    return ExportResult(dst, size, len(data), error, check)
+
+
+def verify(data: bytes, model: GeneratorModel, size: tuple[int, int]) -> float:
+    """Max |ab| difference between ONNX Runtime and PyTorch on a smooth test input of ``size``."""
+    import onnxruntime as ort
+
+    h, w = size
+    yy = torch.linspace(0, 1, h).view(h, 1)
+    xx = torch.linspace(0, 1, w).view(1, w)
+    lightness = (100.0 * (0.5 + 0.5 * torch.sin(6 * xx + 4 * yy))).expand(2, 1, h, w).contiguous()
+    lightness[1] = 100.0 - lightness[1]
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    got = torch.from_numpy(session.run(["ab"], {"lightness": lightness.numpy()})[0])
+    with torch.no_grad():
+        want = LightnessToAb(model.generator, model.temperature).eval()(lightness)
+    if got.shape != want.shape:
+        raise ModelError(f"ONNX export produced shape {tuple(got.shape)}, PyTorch {tuple(want.shape)}")
+    return float((got - want).abs().max())
