@@ -41,7 +41,8 @@ class RegistryEntry:
         return WEIGHTS_DIR / self.file
 
 
-def read_registry(path: Path = REGISTRY_FILE) -> list[RegistryEntry]:
+def read_registry(path: Path | None = None) -> list[RegistryEntry]:
+    path = REGISTRY_FILE if path is None else path  # looked up at call time (tests point it elsewhere)
     if not path.exists():
         return []
     try:
@@ -65,21 +66,39 @@ def find_entry(name: str, entries: list[RegistryEntry] | None = None) -> Registr
     raise ModelError(f"unknown model {name!r} (registered: {known}; or give a .safetensors path)")
 
 
+def _is_deoldify_file(path: Path) -> bool:
+    """A DeOldify generator converted by `vidcolor models import-deoldify` (metadata format
+    "deoldify-generator"); it is built by vidcolor.models.deoldify, not by load_generator."""
+    from vidcolor.models.deoldify import is_deoldify_file
+
+    return is_deoldify_file(path)
+
+
 def load_model(spec: str = DEFAULT_ALIAS, temperature: float | None = None) -> ColorModel:
     """Resolve a ``--model`` value to a ready (eval-mode, CPU) ColorModel."""
     if spec.startswith("deoldify-"):
         kind, sep, path = spec.partition(":")
-        if not sep or not path:
-            raise ModelError(f"{spec!r}: write deoldify-KIND:PATH (KIND artistic, stable or video)")
-        from vidcolor.models.deoldify import load_deoldify_model
+        if sep and path:
+            from vidcolor.models.deoldify import load_deoldify_model
 
-        return load_deoldify_model(kind.removeprefix("deoldify-"), path)
+            return load_deoldify_model(kind.removeprefix("deoldify-"), path)
+        # Without ":PATH" it may still name a registered (converted) DeOldify model.
+        if not any(e.name == spec for e in read_registry()):
+            raise ModelError(f"{spec!r}: write deoldify-KIND:PATH (KIND artistic, stable or video)")
     path = Path(spec)
     if spec.endswith(".safetensors") or path.is_file():
+        if _is_deoldify_file(path):
+            from vidcolor.models.deoldify import load_converted_model
+
+            return load_converted_model(path)
         generator, meta = load_generator(path)
         info = ModelInfo(name=meta.get("name", path.stem), version=meta.get("version", ""), sha256=sha256_file(path))
         return GeneratorModel(generator, info, temperature)
     entry = find_entry(spec)
+    if _is_deoldify_file(entry.path):
+        from vidcolor.models.deoldify import load_converted_model
+
+        return load_converted_model(entry.path, expected_sha256=entry.sha256, name=entry.name, version=entry.version)
     generator, _ = load_generator(entry.path, expected_sha256=entry.sha256)
     info = ModelInfo(
         name=entry.name,
