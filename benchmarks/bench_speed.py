@@ -70,8 +70,8 @@ def scaled_frames(src: Path, width: int, height: int):
             yield frame.reformat(width=width, height=height, format="yuv420p", interpolation="AREA").to_ndarray()
 
 
-def make_grey_input(src: Path, dst: Path, width: int, height: int, loops: int) -> int:
-    """Desaturated, scaled, looped copy of ``src``; returns its frame count."""
+def make_grey_input(src: Path, dst: Path, width: int, height: int, loops: int, max_frames: int = 0) -> int:
+    """Desaturated, scaled, looped copy of ``src`` (at most ``max_frames`` if set); returns its frame count."""
     if dst.exists():
         with av.open(str(dst)) as c:
             return sum(1 for _ in c.demux(video=0)) - 1  # minus the flush packet
@@ -85,16 +85,15 @@ def make_grey_input(src: Path, dst: Path, width: int, height: int, loops: int) -
     cc = video.codec_context
     cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = 1, 1, 1, 1
     n = 0
-    for _ in range(loops):
-        for planes in frames:
-            arr = planes.copy()
-            arr[height:] = 128
-            f = av.VideoFrame.from_ndarray(arr, format="yuv420p")
-            f.pts, f.time_base = n, Fraction(1, 25)
-            f.color_range, f.colorspace = 1, 1
-            for p in video.encode(f):
-                out.mux(p)
-            n += 1
+    for planes in [f for _ in range(loops) for f in frames][: max_frames or None]:
+        arr = planes.copy()
+        arr[height:] = 128
+        f = av.VideoFrame.from_ndarray(arr, format="yuv420p")
+        f.pts, f.time_base = n, Fraction(1, 25)
+        f.color_range, f.colorspace = 1, 1
+        for p in video.encode(f):
+            out.mux(p)
+        n += 1
     for p in video.encode(None):
         out.mux(p)
     out.close()
@@ -242,6 +241,16 @@ def model_file(spec: str, work: Path) -> tuple[str, str]:
     from vidcolor.errors import ModelError
     from vidcolor.models.registry import load_model
 
+    if spec == "deoldify-video-random":  # DeOldify's video generator, random weights (same speed)
+        from vidcolor.models.deoldify import build_generator, save_deoldify
+
+        path = work / "deoldify-video-random.safetensors"
+        if not path.exists():
+            import torch
+
+            torch.manual_seed(0)
+            save_deoldify(build_generator("video"), path, {"name": "deoldify-video-random"})
+        return str(path), "DeOldify video generator, random weights"
     if spec != "random":
         try:
             load_model(spec)
@@ -272,7 +281,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="854x480,1920x1080")
     ap.add_argument("--loops", type=int, default=3, help="times the 132-frame source is repeated (scene cut at each seam)")
-    ap.add_argument("--model", default="default")
+    ap.add_argument("--max-frames", type=int, default=0, help="cut the looped input to this many frames (0: all)")
+    ap.add_argument("--model", default="default", help="registered name, file, 'random' (Generator()) or 'deoldify-video-random'")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--crf", type=int, default=18)
     ap.add_argument("--preset", default="medium")
@@ -293,8 +303,8 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for size in args.sizes.split(","):
         w, h = (int(v) for v in size.lower().split("x"))
-        grey = work / f"grey-{w}x{h}-x{args.loops}.mp4"
-        frames = make_grey_input(src, grey, w, h, args.loops)
+        grey = work / f"grey-{w}x{h}-x{args.loops}{f'-{args.max_frames}' if args.max_frames else ''}.mp4"
+        frames = make_grey_input(src, grey, w, h, args.loops, args.max_frames)
         row: dict = {"size": f"{w}x{h}", "frames": frames}
         print(f"{size}: {frames} frames", file=sys.stderr, flush=True)
         if "floor" in runs:

@@ -115,3 +115,18 @@ def test_cli(tiny_model_path, tmp_path):
     missing = runner.invoke(app, ["export", "onnx", "-m", str(tmp_path / "none.safetensors"), "-o", str(tmp_path / "z.onnx")])
     assert missing.exit_code == 2 and "not found" in missing.output
     assert runner.invoke(app, ["export", "onnx", "--help"]).exit_code == 0
+
+
+def test_run_with_an_exported_model(dynamic_onnx, color_clip, tmp_path):
+    import json
+
+    out, report = tmp_path / "out.mp4", tmp_path / "r.json"
+    args = ["run", str(color_clip), str(out), "-m", str(dynamic_onnx.path), "-q", "-r", "4"]
+    result = runner.invoke(app, [*args, "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["settings"]["backend"] == "onnx" and data["model"]["name"] == "tiny-random" and data["frames"] == 30
+    bad = runner.invoke(app, [*args, "-y", "--backend", "bf16"])
+    assert bad.exit_code == 2 and "ONNX Runtime" in bad.output
+    with pytest.raises(ModelError, match="temperature"):
+        load_model(str(dynamic_onnx.path), temperature=0.5)

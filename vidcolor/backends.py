@@ -82,6 +82,10 @@ def resolve_backend(name: str, device: torch.device, model: ColorModel, dtype: t
 
 def prepare_backend(model: ColorModel, name: str, device: torch.device, dtype: torch.dtype = torch.float32) -> tuple[ColorModel, str]:
     """Wrap ``model`` (already on ``device``) for backend ``name``; returns (model, resolved name)."""
+    if isinstance(model, OnnxRuntimeModel):  # an exported file: ONNX Runtime is its only backend
+        if name not in ("auto", "eager", "onnx"):
+            raise InputError(f"an ONNX model file runs on ONNX Runtime; --backend {name} needs a .safetensors model")
+        return model.to(device, dtype), "onnx"
     backend = resolve_backend(name, device, model, dtype)
     if backend in REDUCED and dtype != torch.float32 and dtype != REDUCED[backend]:
         raise InputError(f"--backend {backend} runs {REDUCED[backend]}; it cannot be combined with --dtype {dtype}")

@@ -3,7 +3,7 @@
 Shipped models are listed in ``vidcolor/weights/registry.json`` (name, file, version, sha256,
 default render factors, card). A ``--model`` value may be:
 - a registry name (``default`` is an alias of the shipped default model);
-- a path to a vidcolor ``.safetensors`` file;
+- a path to a vidcolor ``.safetensors`` file, or to a ``.onnx`` file from ``vidcolor export onnx``;
 - ``deoldify-artistic:PATH``, ``deoldify-stable:PATH`` or ``deoldify-video:PATH``: a DeOldify
   checkpoint loaded directly (see vidcolor.models.deoldify).
 """
@@ -86,6 +86,12 @@ def load_model(spec: str = DEFAULT_ALIAS, temperature: float | None = None) -> C
         if not any(e.name == spec for e in read_registry()):
             raise ModelError(f"{spec!r}: write deoldify-KIND:PATH (KIND artistic, stable or video)")
     path = Path(spec)
+    if spec.lower().endswith(".onnx"):  # written by `vidcolor export onnx`; runs on ONNX Runtime
+        if temperature is not None:
+            raise ModelError(f"{spec}: an ONNX model's temperature is fixed when it is exported")
+        from vidcolor.backends import load_onnx_model
+
+        return load_onnx_model(spec)
     if spec.endswith(".safetensors") or path.is_file():
         if _is_deoldify_file(path):
             from vidcolor.models.deoldify import load_converted_model
