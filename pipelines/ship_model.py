@@ -1,7 +1,10 @@
 """Ship a trained generator: copy it into vidcolor/weights/ and register it.
 
     python pipelines/ship_model.py runs/default/model.safetensors --name vidcolor-lite0-cls \
-        --version 1 --temperature 0.45 --default --description "..." --card MODEL_CARD.md
+        --version 1 --decoding runs/default/decoding.json --default --description "..."
+
+--decoding takes the JSON that pipelines/tune_temperature.py wrote (temperature and the
+rebalancing correction chosen on the training holdout).
 
 Writes vidcolor/weights/NAME-vVERSION.safetensors (the architecture and the chosen decoding
 temperature in its metadata) and its entry in vidcolor/weights/registry.json (sha256 included),
@@ -19,7 +22,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vidcolor.models.generator import GeneratorConfig  # noqa: E402
 from vidcolor.models.registry import REGISTRY_FILE, WEIGHTS_DIR, RegistryEntry, read_registry  # noqa: E402
 from vidcolor.models.weights import load_generator, save_generator  # noqa: E402
 
@@ -29,7 +31,7 @@ def main() -> None:
     ap.add_argument("weights", type=Path)
     ap.add_argument("--name", required=True)
     ap.add_argument("--version", required=True)
-    ap.add_argument("--temperature", type=float, default=None)
+    ap.add_argument("--decoding", type=Path, default=None, help="tune_temperature.py's JSON")
     ap.add_argument("--render-factor", type=int, default=16)
     ap.add_argument("--render-factor-video", type=int, default=16)
     ap.add_argument("--description", default="")
@@ -38,8 +40,9 @@ def main() -> None:
     args = ap.parse_args()
 
     model, meta = load_generator(args.weights)
-    if args.temperature is not None:
-        model.config = GeneratorConfig(**{**model.config.to_dict(), "temperature": args.temperature})
+    if args.decoding is not None:
+        tuned = json.loads(args.decoding.read_text())
+        model.set_decoding(temperature=tuned["temperature"], bin_bias=tuple(tuned["bin_bias"]))
     target = WEIGHTS_DIR / f"{args.name}-v{args.version}.safetensors"
     keep = {k: v for k, v in meta.items() if k not in ("format", "config")}
     sha = save_generator(model, target, {**keep, "name": args.name, "version": args.version})
@@ -52,7 +55,6 @@ def main() -> None:
         card=args.card,
         default_render_factor=args.render_factor,
         default_render_factor_video=args.render_factor_video,
-        temperature=args.temperature,
         default=args.default,
     )
     entries = [e for e in read_registry() if e.name != args.name]

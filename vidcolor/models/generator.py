@@ -30,6 +30,10 @@ class GeneratorConfig:
     decoder_channels: tuple[int, int, int] = (96, 64, 48)  # at strides 16, 8, 4
     temperature: float = 0.38  # annealed-mean temperature (classification head only)
     bins: int = 0  # number of ab bins; filled in from the gamut when 0
+    # Logit offset per bin added before decoding. Training with class rebalancing tilts the
+    # predicted distribution by the class weights w (towards rare, saturated colours); an offset of
+    # -alpha*log(w) undoes that tilt (alpha = 1: the unbiased posterior). Empty: no offset.
+    bin_bias: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -37,8 +41,9 @@ class GeneratorConfig:
     @staticmethod
     def from_dict(d: dict) -> "GeneratorConfig":
         d = dict(d)
-        if "decoder_channels" in d:
-            d["decoder_channels"] = tuple(d["decoder_channels"])
+        for key in ("decoder_channels", "bin_bias"):
+            if key in d:
+                d[key] = tuple(d[key])
         return GeneratorConfig(**d)
 
 
@@ -91,6 +96,23 @@ class Generator(nn.Module):
         else:
             raise ValueError(f"unknown head {config.head!r}: classification or regression")
         self.register_buffer("bin_centers", centers, persistent=True)
+        # Kept in the config (metadata), not the state dict, so checkpoints do not depend on it.
+        self.register_buffer("bin_bias", self._bias_tensor(self.config.bin_bias), persistent=False)
+
+    def _bias_tensor(self, bias: tuple[float, ...]) -> torch.Tensor:
+        if bias and (self.config.head != "classification" or len(bias) != self.config.bins):
+            raise ValueError(f"bin_bias has {len(bias)} values; the classification head has {self.config.bins} bins")
+        return torch.tensor(bias, dtype=torch.float32).view(1, -1, 1, 1) if bias else torch.zeros(0)
+
+    def set_decoding(self, temperature: float | None = None, bin_bias: tuple[float, ...] | None = None) -> None:
+        """Change how the classification head is decoded (its weights are unaffected)."""
+        changes: dict = {}
+        if temperature is not None:
+            changes["temperature"] = float(temperature)
+        if bin_bias is not None:
+            changes["bin_bias"] = tuple(float(b) for b in bin_bias)
+            self.bin_bias = self._bias_tensor(changes["bin_bias"]).to(self.bin_centers.device)
+        self.config = GeneratorConfig(**{**self.config.to_dict(), **changes})
 
     def features(self, lightness: torch.Tensor) -> torch.Tensor:
         """L* (B,1,H,W), H and W multiples of 32 -> decoder features at stride 4."""
@@ -113,7 +135,10 @@ class Generator(nn.Module):
         if self.config.head == "regression":
             return head
         t = self.config.temperature if temperature is None else temperature
-        return annealed_mean(head.float(), self.bin_centers, t)
+        logits = head.float()
+        if self.bin_bias.numel():
+            logits = logits + self.bin_bias
+        return annealed_mean(logits, self.bin_centers, t)
 
     def forward(self, lightness: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
         """L* (B,1,H,W) of any size -> ab (B,2,H,W)."""
