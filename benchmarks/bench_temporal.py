@@ -39,7 +39,7 @@ import torch
 
 from vidcolor.color import rgb_to_luma, ycbcr_to_rgb
 from vidcolor.colorizer import Colorizer, RenderConfig, upsample_chroma
-from vidcolor.flow import FlowConfig, FlowEstimator
+from vidcolor.flow import FlowConfig, FlowEstimator, warp
 from vidcolor.metrics import METRIC_FLOW, colour_component, colourfulness, pair_warp_error, psnr, warp_geometry
 from vidcolor.models.base import ColorModel, GeneratorModel, ModelInfo
 from vidcolor.temporal import ChromaStage, FlowStage, PerFrameStage, TemporalConfig
@@ -135,7 +135,7 @@ def pick_clip(args: argparse.Namespace) -> Path:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import footage
 
-        return footage.colour_clip(args.frames or 250)
+        return footage.colour_clip(max(args.frames or 250, 250))  # one cached clip; --frames limits reading
     return locate_clip(args.wheel)
 
 
@@ -304,6 +304,56 @@ def run(args: argparse.Namespace) -> dict:
     return results
 
 
+FLOW_CANDIDATES = [
+    "ultrafast@1", "fast@1", "medium@1", "medium@1:v0", "medium@1:v20",
+    "medium@1:f0", "medium@1:f0:s2", "medium@1:f0:v0", "farneback",
+]
+
+
+def choose_metric_flow(clip: Path, frames: int, size: tuple[int, int] | None, candidates: list[str]) -> list[dict]:
+    """Score candidate flows for the E_warp metric on the INPUT alone (no colorization involved).
+
+    Per candidate, over consecutive pairs of the clip's luma: the grey input's E_warp under the
+    candidate's own occlusion mask (the criterion: lower = the flow explains the luma better),
+    the mask's coverage, the luma error over every in-frame pixel (no mask to hide behind) and,
+    as a held-out check, E_warp of the colour ORIGINAL's colour component (RGB minus luma), which
+    the flow never saw: a flow that fits luma noise rather than motion does worse there.
+    """
+
+    def farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 5, 15, 3, 5, 1.1, 0)
+
+    rows = []
+    lumas, colours = [], []
+    for rgb in read_rgb(clip, size, frames):
+        t = torch.from_numpy(rgb).permute(2, 0, 1).float()[None] / 255.0
+        lumas.append((rgb_to_luma(t)[0, 0] * 255 + 0.5).to(torch.uint8).numpy())
+        colours.append(colour_component(t))
+    for spec in candidates:
+        estimator = farneback if spec == "farneback" else FlowEstimator(FlowConfig.parse(spec))
+        masked, coverage, unmasked, held_out, seconds = [], [], [], [], 0.0
+        for i in range(1, len(lumas)):
+            t0 = time.perf_counter()
+            flow, mask = warp_geometry(lumas[i - 1], lumas[i], estimator)  # type: ignore[arg-type]
+            seconds += time.perf_counter() - t0
+            g0 = np.repeat(lumas[i - 1][..., None], 3, axis=2)
+            g1 = np.repeat(lumas[i][..., None], 3, axis=2)
+            sse, n = pair_warp_error(g0, g1, flow, mask)
+            masked.append(sse / max(n, 1))
+            coverage.append(float(mask.mean()))
+            inside = warp(torch.ones_like(mask), flow)[1]
+            sse, n = pair_warp_error(g0, g1, flow, inside)
+            unmasked.append(sse / max(n, 1))
+            sse, n = pair_warp_error(colours[i - 1], colours[i], flow, inside)
+            held_out.append(sse / max(n, 1))
+        rows.append({
+            "flow": spec, "luma_ewarp": float(np.mean(masked)), "mask_coverage": float(np.mean(coverage)),
+            "luma_error_unmasked": float(np.mean(unmasked)), "truth_colour_error_unmasked": float(np.mean(held_out)),
+            "seconds_per_pair": seconds / max(len(lumas) - 1, 1),
+        })
+    return rows
+
+
 def markdown(results: dict) -> str:
     lines = [
         "| variant | E_warp (×10⁻³) | vs per-frame | colour E_warp (×10⁻³) | vs per-frame | PSNR dB | ΔPSNR | colourfulness | vs per-frame | model frames | stage s | speed-up |",
@@ -362,7 +412,24 @@ def main() -> None:
     ap.add_argument("--strip-from", type=int, default=40)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    ap.add_argument(
+        "--choose-metric-flow", nargs="*", default=None, metavar="FLOW",
+        help="only score candidate E_warp flows on the input (default list if none given; 'farneback' allowed)",
+    )
     args = ap.parse_args()
+    if args.choose_metric_flow is not None:
+        size = tuple(int(v) for v in args.size.split("x")) if args.size else None
+        rows = choose_metric_flow(pick_clip(args), args.frames or 30, size, args.choose_metric_flow or FLOW_CANDIDATES)
+        print("| flow | luma E_warp, own mask (×10⁻³) | mask coverage | luma error, no mask (×10⁻³) | held out: colour original's colour error, no mask (×10⁻³) | s/pair |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            print(
+                f"| {r['flow']} | {r['luma_ewarp'] * 1e3:.4f} | {r['mask_coverage']:.3f} | {r['luma_error_unmasked'] * 1e3:.4f} | "
+                f"{r['truth_colour_error_unmasked'] * 1e3:.4f} | {r['seconds_per_pair']:.2f} |"
+            )
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2))
+        return
     results = run(args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
