@@ -148,6 +148,7 @@ def run(args: argparse.Namespace) -> dict:
     grey_by_flow: dict[str, list[float]] = {k: [] for k in estimators}
     coverage_by_flow: dict[str, list[float]] = {k: [] for k in estimators}
     flow_seconds: dict[str, float] = {k: 0.0 for k in estimators}
+    floor_static: list[tuple[float, float]] = []  # per pair: share of scored pixels static, their noise E_warp
     model = load_checkpoint(args.checkpoint) if args.checkpoint else __import__("vidcolor.models.registry", fromlist=["load_model"]).load_model(args.model)
     colorizer = Colorizer(model, RenderConfig(render_factor=args.render_factor, batch_size=args.batch, device="cpu"))
     base = TemporalConfig(strength=args.strength, flow_preset=args.flow_preset, flow_scale=args.flow_scale)
@@ -216,6 +217,13 @@ def run(args: argparse.Namespace) -> dict:
                     sse, n = pair_warp_error(g_prev, g_cur, *geometries[key])
                     grey_by_flow[key].append(sse / max(n, 1))
                     coverage_by_flow[key].append(float(geometries[key][1].mean()))
+                    if key == first:
+                        # Anatomy of the luma floor: static pixels (|flow| < 0.25 px) change only by
+                        # noise (sensor, codec), which no flow can explain.
+                        flow, mask = geometries[key]
+                        still = (flow.square().sum(1, keepdim=True) < 0.25**2).float() * mask
+                        sse_still, n_still = pair_warp_error(g_prev, g_cur, torch.zeros_like(flow), still)
+                        floor_static.append((float(still.sum()) / max(float(mask.sum()), 1.0), sse_still / max(n_still, 1)))
                 geometry = geometries[first]
                 sse, n = pair_warp_error(prev_truth, batch[i], *geometry)
                 truth_pairs.append(sse / max(n, 1))
@@ -259,6 +267,9 @@ def run(args: argparse.Namespace) -> dict:
         "colourfulness_truth": float(np.mean(truth_colourfulness)),
         "metric_flow": first,
         "metric_flow_seconds": flow_seconds[first],
+        "floor_static_fraction": float(np.mean([f for f, _ in floor_static])) if floor_static else float("nan"),
+        "floor_static_noise": float(np.mean([e for _, e in floor_static])) if floor_static else float("nan"),
+        "floor_noise_part": float(np.mean([f * e for f, e in floor_static])) if floor_static else float("nan"),
         "metric_flows": {
             key: {
                 "ewarp_grey_input": float(np.mean(grey_by_flow[key])),
@@ -379,6 +390,13 @@ def markdown(results: dict) -> str:
                 f"{m['ewarp_grey_input'] / pf['ewarp']:.2f}× | {pf['ewarp_colour'] * 1e3:.3f} | {tv['ewarp_colour'] * 1e3:.3f} | "
                 f"{tv['ewarp_colour_vs_per_frame']:.2f}× |"
             )
+    if "floor_noise_part" in results:
+        lines.append(
+            f"\nLuma floor anatomy: {results['floor_static_fraction']:.3f} of the scored pixels are static "
+            f"(|flow| < 0.25 px), where the luma changes by {results['floor_static_noise'] * 1e3:.3f}×10⁻³ between "
+            f"frames with (almost) no motion, i.e. noise: that part, {results['floor_noise_part'] * 1e3:.3f}×10⁻³ "
+            f"({results['floor_noise_part'] / results['ewarp_grey_input']:.2f} of the floor), no flow can remove."
+        )
     lines.append(
         f"\nReference E_warp (×10⁻³, metric flow {results.get('metric_flow', '')}): colour original {results['ewarp_truth'] * 1e3:.3f}, "
         f"grey input (luma only) {results['ewarp_grey_input'] * 1e3:.3f}; colour E_warp of the original "
