@@ -90,7 +90,7 @@ def compare(luma: torch.Tensor, ref: torch.Tensor, got: torch.Tensor) -> dict[st
     rgb_ref = ycbcr_to_rgb(luma, ref.float())
     rgb_got = ycbcr_to_rgb(luma, got.float())
     mse = float((rgb_ref - rgb_got).square().mean())
-    psnr = float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+    psnr = float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
     return {
         "mean_cv": float(diff.mean()),
         "p999_cv": float(torch.quantile(diff.flatten()[:: max(1, diff.numel() // 4_000_000)], 0.999)),
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit("list eager first: it is the float32 reference")
             ref = out
         stats = compare(small, ref, out)
-        rows.append({"backend": resolved, "prepare_s": prep, "first_batch_s": first, "ms_per_frame": ms, "fps": 1000 / ms, **stats, "within_tolerance": within(stats)})
+        rows.append({"backend": resolved, "prepare_s": prep, "first_batch_s": first, "ms_per_frame": ms, "fps": 1000 / ms, **stats, "within_tolerance": bool(within(stats))})
         print(f"{resolved}: {ms:.1f} ms/frame", file=sys.stderr, flush=True)
 
     info = {
