@@ -99,7 +99,7 @@ app.add_typer(batch_app, name="batch")
 def batch_run(
     paths: list[Path] = typer.Argument(..., metavar="SRC... DST", help="Source folders or files, then the destination folder.", show_default=False),
     recipe: Path = typer.Option(None, "--recipe", help="Batch recipe TOML (see pipelines/batch-default.toml). Default: built-in settings."),
-    model: str = typer.Option(None, "--model", "-m", help="Registered model name, 'default', or a .safetensors path. Default: the recipe's."),
+    model: str = typer.Option(None, "--model", "-m", help="Registered model name, 'default', a .safetensors or .onnx file, or deoldify-KIND:PATH. Default: the recipe's."),
     render_factor: int = typer.Option(None, "--render-factor", "-r", help="Model input size = factor x 16 pixels (4..128). Default: the recipe's, else the model's."),
     codec: str = typer.Option(None, "--codec", "-c", help="Video encoder (libx264, libx265, ffv1, ...; 'auto'). Default: the recipe's."),
     crf: int = typer.Option(None, "--crf", help="Constant rate factor, as in ffmpeg. Default: the recipe's (18)."),

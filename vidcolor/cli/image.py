@@ -35,7 +35,7 @@ HELP = "\n\n".join(
 def image_command(
     inputs: list[str] = typer.Argument(..., metavar="IN", help="Picture files, folders or glob patterns."),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", metavar="DIR", help="Folder for the colorized pictures (created if missing)."),
-    model: str = typer.Option("default", "--model", "-m", help="Registered model name, or a .safetensors file."),
+    model: str = typer.Option("default", "--model", "-m", help="Registered model name, 'default', a vidcolor .safetensors file, an exported .onnx file, or deoldify-KIND:PATH."),
     render_factor: Optional[int] = typer.Option(
         None, "--render-factor", "-r", help="Model input size = N x 16 pixels (4..128); the model's image default when omitted. Higher: finer colour, slower."
     ),

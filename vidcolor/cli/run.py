@@ -63,7 +63,7 @@ def run_command(
     input: Path = typer.Argument(..., help="Black-and-white (or any) video file to colorize.", show_default=False, metavar="IN"),
     output: Path = typer.Argument(..., help="Output video file; its extension chooses the container.", show_default=False, metavar="OUT"),
     model: str = typer.Option(
-        "default", "--model", "-m", help="Registered model name, 'default', or a path to a vidcolor .safetensors file."
+        "default", "--model", "-m", help="Registered model name, 'default', a vidcolor .safetensors file, an exported .onnx file, or deoldify-KIND:PATH (KIND artistic, stable, video)."
     ),
     render_factor: int = typer.Option(
         None, "--render-factor", "-r", help="Model input size = factor x 16 pixels (4..128); higher is slower and finer. Default: the model's video default."
