@@ -22,7 +22,7 @@ import av
 
 from vidcolor.colorizer import Colorizer, upsample_chroma
 from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
-from vidcolor.errors import OutputError, VidcolorError
+from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.media.probe import probe
 from vidcolor.media.reader import VideoReader
 from vidcolor.media.writer import (
@@ -68,6 +68,8 @@ class RunReport:
 
 def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
     """Refuse OUT == IN (whatever the spelling), an existing OUT without ``overwrite``, a missing folder."""
+    if not src.exists():  # the input's problem first: it is the one the user must fix
+        raise InputError(f"{src}: no such file")
     if dst.is_dir():
         raise OutputError(f"{dst}: is a directory; give an output file name")
     if src.exists() and (src.resolve() == dst.resolve() or (dst.exists() and os.path.samefile(src, dst))):
