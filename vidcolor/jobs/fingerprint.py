@@ -17,9 +17,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidcolor.hashing import sha256_file
+
 FULL_HASH_LIMIT = 64 << 20
 HEAD_TAIL = 8 << 20
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,10 @@ class Fingerprint:
 
 
 def content_hash(path: Path, size: int) -> str:
+    if size <= FULL_HASH_LIMIT:
+        return "full:" + sha256_file(path)
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        if size <= FULL_HASH_LIMIT:
-            for chunk in iter(lambda: f.read(CHUNK), b""):
-                h.update(chunk)
-            return "full:" + h.hexdigest()
         h.update(str(size).encode() + b"\0")
         h.update(f.read(HEAD_TAIL))
         f.seek(size - HEAD_TAIL)

@@ -6,7 +6,6 @@ model without any side information, and its sha256 identifies it in the registry
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -17,15 +16,8 @@ from safetensors.torch import load_file, save_file
 from safetensors import safe_open
 
 from vidcolor.errors import ModelError
+from vidcolor.hashing import sha256_file  # noqa: F401  (re-exported: callers import it from here)
 from vidcolor.models.generator import Generator, GeneratorConfig
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_generator(model: Generator, path: str | Path, metadata: dict[str, str] | None = None) -> str:

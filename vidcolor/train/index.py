@@ -15,7 +15,6 @@ Format::
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidcolor.errors import InputError
+from vidcolor.hashing import sha256_file
 from vidcolor.train.data import DataFilter, is_usable, list_images
 
 MAGIC = "# vidcolor-train-index 1"
@@ -45,19 +45,11 @@ class TrainIndex:
         return [self.root / e.path for e in self.entries]
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _entry(args: tuple[Path, Path, DataFilter]) -> IndexEntry | None:
     path, root, flt = args
     if not is_usable(path, flt):
         return None
-    return IndexEntry(path.relative_to(root).as_posix(), path.stat().st_size, file_sha256(path))
+    return IndexEntry(path.relative_to(root).as_posix(), path.stat().st_size, sha256_file(path))
 
 
 def build_index(
@@ -126,7 +118,7 @@ def check_index(index: TrainIndex, verify_sha256: bool = False) -> list[Path]:
             size = p.stat().st_size
         except OSError:
             raise InputError(f"training index lists {entry.path}, missing under {index.root}") from None
-        if size != entry.size or (verify_sha256 and file_sha256(p) != entry.sha256):
+        if size != entry.size or (verify_sha256 and sha256_file(p) != entry.sha256):
             raise InputError(f"training file {p} changed since the index was built")
     return paths
 
