@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidcolor.colorizer import resolve_device
+from vidcolor.metrics import psnr
 from vidcolor.color import compose_rgb, luma_to_lightness, rgb_to_luma
 from vidcolor.errors import InputError, ModelError
 from vidcolor.models.ab_bins import annealed_mean, rebalance_weights
@@ -49,17 +51,6 @@ class TrainResult:
     weights: Path
     holdout_psnr: float
     holdout_gray_psnr: float
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda asked for, but torch sees no CUDA device")
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise InputError(f"unknown device {name!r}: auto, cpu, cuda or cuda:N") from exc
 
 
 @dataclass(frozen=True)
@@ -101,12 +92,6 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB of RGB in [0,1]."""
-    mse = ((a - b) ** 2).flatten(1).mean(1).clamp_min(1e-10)
-    return 10.0 * torch.log10(1.0 / mse)
 
 
 @torch.no_grad()
