@@ -19,12 +19,12 @@ Prints a Markdown table (paste into benchmarks/RESULTS.md).
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 import json
 import platform
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import av

@@ -26,9 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 
 def build_archive(root: Path, clips: int, photos: int) -> Path:
-    from PIL import Image
-
     from conftest import make_clip
+    from PIL import Image
 
     src = root / "archive"
     src.mkdir()

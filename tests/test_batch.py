@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_clip
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import make_clip
 from vidcolor.errors import InputError
 from vidcolor.jobs.runner import JobOptions, run_job
 from vidcolor.jobs.scan import scan_sources

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-
 from test_batch import EXPECTED_ITEMS, leftovers, make_archive
+
 from vidcolor.jobs.store import store_path
 
 

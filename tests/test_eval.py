@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from test_train import make_shapes  # noqa: E402
+
 from vidcolor.cli import app  # noqa: E402
 from vidcolor.colorizer import RenderConfig  # noqa: E402
 from vidcolor.metrics import psnr  # noqa: E402
@@ -21,15 +23,13 @@ from vidcolor.models.generator import Generator  # noqa: E402
 from vidcolor.models.weights import save_generator  # noqa: E402
 from vidcolor.train.evaluate import evaluate_images, read_rgb  # noqa: E402
 
-from test_train import make_shapes  # noqa: E402
-
 
 class GreyModel:
     """Predicts no colour at all: must score exactly like the grey baseline."""
 
     info = ModelInfo(name="grey")
 
-    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> "GreyModel":
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> GreyModel:
         return self
 
     def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:

@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from vidcolor.cli import app  # noqa: E402
-from vidcolor.train.backbone import load_backbone  # noqa: E402
-from vidcolor.models.weights import load_generator  # noqa: E402
-
 from test_train import make_shapes  # noqa: E402
+
+from vidcolor.cli import app  # noqa: E402
+from vidcolor.models.weights import load_generator  # noqa: E402
+from vidcolor.train.backbone import load_backbone  # noqa: E402
 
 RECIPE = """
 name = "tiny-cli"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from pathlib import Path
-
-import json
 
 import av
 import numpy as np

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_video_pipeline import decoded, packets, psnr
 
 from vidcolor.config import RenderConfig, TemporalConfig
 from vidcolor.pipeline import colorize_video
-from test_video_pipeline import decoded, packets, psnr
 
 CLIP = Path(__file__).resolve().parent.parent / "samples" / "clip.mp4"
 

@@ -161,7 +161,7 @@ class TorchBackendModel:
         net = LightnessToAb(base.generator, base.temperature).eval()
         self.net = torch.compile(net, dynamic=False) if backend == "compile" else net
 
-    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> "TorchBackendModel":
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> TorchBackendModel:
         self.base.to(device)
         if dtype is not None:
             self.dtype = dtype
@@ -205,7 +205,7 @@ class OnnxRuntimeModel:
         self.info = info
         self.multiple = multiple
 
-    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> "OnnxRuntimeModel":
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> OnnxRuntimeModel:
         if device.type != "cpu":
             raise InputError("an ONNX model runs on the CPU here; use --device cpu")
         if dtype not in (None, torch.float32):

@@ -137,7 +137,7 @@ def require_onnx() -> None:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError as exc:
-        raise ModelError(f"ONNX support needs the onnx extra: pip install 'vidcolor[onnx]' ({exc.name} is missing)") from None
+        raise ModelError(f"ONNX support needs onnx and onnxruntime (vidcolor's own dependencies; {exc.name} is missing): pip install onnx onnxruntime") from None
 
 
 def check_destination(dst: str | Path, overwrite: bool) -> Path:

@@ -44,7 +44,7 @@ class FlowConfig:
                 raise InputError(f"optical-flow {name} must be a non-negative integer, not {value!r}")
 
     @classmethod
-    def parse(cls, spec: str) -> "FlowConfig":
+    def parse(cls, spec: str) -> FlowConfig:
         """``PRESET@SCALE[:fN][:sN][:vN]`` (finest scale, patch stride, refinement iterations)."""
         head, *options = spec.split(":")
         preset, _, scale = head.partition("@")

@@ -11,6 +11,7 @@ import torch
 
 from vidcolor.color import rgb_to_lab
 
+
 def psnr(pred: torch.Tensor, truth: torch.Tensor, peak: float = 1.0) -> torch.Tensor:
     """Per-image PSNR in dB of (B,C,H,W) images with values in [0, peak]; capped at 100 dB."""
     mse = ((pred.double() - truth.double()) ** 2).flatten(1).mean(1)

@@ -10,15 +10,11 @@ import importlib
 
 from vidcolor.cli.common import app
 
-# Command modules, each adding its commands to ``app`` on import. A module that is not written
-# yet is skipped so the others still work.
+# Command modules, each adding its commands to ``app`` on import. Every one must import: a broken
+# or missing module is a packaging bug to see at once, not a command that silently disappears.
 COMMAND_MODULES = ("run", "image", "batch", "train", "evaluate", "eval_video", "models", "export")
 
 for _name in COMMAND_MODULES:
-    try:
-        importlib.import_module(f"vidcolor.cli.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"vidcolor.cli.{_name}":
-            raise
+    importlib.import_module(f"vidcolor.cli.{_name}")
 
 __all__ = ["app"]

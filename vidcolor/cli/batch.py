@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -78,7 +77,7 @@ class BatchGroup(TyperGroup):
 
     default_command = "run"
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
@@ -231,7 +230,7 @@ class BatchProgress:
         self.frames: TaskID | None = None
         self.current: dict[str, TaskID] = {}
 
-    def __enter__(self) -> "BatchProgress":
+    def __enter__(self) -> BatchProgress:
         self.progress.__enter__()
         self.items = self.progress.add_task("[bold]scanning", total=None)
         self.frames = self.progress.add_task("frames", total=None, visible=False)

@@ -19,7 +19,7 @@ Each picture under DIR (searched recursively; files may be given too) is desatur
 """
 
 
-def _table(report: "EvalReport", per_image: bool) -> Table:  # noqa: F821 - imported late
+def _table(report: EvalReport, per_image: bool) -> Table:  # noqa: F821 - imported late
     table = Table(title=f"{report.model} (render factor {report.render_factor}), {len(report.images)} pictures")
     for name in ("picture", "PSNR", "PSNR grey", "ΔE00", "ΔE00 grey", "colourful.", "truth colourful."):
         table.add_column(name, justify="left" if name == "picture" else "right")

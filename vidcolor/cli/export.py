@@ -17,7 +17,7 @@ The graph maps CIE L* (B,1,H,W) in [0,100] (input 'lightness') to CIE a*b* (B,2,
 the colour conversions around it stay in vidcolor. The annealed-mean temperature is baked in.
 The file records the model's name, version, source sha256 and default render factors in its
 metadata. After writing, ONNX Runtime's output is compared with PyTorch's and the largest
-difference is printed. Needs the onnx extra: pip install 'vidcolor[onnx]'.
+difference is printed.
 
 Examples:\n
   vidcolor export onnx -o vidcolor.onnx                          (any size; H, W multiples of 32)\n

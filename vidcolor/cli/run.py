@@ -39,7 +39,7 @@ class _StopFlag:
         self.event = threading.Event()
         self._previous = None
 
-    def __enter__(self) -> "_StopFlag":
+    def __enter__(self) -> _StopFlag:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
@@ -91,9 +91,9 @@ def run_command(
     report: Path = typer.Option(None, "--report", help="Write a JSON report (streams, frames, timings, warnings) to this file."),
 ) -> None:
     from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
-    from vidcolor.models.registry import load_model
     from vidcolor.media.probe import probe
     from vidcolor.media.writer import plan_output
+    from vidcolor.models.registry import load_model
     from vidcolor.pipeline import check_paths, colorize_video
 
     if report is not None and report.suffix.lower() != ".json":

@@ -21,8 +21,12 @@ Exit codes: 0 ok, 2 bad recipe, option or file, 130 interrupted (the last checkp
 """
 
 
-def _overrides(steps: Optional[int], out: Optional[Path], device: Optional[str], batch_size: Optional[int], amp: Optional[str], import_backbone: Optional[Path]) -> dict[str, dict[str, Any]]:
+def _overrides(
+    steps: Optional[int], out: Optional[Path], device: Optional[str], batch_size: Optional[int], amp: Optional[str], import_backbone: Optional[Path], procs: Optional[int] = None
+) -> dict[str, dict[str, Any]]:
     train: dict[str, Any] = {}
+    if procs is not None:
+        train["procs"] = procs
     if steps is not None:
         train["steps"] = steps
     if out is not None:
@@ -42,7 +46,7 @@ def _fmt(row: dict[str, Any]) -> str:
     parts = [f"step {row['step']}"]
     if "phase" in row:
         parts.append(str(row["phase"]))
-    for key in ("loss", "ce", "huber", "perceptual", "critic_loss", "critic_acc", "adv", "lr", "images_per_s", "holdout_psnr", "gray_psnr"):
+    for key in ("loss", "ce", "huber", "perceptual", "critic_loss", "critic_acc", "adv", "lr", "images_per_s", "holdout_psnr", "gray_psnr", "holdout_hint10_psnr"):
         if key in row and isinstance(row[key], float):
             parts.append(f"{key} {row[key]:.4g}")
     return "  ".join(parts)
@@ -59,6 +63,7 @@ def train_command(
     amp: Optional[str] = typer.Option(None, "--amp", help="Mixed precision: auto (CUDA: bf16, or fp16 with a grad scaler; CPU: off), off, bf16, fp16."),
     export_backbone: Optional[Path] = typer.Option(None, "--export-backbone", metavar="PATH", help="Write the trained encoder to PATH (.safetensors)."),
     import_backbone: Optional[Path] = typer.Option(None, "--import-backbone", metavar="PATH", help="Initialise the encoder from a file written by --export-backbone."),
+    procs: Optional[int] = typer.Option(None, "--procs", min=1, max=64, help="Data-parallel CPU processes, one thread each (overrides train.procs); 2 uses both cores of a 2-core machine."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or log lines; errors are still printed."),
 ) -> None:
     from vidcolor.train.backbone import export_backbone as write_backbone
@@ -76,7 +81,15 @@ def train_command(
     from vidcolor.train.recipe import load_recipe
     from vidcolor.train.trainer import build_trainer
 
-    parsed = load_recipe(recipe, _overrides(steps, out, device, batch_size, amp, import_backbone))
+    parsed = load_recipe(recipe, _overrides(steps, out, device, batch_size, amp, import_backbone, procs))
+    if parsed.train.procs > 1:
+        from vidcolor.train.parallel import run_data_parallel
+
+        if parsed.train.mode == "gan":
+            raise InputError("train.procs > 1 covers classification and regression; train gan recipes with --procs 1")
+        result = run_data_parallel(parsed, quiet)
+        _report(result, export_backbone, quiet)
+        return
     interactive = show_progress(quiet)
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -105,6 +118,12 @@ def train_command(
         if not quiet and trainer.steps_done:
             bar.console.print(f"resuming {trainer.out} at step {trainer.steps_done} of {trainer.total_steps}")
         result = trainer.run()
+    _report(result, export_backbone, quiet)
+
+
+def _report(result: Any, export_backbone: Optional[Path], quiet: bool) -> None:
+    from vidcolor.train.backbone import export_backbone as write_backbone
+
     if export_backbone is not None:
         write_backbone(result.weights, export_backbone)
     if not quiet:

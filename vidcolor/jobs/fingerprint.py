@@ -13,7 +13,6 @@ Like git's index, a file whose size and mtime match the stored ones keeps its st
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +28,7 @@ class Fingerprint:
     mtime_ns: int
     content_hash: str
 
-    def same_content(self, other: "Fingerprint") -> bool:
+    def same_content(self, other: Fingerprint) -> bool:
         return self.content_hash == other.content_hash and self.size == other.size
 
 

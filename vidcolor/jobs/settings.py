@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from vidcolor.errors import InputError
 

@@ -110,7 +110,7 @@ class JobStore:
         self.path = path
 
     @classmethod
-    def open(cls, dst: Path, create: bool = True) -> "JobStore":
+    def open(cls, dst: Path, create: bool = True) -> JobStore:
         path = store_path(dst)
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +137,7 @@ class JobStore:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> "JobStore":
+    def __enter__(self) -> JobStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

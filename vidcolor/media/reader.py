@@ -99,7 +99,7 @@ class VideoReader:
         self._started = False
 
     # -- consumer side -------------------------------------------------------------------------
-    def __enter__(self) -> "VideoReader":
+    def __enter__(self) -> VideoReader:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -407,7 +407,7 @@ class VideoWriter:
         self._thread = threading.Thread(target=self._run, name="vidcolor-encode", daemon=True)
         self._thread.start()
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

@@ -25,6 +25,18 @@ def in_gamut_bin_centers(grid: float = GRID, steps: int = 64) -> torch.Tensor:
     return unique.to(torch.float32) * grid
 
 
+def soft_encode_sparse(ab: torch.Tensor, centers: torch.Tensor, neighbours: int = 5, sigma: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,2,H,W) ab -> (bins (B,K,H,W) int64, weights (B,K,H,W)): the nearest ``neighbours`` bins,
+    nearest first, with normalised Gaussian weights. The sparse form of ``soft_encode``."""
+    b, _, h, w = ab.shape
+    flat = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+    near_d, near_i = torch.cdist(flat, centers).topk(neighbours, dim=1, largest=False)
+    weight = torch.exp(-(near_d**2) / (2 * sigma**2))
+    weight = weight / weight.sum(dim=1, keepdim=True)
+    shape = (b, h, w, neighbours)
+    return near_i.reshape(shape).permute(0, 3, 1, 2), weight.reshape(shape).permute(0, 3, 1, 2)
+
+
 def soft_encode(ab: torch.Tensor, centers: torch.Tensor, neighbours: int = 5, sigma: float = 5.0) -> torch.Tensor:
     """(B,2,H,W) ab -> (B,Q,H,W) soft one-hot over the nearest ``neighbours`` bins (Gaussian)."""
     b, _, h, w = ab.shape

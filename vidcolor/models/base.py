@@ -29,7 +29,7 @@ class ModelInfo:
 class ColorModel(Protocol):
     info: ModelInfo
 
-    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> "ColorModel": ...
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> ColorModel: ...
 
     def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
         """(B,1,h,w) luma Y' in [0,1] at render size -> (B,2,h,w) CbCr centred on 0."""
@@ -60,7 +60,7 @@ class GeneratorModel:
         self.temperature = temperature
         self.dtype: torch.dtype = torch.float32
 
-    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> "GeneratorModel":
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> GeneratorModel:
         self.generator.to(device)
         if dtype is not None:
             self.dtype = dtype

@@ -604,7 +604,7 @@ class DeOldifyModel:
         self.info = info
         self.dtype: torch.dtype = torch.float32
 
-    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> "DeOldifyModel":
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> DeOldifyModel:
         self.generator.to(device)
         if dtype is not None:
             self.dtype = dtype

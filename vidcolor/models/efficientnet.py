@@ -78,8 +78,13 @@ class EfficientNetLite0Encoder(nn.Module):
         self._blocks = nn.ModuleList(blocks)
         self.act = nn.ReLU6(inplace=True)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self.act(self._bn0(self._conv_stem(x)))
+    def forward(self, x: torch.Tensor, stem_extra: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """``stem_extra``: (B,32,H/2,W/2) added to the stem convolution's output before its
+        batch norm (how the generator feeds colour hints in without changing these keys)."""
+        x = self._conv_stem(x)
+        if stem_extra is not None:
+            x = x + stem_extra
+        x = self.act(self._bn0(x))
         feats: list[torch.Tensor] = []
         for i, block in enumerate(self._blocks):
             x = block(x)

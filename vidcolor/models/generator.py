@@ -1,6 +1,11 @@
 """The colorization generator: a U-Net on a pretrained EfficientNet-Lite0 encoder.
 
-Input: L* (B,1,H,W) in [0,100], any H, W (padded internally to a multiple of 32).
+Input: L* (B,1,H,W) in [0,100], any H, W (padded internally to a multiple of 32), and, for a
+model built with ``hints=True``, optional colour hints (B,3,H,W): hint a/AB_SCALE, hint b/AB_SCALE
+and a 0/1 mask of the hinted pixels (Zhang et al. 2017's user points). Hints enter twice: through
+a zero-initialised convolution added to the encoder's stem (so they can spread through the whole
+network, and a fresh model starts exactly as the hint-free one) and, pooled, beside the stride-4
+skip (so a point's colour reaches its neighbourhood directly). No hints = all zeros.
 Output: ab (B,2,H,W). Two heads share the body:
 - ``regression``: 2 channels, ``tanh`` scaled to ±``AB_SCALE``.
 - ``classification``: Q logits over quantised ab bins, decoded by the annealed mean.
@@ -10,16 +15,17 @@ decoder keeps the model fast on a 2-core CPU.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vidcolor.models.ab_bins import annealed_mean, in_gamut_bin_centers
-from vidcolor.models.efficientnet import FEATURE_CHANNELS, GREY_MEAN, GREY_STD, EfficientNetLite0Encoder
+from vidcolor.models.efficientnet import FEATURE_CHANNELS, GREY_MEAN, GREY_STD, STEM_CHANNELS, EfficientNetLite0Encoder
 
 AB_SCALE = 110.0
+HINT_CHANNELS = 3  # hint a / AB_SCALE, hint b / AB_SCALE, mask
 
 
 @dataclass(frozen=True)
@@ -34,12 +40,13 @@ class GeneratorConfig:
     # predicted distribution by the class weights w (towards rare, saturated colours); an offset of
     # -alpha*log(w) undoes that tilt (alpha = 1: the unbiased posterior). Empty: no offset.
     bin_bias: tuple[float, ...] = ()
+    hints: bool = False  # takes optional colour-hint planes (a, b, mask) beside L*
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> "GeneratorConfig":
+    def from_dict(d: dict) -> GeneratorConfig:
         d = dict(d)
         for key in ("decoder_channels", "bin_bias"):
             if key in d:
@@ -88,7 +95,10 @@ class Generator(nn.Module):
         self.bridge = conv_bn_relu(s32, c16, 1)
         self.up16 = UpBlock(c16, s16, c16)
         self.up8 = UpBlock(c16, s8, c8)
-        self.up4 = UpBlock(c8, s4, c4)
+        self.up4 = UpBlock(c8, s4 + (HINT_CHANNELS if config.hints else 0), c4)
+        if config.hints:
+            self.hint_stem = nn.Conv2d(HINT_CHANNELS, STEM_CHANNELS, 3, 2, 1, bias=False)
+            nn.init.zeros_(self.hint_stem.weight)
         if config.head == "classification":
             self.head = nn.Conv2d(c4, centers.shape[0], 1)
         elif config.head == "regression":
@@ -114,18 +124,39 @@ class Generator(nn.Module):
             self.bin_bias = self._bias_tensor(changes["bin_bias"]).to(self.bin_centers.device)
         self.config = GeneratorConfig(**{**self.config.to_dict(), **changes})
 
-    def features(self, lightness: torch.Tensor) -> torch.Tensor:
-        """L* (B,1,H,W), H and W multiples of 32 -> decoder features at stride 4."""
+    @property
+    def takes_hints(self) -> bool:
+        return self.config.hints
+
+    def _check_hints(self, lightness: torch.Tensor, hints: torch.Tensor | None) -> torch.Tensor | None:
+        if hints is None:
+            return None
+        if not self.config.hints:
+            raise ValueError("this model takes no colour hints")
+        if hints.shape[0] != lightness.shape[0] or hints.shape[1] != HINT_CHANNELS or hints.shape[-2:] != lightness.shape[-2:]:
+            raise ValueError(f"hints must be (B,{HINT_CHANNELS},H,W) like the lightness {tuple(lightness.shape)}; got {tuple(hints.shape)}")
+        return hints.to(lightness.dtype)
+
+    def features(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """L* (B,1,H,W) (+ hints (B,3,H,W)), H and W multiples of 32 -> decoder features at stride 4."""
+        hints = self._check_hints(lightness, hints)
+        if self.config.hints and hints is None:
+            # Zeros rather than a skipped branch: one graph (and one ONNX export) for both uses.
+            hints = lightness.new_zeros(lightness.shape[0], HINT_CHANNELS, *lightness.shape[-2:])
         x = (lightness / 100.0 - GREY_MEAN) / GREY_STD
-        _, f4, f8, f16, f32 = self.encoder(x)
+        stem_extra = self.hint_stem(hints) if hints is not None else None
+        _, f4, f8, f16, f32 = self.encoder(x, stem_extra)
         y = self.bridge(f32)
         y = self.up16(y, f16)
         y = self.up8(y, f8)
+        if hints is not None:
+            # Mean-pooled planes: the mask channel becomes the hinted fraction of each 4x4 cell.
+            f4 = torch.cat([f4, F.avg_pool2d(hints, 4)], dim=1)
         return self.up4(y, f4)
 
-    def head_output(self, lightness: torch.Tensor) -> torch.Tensor:
+    def head_output(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         """Raw head at stride 4: logits (classification) or ab (regression). H, W multiple of 32."""
-        out = self.head(self.features(lightness))
+        out = self.head(self.features(lightness, hints))
         if self.config.head == "regression":
             out = torch.tanh(out) * AB_SCALE
         return out
@@ -140,12 +171,15 @@ class Generator(nn.Module):
             logits = logits + self.bin_bias
         return annealed_mean(logits, self.bin_centers, t)
 
-    def forward(self, lightness: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
-        """L* (B,1,H,W) of any size -> ab (B,2,H,W)."""
+    def forward(self, lightness: torch.Tensor, temperature: float | None = None, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """L* (B,1,H,W) of any size (+ optional hints (B,3,H,W)) -> ab (B,2,H,W)."""
         h, w = lightness.shape[-2:]
         ph, pw = (-h) % 32, (-w) % 32
         x = F.pad(lightness, (0, pw, 0, ph), mode="replicate") if ph or pw else lightness
-        ab = self.decode(self.head_output(x), temperature)
+        hints = self._check_hints(lightness, hints)
+        if hints is not None and (ph or pw):
+            hints = F.pad(hints, (0, pw, 0, ph))  # no hints in the padding
+        ab = self.decode(self.head_output(x, hints), temperature)
         ab = F.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return ab[..., :h, :w]
 

@@ -11,9 +11,8 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from safetensors import safe_open
 
 from vidcolor.errors import ModelError
 from vidcolor.hashing import sha256_file  # noqa: F401  (re-exported: callers import it from here)

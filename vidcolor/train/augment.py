@@ -18,6 +18,7 @@ from vidcolor.color import rgb_to_luma
 @dataclass(frozen=True)
 class AugmentConfig:
     size: int = 128  # training crop side
+    final_size: int = 0  # crop side of the last train.final_steps steps (0: no final phase)
     crop_min: float = 0.85  # crop side as a fraction of the image side
     crop_max: float = 1.0
     flip: bool = True

@@ -130,19 +130,30 @@ class BatchStream:
         self.per_epoch = len(indices) // batch_size
         self._epoch, self._order = -1, indices
 
+    def generator(self, stream: int, k: int) -> torch.Generator:
+        """A generator for random stream ``stream`` (0: order, 1: augmentation, 2+: free for
+        callers, e.g. simulated hints) at batch ``k``: the same numbers on every resume."""
+        return self._seeded(stream, k)
+
     def _seeded(self, stream: int, k: int) -> torch.Generator:
         # A fixed mix (not hash(), whose algorithm Python may change) of seed, stream and number.
         return torch.Generator().manual_seed(((self.seed * 1_000_003 + stream) * 1_000_000_007 + k) % (1 << 63))
 
-    def batch(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch number ``k``: (RGB target (B,3,S,S) in [0,1], degraded luma (B,1,S,S))."""
+    def batch(self, k: int, augment: AugmentConfig | None = None, part: tuple[int, int] = (0, 1)) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch number ``k``: (RGB target (B,3,S,S) in [0,1], degraded luma (B,1,S,S)).
+
+        ``augment`` overrides the stream's augmentation for this batch (a later crop size).
+        ``part=(i, n)``: only share i of n (every n-th image), augmented on its own random stream,
+        so data-parallel ranks each prepare just their slice of the global batch."""
         epoch, slot = divmod(k, self.per_epoch)
         if epoch != self._epoch:
             perm = torch.randperm(len(self.indices), generator=self._seeded(0, epoch)).numpy()
             self._epoch, self._order = epoch, self.indices[perm]
-        pick = np.sort(self._order[slot * self.batch_size : (slot + 1) * self.batch_size])
+        i, n = part
+        pick = np.sort(self._order[slot * self.batch_size : (slot + 1) * self.batch_size])[i::n]
         rgb = torch.from_numpy(np.ascontiguousarray(self.images[pick])).permute(0, 3, 1, 2).float() / 255.0
-        return augment_batch(rgb, self.augment, self._seeded(1, k))
+        gen = self._seeded(1, k) if n == 1 else self._seeded(1 + 1000 * (i + 1), k)
+        return augment_batch(rgb, augment or self.augment, gen)
 
     def __call__(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         k = start

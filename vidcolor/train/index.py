@@ -16,6 +16,7 @@ Format::
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -69,6 +70,34 @@ def build_index(
             if progress is not None:
                 progress(i, len(jobs))
     return TrainIndex(root, tuple(entries), f"min_side={flt.min_side} min_chroma={flt.min_chroma}")
+
+
+_SYNSET = re.compile(r"n\d{8}")
+
+
+def class_key(path: str) -> str:
+    """The class an index path belongs to: its folder plus the first ImageNet synset in the name
+    (``imagenette/train_n01440764_x.jpg`` -> ``imagenette/n01440764``); else the path itself."""
+    folder, _, name = path.rpartition("/")
+    match = _SYNSET.search(name)
+    return f"{folder}/{match.group(0)}" if match else path
+
+
+def cap_per_class(index: TrainIndex, cap: int, folders: Sequence[str] = ()) -> TrainIndex:
+    """At most ``cap`` entries of each class (see class_key) in ``folders`` (all when empty).
+
+    The kept files are the ones with the smallest sha256: a fixed, content-defined pseudo-random
+    choice that does not depend on file order, so the same data always gives the same subset."""
+    if cap < 1:
+        raise ValueError(f"cap {cap} must be >= 1")
+    limited = lambda e: not folders or e.path.split("/", 1)[0] in folders  # noqa: E731
+    by_class: dict[str, list[IndexEntry]] = {}
+    for e in index.entries:
+        if limited(e):
+            by_class.setdefault(class_key(e.path), []).append(e)
+    keep = {e.path for group in by_class.values() for e in sorted(group, key=lambda e: e.sha256)[:cap]}
+    entries = tuple(e for e in index.entries if not limited(e) or e.path in keep)
+    return TrainIndex(index.root, entries, index.filter)
 
 
 def write_index(index: TrainIndex, path: Path) -> None:

@@ -8,7 +8,7 @@ from torch import nn
 
 from vidcolor.color import luma_to_lightness, rgb_to_lab
 from vidcolor.errors import InputError
-from vidcolor.models.ab_bins import soft_encode
+from vidcolor.models.ab_bins import soft_encode_sparse
 from vidcolor.models.efficientnet import EfficientNetLite0Encoder, load_imagenet_weights
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -22,12 +22,15 @@ def target_ab(rgb: torch.Tensor, stride: int = 1) -> torch.Tensor:
 
 
 def classification_loss(logits: torch.Tensor, ab: torch.Tensor, centers: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
-    """Soft-encoded cross entropy, each pixel weighted by the rebalancing weight of its bin."""
-    target = soft_encode(ab, centers)
-    logp = F.log_softmax(logits.float(), dim=1)
-    ce = -(target * logp).sum(dim=1)
-    weight = class_weights[target.argmax(dim=1)]
-    return (ce * weight).mean()
+    """Soft-encoded cross entropy, each pixel weighted by the rebalancing weight of its bin.
+
+    Computed on the sparse target (5 bins a pixel): the same value as the dense soft one-hot,
+    without a (B,Q,H,W) target in memory or in the backward pass."""
+    bins, weights = soft_encode_sparse(ab, centers)
+    logits = logits.float()
+    logp = logits.gather(1, bins) - torch.logsumexp(logits, dim=1, keepdim=True)
+    ce = -(weights * logp).sum(dim=1)
+    return (ce * class_weights[bins[:, 0]]).mean()
 
 
 def bin_prior(ab: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
@@ -57,7 +60,7 @@ class PerceptualLoss(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
-    def train(self, mode: bool = True) -> "PerceptualLoss":  # stays frozen in eval mode
+    def train(self, mode: bool = True) -> PerceptualLoss:  # stays frozen in eval mode
         return super().train(False)
 
     def forward(self, pred_rgb: torch.Tensor, true_rgb: torch.Tensor) -> torch.Tensor:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from vidcolor.errors import InputError
 from vidcolor.models.generator import GeneratorConfig
 from vidcolor.train.augment import AugmentConfig
 from vidcolor.train.data import DataFilter
+from vidcolor.train.hints import HintSimulation
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,20 @@ class TrainConfig:
     gan_weight: float = 0.02
     critic_lr: float = 2e-4
     critic_channels: int = 64  # width of the critic's first layer (doubles per downsampling)
+    # Speed and scale of long CPU runs.
+    channels_last: bool = False  # NHWC layout: about 1.4x faster training on this CPU
+    procs: int = 1  # data-parallel processes (gloo); the batch is split between them
+    # Learning-rate schedule: "cosine" (warm-up, cosine to 5%) or "wsd" (warm-up, constant, then
+    # a cosine decay over the last decay_steps: the run can be lengthened until the decay starts).
+    schedule: str = "cosine"
+    decay_steps: int = 0
+    # Finish at a larger crop: the last final_steps steps train at augment.final_size.
+    final_steps: int = 0
+    # Weights-only resume point (safetensors with the step in its metadata), e.g. a file committed
+    # between sessions; used when OUT/checkpoint.pt is absent or older. The optimiser restarts and
+    # its learning rate warms up again over rewarm_steps.
+    resume_weights: str = ""
+    rewarm_steps: int = 200
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,7 @@ class Recipe:
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    hints: HintSimulation = field(default_factory=HintSimulation)
     name: str = "vidcolor-model"
     description: str = ""
 
@@ -110,7 +127,10 @@ def _build(cls: type, section: Any, where: str) -> Any:
         raise InputError(f"recipe section [{where}] has unknown keys: {', '.join(unknown)}")
     defaults = cls()
     values = {k: _coerce(v, getattr(defaults, k), f"{where}.{k}") for k, v in section.items()}
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as exc:  # a dataclass's own validation
+        raise InputError(f"recipe [{where}]: {exc}") from None
 
 
 def validate_recipe(recipe: Recipe) -> Recipe:
@@ -144,11 +164,19 @@ def validate_recipe(recipe: Recipe) -> Recipe:
     need(m.head in ("classification", "regression"), f"model.head {m.head!r}: classification or regression")
     need(len(m.decoder_channels) == 3 and all(c >= 1 for c in m.decoder_channels), "model.decoder_channels: three positive widths")
     need(m.temperature > 0, "model.temperature must be > 0")
+    need(t.schedule in ("cosine", "wsd"), f"train.schedule {t.schedule!r}: cosine or wsd")
+    need(0 <= t.decay_steps <= t.steps, "train.decay_steps must be in [0, train.steps]")
+    need(0 <= t.final_steps <= t.steps, "train.final_steps must be in [0, train.steps]")
+    need(t.final_steps == 0 or (a.final_size >= 32 and a.final_size % 32 == 0), "train.final_steps needs augment.final_size, a positive multiple of 32")
+    need(a.final_size == 0 or d.cache_size >= a.final_size, f"data.cache_size {d.cache_size} must be >= augment.final_size {a.final_size}")
+    need(1 <= t.procs <= 64, "train.procs must be in 1..64")
+    need(t.batch_size % t.procs == 0, f"train.batch_size {t.batch_size} must split evenly over train.procs {t.procs}")
+    need(t.rewarm_steps >= 0, "train.rewarm_steps must be >= 0")
     return recipe
 
 
 def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
-    sections = {"model": GeneratorConfig, "data": DataConfig, "augment": AugmentConfig, "train": TrainConfig}
+    sections = {"model": GeneratorConfig, "data": DataConfig, "augment": AugmentConfig, "train": TrainConfig, "hints": HintSimulation}
     unknown = sorted(set(raw) - set(sections) - {"name", "description"})
     if unknown:
         raise InputError(f"recipe has unknown sections: {', '.join(unknown)}")

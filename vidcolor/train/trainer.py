@@ -15,23 +15,26 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
-from vidcolor.colorizer import resolve_device
-from vidcolor.metrics import psnr
 from vidcolor.color import compose_rgb, luma_to_lightness, rgb_to_luma
+from vidcolor.colorizer import resolve_device
 from vidcolor.errors import InputError, ModelError
+from vidcolor.metrics import psnr
 from vidcolor.models.ab_bins import annealed_mean, rebalance_weights
 from vidcolor.models.efficientnet import load_imagenet_weights
 from vidcolor.models.generator import Generator, GeneratorConfig
 from vidcolor.models.weights import load_generator, save_generator
+from vidcolor.train.augment import AugmentConfig
 from vidcolor.train.data import BatchStream, load_or_build_cache, split_holdout
+from vidcolor.train.hints import fixed_point_hints, simulate_hints
 from vidcolor.train.index import training_paths
 from vidcolor.train.losses import bin_prior, build_perceptual, classification_loss, target_ab
 from vidcolor.train.recipe import Recipe, validate_recipe
@@ -39,7 +42,10 @@ from vidcolor.train.samples import save_sample_grid
 
 HEAD_STRIDE = 4
 # Columns of metrics.csv; a mode may add its loss parts after these.
-BASE_COLUMNS = ("step", "loss", "lr", "images_per_s", "holdout_psnr", "gray_psnr")
+BASE_COLUMNS = ("step", "loss", "lr", "images_per_s", "holdout_psnr", "gray_psnr", "holdout_hint10_psnr")
+# Random streams of BatchStream.generator used here (0 and 1 are the stream's own).
+HINT_STREAM = 2
+HOLDOUT_HINT_POINTS = 10
 
 LogFn = Callable[[dict[str, Any]], None]
 
@@ -86,24 +92,34 @@ def resolve_precision(amp: str, device: torch.device) -> Precision:
     raise InputError(f"unknown --amp {amp!r}: auto, off, bf16 or fp16")
 
 
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up then cosine decay to 5% of the base rate."""
+def lr_factor(step: int, warmup: int, total: int, schedule: str = "cosine", decay_steps: int = 0) -> float:
+    """Linear warm-up, then ``cosine``: cosine decay to 5% of the base rate over the rest, or
+    ``wsd`` (warm-up, stable, decay): constant, then the same cosine over the last decay_steps."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if schedule == "wsd":
+        start = total - decay_steps
+        if step < start:
+            return 1.0
+        progress = min(1.0, (step - start) / max(1, decay_steps))
+    else:
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @torch.no_grad()
-def evaluate_holdout(model: Generator, rgb: torch.Tensor, device: torch.device, temperature: float | None = None) -> tuple[float, float]:
-    """Mean PSNR of the colorized holdout and of its grey version against the truth."""
+def evaluate_holdout(
+    model: Generator, rgb: torch.Tensor, device: torch.device, temperature: float | None = None, hints: torch.Tensor | None = None
+) -> tuple[float, float]:
+    """Mean PSNR of the colorized holdout (given ``hints``, if any) and of its grey version."""
     was_training = model.training
     model.eval()
     luma = rgb_to_luma(rgb)
     preds = []
     for i in range(0, len(rgb), 32):
-        l = luma[i : i + 32].to(device)
-        ab = model(luma_to_lightness(l), temperature=temperature).float().cpu()
+        part = luma[i : i + 32].to(device)
+        h = hints[i : i + 32].to(device) if hints is not None else None
+        ab = model(luma_to_lightness(part), temperature=temperature, hints=h).float().cpu()
         preds.append(compose_rgb(luma[i : i + 32], ab))
     model.train(was_training)
     pred = torch.cat(preds)
@@ -133,10 +149,14 @@ class Trainer:
             raise InputError(f"training mode {self.cfg.mode!r} needs {'GanTrainer' if self.cfg.mode == 'gan' else 'another trainer'}: use build_trainer()")
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
+        # Data parallel over processes (see run_data_parallel): each rank trains on its share of
+        # every batch and gradients are averaged; rank 0 alone writes files and logs.
+        self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
         self.device = resolve_device(self.cfg.device)
         self.precision = resolve_precision(self.cfg.amp, self.device)
         self.out = Path(self.cfg.out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
 
         data = recipe.data
         paths = training_paths(data.roots, data.index, data.verify_index)
@@ -147,6 +167,9 @@ class Trainer:
             raise InputError(f"only {len(self.images)} usable training images: too few for holdout {data.holdout} + batch {self.cfg.batch_size}")
         self.train_idx, self.holdout_idx = split_holdout(len(self.images), data.holdout, self.cfg.seed)
         self.holdout_rgb = self._center_crops(self.holdout_idx)
+        self.holdout_hints = (
+            fixed_point_hints(self.holdout_rgb, HOLDOUT_HINT_POINTS, 3, self.cfg.seed) if self.recipe.model.hints else None
+        )
         self.stream = BatchStream(self.images, self.train_idx, self.cfg.batch_size, recipe.augment, self.cfg.seed)
 
         # Seeded initialisation (the same recipe gives the same run), without disturbing the
@@ -154,6 +177,8 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
             self.model = self._build_model().to(self.device)
+        if self.cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         enc = list(self.model.encoder.parameters())
         enc_ids = {id(p) for p in enc}
         rest = [p for p in self.model.parameters() if id(p) not in enc_ids]
@@ -235,7 +260,10 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
 
     def _resume(self) -> None:
-        if not self.checkpoint_path.exists():
+        weights_step = self._weights_resume_step()
+        if not self.checkpoint_path.exists() or weights_step > self._checkpoint_step():
+            if weights_step > 0:
+                self._resume_from_weights()
             return
         try:
             state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
@@ -245,10 +273,55 @@ class Trainer:
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:
             raise ModelError(f"{self.checkpoint_path} does not fit this recipe ({str(exc).splitlines()[0][:160]}); train into another --out") from None
 
+    @property
+    def resume_weights_path(self) -> Path:
+        """Weights-only resume point written beside checkpoint.pt (small enough to commit)."""
+        return self.out / "resume.safetensors"
+
+    def _checkpoint_step(self) -> int:
+        try:
+            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+            return int(state["step"])
+        except Exception:  # an unreadable checkpoint is reported by the normal resume path
+            return 0
+
+    def _weights_resume_step(self) -> int:
+        path = self.cfg.resume_weights
+        if not path or not Path(path).is_file() or self.cfg.mode == "gan":
+            return 0
+        from vidcolor.models.weights import read_metadata
+
+        return int(read_metadata(path).get("step", "0") or 0)
+
+    def _resume_from_weights(self) -> None:
+        """Continue from ``resume_weights``: model and step; the optimiser starts afresh and the
+        learning rate warms up again (its moments re-estimate within a few hundred steps)."""
+        model, meta = load_generator(self.cfg.resume_weights)
+        if model.config.to_dict() | {"bin_bias": ()} != self.model.config.to_dict() | {"bin_bias": ()}:
+            raise ModelError(f"train.resume_weights {self.cfg.resume_weights} is another architecture than this recipe")
+        self.model.load_state_dict(model.state_dict())
+        self.step = int(meta["step"])
+        self.rewarm_from = self.step
+
+    rewarm_from: int = -1
+
+    def _sync_buffers(self) -> None:
+        """Average batch-norm statistics over the ranks (each saw only its share of batches)."""
+        if self.world == 1:
+            return
+        for buf in self.model.buffers():
+            if buf.is_floating_point():
+                dist.all_reduce(buf)
+                buf /= self.world
+
     def save_checkpoint(self) -> None:
+        self._sync_buffers()
+        if self.rank != 0:
+            return
         tmp = self.checkpoint_path.with_suffix(".partial")
         torch.save(self.checkpoint_state(), tmp)
         os.replace(tmp, self.checkpoint_path)
+        save_generator(self.model, self.resume_weights_path, {"name": self.recipe.name, "step": str(self.step), "mode": self.cfg.mode})
 
     # -- losses --------------------------------------------------------------------------
     def predict_ab(self, head: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -274,31 +347,66 @@ class Trainer:
             parts["perceptual"] = float(perc.detach())
         return loss, parts
 
-    def loss(self, rgb: torch.Tensor, luma: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, rgb: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        lightness = luma_to_lightness(luma)
+        if self.cfg.channels_last:
+            lightness = lightness.contiguous(memory_format=torch.channels_last)
+            hints = hints.contiguous(memory_format=torch.channels_last) if hints is not None else None
         with self.precision.autocast(self.device):
-            head = self.model.head_output(luma_to_lightness(luma))
+            head = self.model.head_output(lightness, hints)
         return self.base_loss(head, rgb)
 
     def _set_lr(self, opt: torch.optim.Optimizer, base: float, step: int, total: int) -> float:
-        factor = lr_factor(step, self.cfg.warmup_steps, total)
+        factor = lr_factor(step, self.cfg.warmup_steps, total, self.cfg.schedule, self.cfg.decay_steps)
+        if self.rewarm_from >= 0 and step - self.rewarm_from < self.cfg.rewarm_steps:
+            factor *= (step - self.rewarm_from + 1) / self.cfg.rewarm_steps
         for group in opt.param_groups:
             group["lr"] = base * factor * group.get("lr_scale", 1.0)
         return base * factor
+
+    def augment_for(self, step: int) -> AugmentConfig:
+        """The augmentation of batch ``step``: the final phase trains on larger crops."""
+        aug = self.recipe.augment
+        if self.cfg.final_steps and step >= self.cfg.steps - self.cfg.final_steps:
+            return replace(aug, size=aug.final_size)
+        return aug
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """This rank's share of batch ``step``: (RGB, degraded luma, simulated hints or None)."""
+        part = (self.rank, self.world)  # each rank prepares only its slice of the global batch
+        rgb, luma = self.stream.batch(step, self.augment_for(step), part)
+        gen = self.stream.generator(HINT_STREAM + 1000 * self.rank, step)
+        hints = simulate_hints(rgb, self.recipe.hints, gen) if self.model.config.hints else None
+        return rgb, luma, hints
+
+    def _average_gradients(self) -> None:
+        if self.world == 1:
+            return
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
 
     def train_step(self) -> dict[str, Any]:
         """One optimiser step on batch number ``self.step``; returns the log row."""
         self.model.train()
         t0 = time.time()
-        rgb, luma = self.stream.batch(self.step)
+        rgb, luma, hints = self.batch(self.step)
         rgb, luma = rgb.to(self.device), luma.to(self.device)
+        hints = hints.to(self.device) if hints is not None else None
         lr = self._set_lr(self.opt, self.cfg.lr, self.step, self.cfg.steps)
-        loss, parts = self.loss(rgb, luma)
+        loss, parts = self.loss(rgb, luma, hints)
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        self._average_gradients()
         self.scaler.step(self.opt)
         self.scaler.update()
         self.step += 1
-        return {"step": self.step, "loss": float(loss.detach()), "lr": lr, "images_per_s": len(rgb) / max(1e-9, time.time() - t0), **parts}
+        return {"step": self.step, "loss": float(loss.detach()), "lr": lr, "images_per_s": len(rgb) * self.world / max(1e-9, time.time() - t0), **parts}
 
     def finished(self) -> bool:
         return self.step >= self.cfg.steps
@@ -321,28 +429,39 @@ class Trainer:
             writer.writeheader()
         return writer
 
+    def evaluate(self, row: dict[str, Any]) -> None:
+        """Holdout PSNR (automatic, and with 10 hint points when the model takes hints) and a grid."""
+        ps, gray = evaluate_holdout(self.model, self.holdout_rgb, self.device)
+        row.update(holdout_psnr=ps, gray_psnr=gray)
+        if self.holdout_hints is not None:
+            row["holdout_hint10_psnr"] = evaluate_holdout(self.model, self.holdout_rgb, self.device, hints=self.holdout_hints)[0]
+        save_sample_grid(self.model, self.holdout_rgb[:8], self.out / "samples" / f"step{self.steps_done:07d}.png", self.device)
+
     def run(self, stop: Callable[[], bool] | None = None) -> TrainResult:
         start = time.time()
         metrics_file = self.out / "metrics.csv"
         new_file = not metrics_file.exists() or metrics_file.stat().st_size == 0
-        with metrics_file.open("a", newline="") as fh:
-            writer = self._csv_writer(fh, new_file, metrics_file)
+        with contextlib.ExitStack() as stack:
+            writer = None
+            if self.rank == 0:
+                fh = stack.enter_context(metrics_file.open("a", newline=""))
+                writer = self._csv_writer(fh, new_file, metrics_file)
             while not self.finished():
                 if stop is not None and stop():
                     break
                 row = self.train_step()
                 if self.is_due(self.cfg.checkpoint_every):
                     self.save_checkpoint()
-                if self.steps_done > 0 and self.is_due(self.cfg.sample_every):
-                    ps, gray = evaluate_holdout(self.model, self.holdout_rgb, self.device)
-                    row.update(holdout_psnr=ps, gray_psnr=gray)
-                    save_sample_grid(self.model, self.holdout_rgb[:8], self.out / "samples" / f"step{self.steps_done:07d}.png", self.device)
+                if self.rank == 0 and self.steps_done > 0 and self.is_due(self.cfg.sample_every):
+                    self.evaluate(row)
                 self.on_step(row)
-                if self.steps_done % self.cfg.log_every == 0 or "holdout_psnr" in row:
+                if writer is not None and (self.steps_done % self.cfg.log_every == 0 or "holdout_psnr" in row):
                     writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
                     fh.flush()
                     self.log(row)
         self.save_checkpoint()
+        if self.rank != 0:
+            return TrainResult(self.steps_done, time.time() - start, self.out / "model.safetensors", float("nan"), float("nan"))
         ps, gray = evaluate_holdout(self.model, self.holdout_rgb, self.device)
         weights = self.out / "model.safetensors"
         meta = {"name": self.recipe.name, "steps": str(self.steps_done), "mode": self.cfg.mode, "recipe": repr(asdict(self.recipe))}

@@ -1,0 +1,38 @@
+# Two commands set everything up:  `make run` (colour the samples into out/) and `make test`.
+# Both create .venv on first use: the CPU torch wheel first (a plain `torch` pulls a multi-GB CUDA
+# build), then vidcolor with the extras each target needs. Nothing outside .venv is touched.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+TORCH := torch==2.13.0
+
+.PHONY: run test lint clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Stamps: reinstall when pyproject.toml changes.
+$(VENV)/.core: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml $(VENV)/.core
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+run: $(VENV)/.core
+	@mkdir -p out
+	$(BIN)/vidcolor run samples/clip.mp4 out/clip_colour.mp4 --overwrite
+	$(BIN)/vidcolor image samples/photos -o out/photos --overwrite
+	@echo "coloured film: out/clip_colour.mp4   photos: out/photos/"
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
+clean-venv:
+	rm -rf $(VENV)
