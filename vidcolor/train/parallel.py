@@ -29,7 +29,7 @@ def prepare_cache(recipe: Recipe) -> None:
     from vidcolor.train.index import training_paths
 
     data = recipe.data
-    load_or_build_cache(training_paths(data.roots, data.index, data.verify_index), data.cache_size, Path(data.cache_dir), data.filter, data.workers)
+    load_or_build_cache(training_paths(data.roots, data.index, data.verify_index, data.extra_index), data.cache_size, Path(data.cache_dir), data.filter, data.workers)
 
 
 def _plain_log(row: dict[str, Any]) -> None:

@@ -28,6 +28,8 @@ class DataConfig:
     # against the index file's folder.
     index: str = ""
     verify_index: bool = False
+    # More indexes whose files are added to the main set (pipelines/extra_data.py writes one).
+    extra_index: tuple[str, ...] = ()
     workers: int = 2  # processes decoding images when the cache is built
 
     @property

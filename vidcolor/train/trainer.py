@@ -159,7 +159,7 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
 
         data = recipe.data
-        paths = training_paths(data.roots, data.index, data.verify_index)
+        paths = training_paths(data.roots, data.index, data.verify_index, data.extra_index)
         if not paths:
             raise InputError(f"no training images under {', '.join(data.roots)}")
         self.images = load_or_build_cache(paths, data.cache_size, Path(data.cache_dir), data.filter, data.workers)
