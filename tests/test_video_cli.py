@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vidcolor.cli import app
-from vidcolor.media.writer import partial_path
+from vidcolor.media.writer import partial_paths
 
 runner = CliRunner()
 FAST = ["--render-factor", "4", "--batch-size", "4", "--preset", "ultrafast", "--no-temporal"]
@@ -140,4 +140,4 @@ def test_model_errors(color_clip, tmp_path, monkeypatch):
 
     monkeypatch.setattr(registry, "read_registry", lambda *a, **k: [])
     assert "no default model" in one_line_error(run(color_clip, out))
-    assert not out.exists() and not partial_path(out).exists()
+    assert not out.exists() and not partial_paths(out)

@@ -14,7 +14,7 @@ from vidcolor.config import EncodeConfig
 from vidcolor.errors import InputError, OutputError
 from vidcolor.media.probe import probe
 from vidcolor.media.reader import VideoReader, normalise_luma
-from vidcolor.media.writer import container_format, fit_luma, partial_path, plan_output, quantise_chroma
+from vidcolor.media.writer import container_format, fit_luma, plan_output, quantise_chroma
 
 
 def test_probe_reports_streams_rate_colour_and_rotation(make_clip, tmp_path):
@@ -114,4 +114,3 @@ def test_output_planning(make_clip, tmp_path):
     assert plan_output(tmp_path / "o.mov", media, EncodeConfig(codec="prores_ks")).pix_fmt == "yuv422p10le"
     with pytest.raises(OutputError, match="crf"):
         plan_output(tmp_path / "o.mp4", media, EncodeConfig(crf=-1))
-    assert partial_path(tmp_path / "film.mp4") == tmp_path / ".film.partial.mp4"

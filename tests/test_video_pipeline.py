@@ -13,7 +13,7 @@ import pytest
 from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.errors import OutputError
 from vidcolor.media.probe import probe
-from vidcolor.media.writer import partial_path
+from vidcolor.media.writer import partial_paths
 from vidcolor.pipeline import RunCancelled, colorize_video
 
 FAST = RenderConfig(render_factor=4, batch_size=4)
@@ -71,7 +71,7 @@ def test_frames_timestamps_audio_and_metadata_preserved(color_clip, default_run)
     assert info_out.video.frame_rate == info_in.video.frame_rate
     v = info_out.video
     assert (v.color_primaries, v.color_trc, v.colorspace, v.color_range) == (1, 1, 1, 1)
-    assert not partial_path(out).exists()
+    assert not partial_paths(out)
 
 
 def test_luma_psnr_at_default_crf(color_clip, default_run):
@@ -180,7 +180,7 @@ def test_stop_midway_leaves_nothing(color_clip, tiny_model, tmp_path):
 
     with pytest.raises(RunCancelled):
         colorize_video(color_clip, out, tiny_model, FAST, PER_FRAME, should_stop=should_stop)
-    assert not out.exists() and not partial_path(out).exists()
+    assert not out.exists() and not partial_paths(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
@@ -265,7 +265,7 @@ def test_ctrl_c_leaves_nothing(make_clip, tiny_model_path, tmp_path):
         stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 60
-    while not partial_path(out).exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not partial_paths(out) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import typer
@@ -37,15 +40,49 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread so that every ``with`` block unwinds (the
+    video writer deletes its temporary, locks are released) and every handler of Ctrl-C (the
+    batch runner's cancel) applies, exactly as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def termination_as_exception() -> Iterator[None]:
+    """While a command runs, SIGTERM and SIGHUP raise ``Terminated`` instead of killing the
+    process on the spot (which would leave the hidden temporary output behind)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _raise_terminated) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def handle_errors(func: F) -> F:
-    """Turn library errors (and Ctrl-C) into one-line messages and exit codes, never a traceback."""
+    """Turn library errors, Ctrl-C, SIGTERM and SIGHUP into one-line messages and exit codes,
+    never a traceback; the exit code of a signal is 128 + its number, as shells report it."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with termination_as_exception():
+                return func(*args, **kwargs)
         except VidcolorError as exc:
             raise fail(str(exc), exc.exit_code) from None
+        except Terminated as exc:
+            name = signal.Signals(exc.signum).name
+            raise fail(f"stopped by {name}; no partial output was left", 128 + exc.signum) from None
         except KeyboardInterrupt:
             raise fail("interrupted; no partial output was left", 130) from None
 

@@ -6,7 +6,7 @@ encoder in memory; audio and subtitles are copied packet for packet.
 
 from vidcolor.media.probe import MediaInfo, StreamInfo, VideoInfo, probe
 from vidcolor.media.reader import FrameBatch, VideoReader
-from vidcolor.media.writer import OutputPlan, VideoWriter, partial_path, plan_output
+from vidcolor.media.writer import OutputPlan, VideoWriter, partial_paths, plan_output
 
 __all__ = [
     "FrameBatch",
@@ -16,7 +16,7 @@ __all__ = [
     "VideoInfo",
     "VideoReader",
     "VideoWriter",
-    "partial_path",
+    "partial_paths",
     "plan_output",
     "probe",
 ]

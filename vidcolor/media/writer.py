@@ -4,7 +4,7 @@
   and encoder options, and says what it had to change (warnings), before anything is written.
 - ``compose_planes`` builds an output frame's planes: the ORIGINAL Y samples (only re-depthed or
   edge-padded where the output format forces it) and the predicted CbCr quantised into U, V.
-- ``VideoWriter`` encodes on its own thread from a bounded queue into ``.OUT.partial.ext`` beside
+- ``VideoWriter`` encodes on its own thread from a bounded queue into ``.OUT.TOKEN.partial.ext`` beside
   OUT, muxes every audio and subtitle stream packet for packet (interleaved by dts), and renames
   the file onto OUT only on success; on any error or interruption the partial file is deleted.
 """
@@ -25,6 +25,7 @@ import torch
 
 from vidcolor.config import EncodeConfig
 from vidcolor.errors import EncodeError, OutputError
+from vidcolor.media.outfile import OutputLock, create_partial, partial_pattern, remove_stale_partials
 from vidcolor.media.probe import MATRIX_BT601, MATRIX_BT709, RANGE_FULL, RANGE_LIMITED, MediaInfo, VideoInfo, open_input
 
 # OUT's extension -> ffmpeg muxer. Anything else is refused up front (exit 2), not after an hour.
@@ -49,9 +50,9 @@ STREAM_STAT_KEYS = ("DURATION", "BPS", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "_
 AUDIO_ENCODERS = {"opus": "libopus", "vorbis": "libvorbis", "mp3": "libmp3lame"}
 
 
-def partial_path(dst: Path) -> Path:
-    """``dir/.name.partial.ext``: hidden, beside OUT (same filesystem, so the rename is atomic)."""
-    return dst.with_name(f".{dst.stem}.partial{dst.suffix}")
+def partial_paths(dst: Path) -> list[Path]:
+    """The temporaries of OUT that exist now (``.STEM.TOKEN.partial.EXT``, see media/outfile.py)."""
+    return sorted(dst.parent.glob(partial_pattern(dst))) if dst.parent.is_dir() else []
 
 
 def container_format(dst: Path) -> str:
@@ -391,7 +392,14 @@ class VideoWriter:
 
     def __init__(self, src: Path, media: MediaInfo, plan: OutputPlan, threads: int = 0, queue_batches: int = 2) -> None:
         self.src, self.media, self.plan = src, media, plan
-        self.tmp = partial_path(plan.path)
+        # OUT is locked for the whole run; temporaries of dead runs go; ours is unique and new.
+        self._lock = OutputLock(plan.path).acquire()
+        try:
+            remove_stale_partials(plan.path, [src])
+            self.tmp = create_partial(plan.path, [src])
+        except BaseException:
+            self._lock.release()
+            raise
         self.stats = WriterStats(warnings=list(plan.warnings))
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, queue_batches))
         self._error: BaseException | None = None
@@ -474,6 +482,7 @@ class VideoWriter:
         try:
             self._close_container()
             os.replace(self.tmp, self.plan.path)
+            self._lock.release()
         except BaseException as exc:
             self._cleanup()
             if isinstance(exc, (av.error.FFmpegError, OSError)):
@@ -559,6 +568,7 @@ class VideoWriter:
             pass
         finally:
             self.tmp.unlink(missing_ok=True)
+            self._lock.release()
 
 
 def _fill(plane: av.video.plane.VideoPlane, data: np.ndarray, dtype: np.dtype) -> None:

@@ -1,0 +1,94 @@
+"""Issue 16, items 1, 2 and 4: a run never deletes its input, two runs on one OUT cannot corrupt
+each other, SIGTERM/SIGHUP leave no temporary, and a killed run's temporary is cleared next time."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import av
+import pytest
+
+from vidcolor.config import RenderConfig, TemporalConfig
+from vidcolor.errors import OutputError
+from vidcolor.media.outfile import OutputLock, create_partial, remove_stale_partials
+from vidcolor.media.writer import partial_paths
+from vidcolor.pipeline import colorize_video
+
+FAST = RenderConfig(render_factor=4)
+PER_FRAME = TemporalConfig(enabled=False)
+
+
+def frames(path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def test_an_input_named_like_the_temporary_is_kept(make_clip, tiny_model, tmp_path):
+    # Before: the temporary was always .film.partial.mp4, so this input was overwritten and deleted.
+    src = make_clip(tmp_path / ".film.partial.mp4", frames=12, audio=False)
+    data = src.read_bytes()
+    colorize_video(src, tmp_path / "film.mp4", tiny_model, FAST, PER_FRAME)
+    assert src.read_bytes() == data
+    assert frames(tmp_path / "film.mp4") == 12
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".film.partial.mp4", "film.mp4"]
+
+
+def test_a_second_run_on_the_same_out_is_refused(make_clip, tiny_model, tmp_path):
+    # Before: both runs wrote the same fixed temporary and the last rename won.
+    src = make_clip(tmp_path / "in.mp4", frames=6, audio=False)
+    out = tmp_path / "o.mp4"
+    with OutputLock(out):  # another run holds OUT
+        with pytest.raises(OutputError, match="being written by another vidcolor run"):
+            colorize_video(src, out, tiny_model, FAST, PER_FRAME)
+    assert not out.exists() and not partial_paths(out)
+    colorize_video(src, out, tiny_model, FAST, PER_FRAME)  # free again once the other run ends
+    assert frames(out) == 6 and not (tmp_path / ".o.mp4.lock").exists()
+
+
+def test_temporaries_are_unique_and_never_an_input(tmp_path):
+    out = tmp_path / "o.mp4"
+    a, b = create_partial(out, []), create_partial(out, [])
+    assert a != b and a.exists() and b.exists() and a.parent == tmp_path
+    keep = tmp_path / ".o.1234abcd.partial.mp4"
+    keep.write_bytes(b"an input that looks like a temporary")
+    removed = remove_stale_partials(out, [keep])
+    assert sorted(removed) == sorted([a, b]) and keep.exists()
+
+
+def test_a_killed_runs_temporary_is_removed_by_the_next_run(make_clip, tiny_model, tmp_path):
+    # Before: a SIGKILLed run's .o.partial.mp4 stayed for ever.
+    src = make_clip(tmp_path / "in.mp4", frames=6, audio=False)
+    out = tmp_path / "o.mp4"
+    stale = tmp_path / ".o.deadbeef.partial.mp4"
+    stale.write_bytes(b"half a film")
+    (tmp_path / ".o.mp4.lock").write_bytes(b"")  # the dead run's (unlocked) lock file
+    colorize_video(src, out, tiny_model, FAST, PER_FRAME)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "o.mp4"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_leave_nothing(make_clip, tiny_model_path, tmp_path, sig):
+    # Before: only SIGINT was cleaned up; SIGTERM/SIGHUP left .o.partial.mp4 behind.
+    src = make_clip(tmp_path / "long.mp4", frames=300, audio=False)
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    out = outdir / "o.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidcolor", "run", str(src), str(out), "--model", str(tiny_model_path), "--render-factor", "4", "--preset", "ultrafast"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not partial_paths(out) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, err
+    assert err.count("\n") == 1 and "no partial output" in err
+    assert list(outdir.iterdir()) == []
+    shutil.rmtree(outdir)
