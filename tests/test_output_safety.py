@@ -92,3 +92,23 @@ def test_sigterm_and_sighup_leave_nothing(make_clip, tiny_model_path, tmp_path, 
     assert err.count("\n") == 1 and "no partial output" in err
     assert list(outdir.iterdir()) == []
     shutil.rmtree(outdir)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vidcolor", "run", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_report_paths_are_checked_before_any_work(make_clip, tiny_model_path, tmp_path):
+    # Before: --report film.json overwrote the input film.json, and a missing folder gave a
+    # traceback only after OUT had been written.
+    src = make_clip(tmp_path / "film.mp4", frames=4, audio=False).rename(tmp_path / "film.json")  # a film called .json
+    data = src.read_bytes()
+    out = tmp_path / "o.mp4"
+    same = run_cli(str(src), str(out), "--model", str(tiny_model_path), "--report", str(src))
+    assert same.returncode == 2 and "input or output" in same.stderr and "Traceback" not in same.stderr
+    missing = run_cli(str(src), str(out), "--model", str(tiny_model_path), "--report", str(tmp_path / "no" / "r.json"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    assert src.read_bytes() == data and not out.exists()
+    ok = run_cli(str(src), str(out), "--model", str(tiny_model_path), "--render-factor", "4", "--report", str(tmp_path / "r.json"), "--quiet")
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "r.json").read_text().startswith("{")

@@ -91,6 +91,8 @@ def run_command(
     report: Path = typer.Option(None, "--report", help="Write a JSON report (streams, frames, timings, warnings) to this file."),
 ) -> None:
     from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
+    from vidcolor.media.images import atomic_write
+    from vidcolor.media.outfile import check_side_output
     from vidcolor.media.probe import probe
     from vidcolor.media.writer import plan_output
     from vidcolor.models.registry import load_model
@@ -105,6 +107,8 @@ def run_command(
     encode = EncodeConfig(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
     # Validate paths, input and output settings before loading a model: a typo fails in milliseconds.
     check_paths(input, output, overwrite)
+    if report is not None:
+        check_side_output(report, "--report", [input, output])
     plan_output(output, probe(input), encode)
     color_model = load_model(model)
 
@@ -130,7 +134,11 @@ def run_command(
             result = colorize_video(input, output, color_model, render, temporal, encode, overwrite, None, stop)
 
     if report is not None:
-        report.write_text(result.to_json() + "\n")
+        text = (result.to_json() + "\n").encode()
+        try:
+            atomic_write(report, lambda f: f.write(text), overwrite=True)
+        except OSError as exc:  # a full disk: OUT is complete, the report could not be written
+            raise OutputError(f"--report {report}: cannot be written ({exc.strerror or exc}); {output} is complete") from None
     if not quiet:
         for warning in result.warnings:
             err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)

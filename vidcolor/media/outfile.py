@@ -116,3 +116,16 @@ def create_partial(dst: Path, inputs: Iterable[Path]) -> Path:
             raise OutputError(f"{dst}: cannot be written ({exc.strerror})") from None
         return tmp
     raise OutputError(f"{dst}: no free temporary name beside it")
+
+
+def check_side_output(path: Path, option: str, protected: Iterable[Path]) -> None:
+    """Before any work: a second file a run writes (e.g. ``--report``) must not be one of the
+    ``protected`` paths (the input, OUT) and its folder must exist; else a one-line error."""
+    if is_input(path, protected):
+        raise OutputError(f"{option} {path}: that is the run's input or output; choose another file")
+    if not path.parent.is_dir():
+        raise OutputError(f"{option} {path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise OutputError(f"{option} {path}: is a folder")
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError(f"{option} {path}: folder {path.parent} is not writable")
