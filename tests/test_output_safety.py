@@ -112,3 +112,23 @@ def test_report_paths_are_checked_before_any_work(make_clip, tiny_model_path, tm
     ok = run_cli(str(src), str(out), "--model", str(tiny_model_path), "--render-factor", "4", "--report", str(tmp_path / "r.json"), "--quiet")
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "r.json").read_text().startswith("{")
+
+
+@pytest.mark.parametrize("name", ["chelsea.png", "chelsea.mp4"])
+def test_a_picture_given_to_run_is_refused_in_one_line(tmp_path, name):
+    # Before: exit 139 (a segfault in PyAV after reading the PNG frame's side data), no message.
+    from pathlib import Path
+
+    src = tmp_path / name
+    shutil.copy(Path(__file__).resolve().parent.parent / "samples" / "photos" / "chelsea.png", src)
+    done = run_cli(str(src), str(tmp_path / "o.mp4"))
+    assert done.returncode == 2 and "still picture" in done.stderr and "vidcolor image" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "o.mp4").exists()
+
+
+def test_a_text_file_is_not_a_film(tmp_path):
+    # Before: FFmpeg's tty demuxer rendered it, and run wrote 12 frames of text.
+    src = tmp_path / "readme.txt"
+    src.write_text("\n".join(f"line {i} of a plain text file" for i in range(200)))
+    done = run_cli(str(src), str(tmp_path / "o.mp4"))
+    assert done.returncode == 2 and "text file" in done.stderr and not (tmp_path / "o.mp4").exists()

@@ -120,11 +120,32 @@ def open_input(path: str | Path) -> av.container.InputContainer:
     if p.stat().st_size == 0:
         raise InputError(f"{p}: empty file")
     try:
-        return av.open(str(p), metadata_errors="replace")
+        container = av.open(str(p), metadata_errors="replace")
     except av.error.FFmpegError as exc:
         raise InputError(f"{p}: not a readable media file ({_short(exc)})") from None
     except OSError as exc:
         raise InputError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+    kind = not_a_film(container.format.name)
+    if kind:
+        container.close()  # before any frame is decoded (a still image's side data can crash PyAV)
+        raise InputError(f"{p}: is {kind}, not a video file" + (" (use `vidcolor image`)" if kind == "a still picture" else ""))
+    return container
+
+
+# FFmpeg demuxers that open files which are not films: still pictures and text. FFmpeg renders a
+# text file as frames of text (tty) and a PNG as a one-frame "video"; neither is a film to colour.
+STILL_DEMUXERS = frozenset({"image2", "apng", "gif_pipe", "webp_pipe", "tiff_pipe", "jpegxl_anim"})
+TEXT_DEMUXERS = frozenset({"tty", "srt", "ass", "webvtt", "lrc", "microdvd", "subviewer", "subviewer1", "sami", "jacosub", "mpl2", "pjs", "realtext", "stl", "vplayer", "aqtitle"})
+
+
+def not_a_film(format_name: str) -> str:
+    """'a still picture' / 'a text file' when a demuxer name says the file is no film, else ''."""
+    names = set(format_name.split(","))
+    if names & STILL_DEMUXERS or any(n.endswith("_pipe") and n != "yuv4mpegpipe" for n in names):
+        return "a still picture"
+    if names & TEXT_DEMUXERS:
+        return "a text file"
+    return ""
 
 
 def _short(exc: BaseException) -> str:
