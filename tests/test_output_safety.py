@@ -132,3 +132,24 @@ def test_a_text_file_is_not_a_film(tmp_path):
     src.write_text("\n".join(f"line {i} of a plain text file" for i in range(200)))
     done = run_cli(str(src), str(tmp_path / "o.mp4"))
     assert done.returncode == 2 and "text file" in done.stderr and not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize(
+    "config",
+    ['{"decoder_channels": [96, 64', '["a", "list"]', '{"decoder_channels": [4000000, 64, 48]}', '{"decoder_channels": "abc"}',
+     '{"temperature": "hot"}', '{"evil": 1}', '{"bin_bias": [1e400]}', "x" * 70_000],
+)
+def test_crafted_weight_metadata_is_a_one_line_model_error(tmp_path, config):
+    # Before: JSONDecodeError / TypeError tracebacks, or a 160 GB allocation for huge channels.
+    import torch
+    from safetensors.torch import save_file
+
+    from vidcolor.errors import ModelError
+    from vidcolor.models.weights import load_generator
+
+    path = tmp_path / "crafted.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path), metadata={"format": "vidcolor-generator", "config": config})
+    t0 = time.monotonic()
+    with pytest.raises(ModelError, match="metadata"):
+        load_generator(path)
+    assert time.monotonic() - t0 < 5

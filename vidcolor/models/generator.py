@@ -15,6 +15,7 @@ decoder keeps the model fast on a 2-core CPU.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -25,7 +26,10 @@ from vidcolor.models.ab_bins import annealed_mean, in_gamut_bin_centers
 from vidcolor.models.efficientnet import FEATURE_CHANNELS, GREY_MEAN, GREY_STD, STEM_CHANNELS, EfficientNetLite0Encoder
 
 AB_SCALE = 110.0
-HINT_CHANNELS = 3  # hint a / AB_SCALE, hint b / AB_SCALE, mask
+HINT_CHANNELS = 3
+# Limits on what a weight file's config may ask for (far above any real model).
+MAX_DECODER_CHANNELS = 1024
+MAX_BINS = 1024  # hint a / AB_SCALE, hint b / AB_SCALE, mask
 
 
 @dataclass(frozen=True)
@@ -46,11 +50,39 @@ class GeneratorConfig:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> GeneratorConfig:
+    def from_dict(d: object) -> GeneratorConfig:
+        """A config from untrusted data (a weight file's metadata): every field's type and range
+        is checked before anything is built, so a crafted file cannot ask for a huge network.
+        Raises ValueError with a one-line reason."""
+        if not isinstance(d, dict):
+            raise ValueError("config is not a JSON object")
+        known = set(GeneratorConfig.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown[:3]}")
         d = dict(d)
-        for key in ("decoder_channels", "bin_bias"):
-            if key in d:
-                d[key] = tuple(d[key])
+
+        def number(x: object) -> bool:
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+        if "head" in d and d["head"] not in ("classification", "regression"):
+            raise ValueError("head must be classification or regression")
+        if "decoder_channels" in d:
+            ch = d["decoder_channels"]
+            if not isinstance(ch, (list, tuple)) or len(ch) != 3 or not all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= MAX_DECODER_CHANNELS for c in ch):
+                raise ValueError(f"decoder_channels must be three integers in 1..{MAX_DECODER_CHANNELS}")
+            d["decoder_channels"] = tuple(ch)
+        if "temperature" in d and not (number(d["temperature"]) and 0 < d["temperature"] <= 100):
+            raise ValueError("temperature must be a number in (0, 100]")
+        if "bins" in d and not (isinstance(d["bins"], int) and not isinstance(d["bins"], bool) and 0 <= d["bins"] <= MAX_BINS):
+            raise ValueError(f"bins must be an integer in 0..{MAX_BINS}")
+        if "bin_bias" in d:
+            bias = d["bin_bias"]
+            if not isinstance(bias, (list, tuple)) or len(bias) > MAX_BINS or not all(number(b) for b in bias):
+                raise ValueError(f"bin_bias must be at most {MAX_BINS} finite numbers")
+            d["bin_bias"] = tuple(float(b) for b in bias)
+        if "hints" in d and not isinstance(d["hints"], bool):
+            raise ValueError("hints must be true or false")
         return GeneratorConfig(**d)
 
 

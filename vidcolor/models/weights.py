@@ -18,6 +18,8 @@ from vidcolor.errors import ModelError
 from vidcolor.hashing import sha256_file  # noqa: F401  (re-exported: callers import it from here)
 from vidcolor.models.generator import Generator, GeneratorConfig
 
+MAX_CONFIG_CHARS = 64_000  # a real config is a few hundred characters (bin_bias included: ~6 kB)
+
 
 def save_generator(model: Generator, path: str | Path, metadata: dict[str, str] | None = None) -> str:
     """Write ``model`` atomically to ``path``; returns the file's sha256."""
@@ -50,8 +52,17 @@ def load_generator(path: str | Path, expected_sha256: str | None = None) -> tupl
     meta = read_metadata(path)
     if meta.get("format") != "vidcolor-generator" or "config" not in meta:
         raise ModelError(f"{path}: not a vidcolor generator file (no vidcolor metadata)")
-    model = Generator(GeneratorConfig.from_dict(json.loads(meta["config"])))
-    state = load_file(str(path))
+    if len(meta["config"]) > MAX_CONFIG_CHARS:
+        raise ModelError(f"{path}: its architecture metadata is implausibly large ({len(meta['config'])} characters)")
+    try:
+        config = GeneratorConfig.from_dict(json.loads(meta["config"]))
+    except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise ModelError(f"{path}: invalid architecture metadata ({str(exc).splitlines()[0][:120]})") from None
+    model = Generator(config)
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{path}: weights cannot be read ({str(exc)[:120]})") from None
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
