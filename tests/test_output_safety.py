@@ -153,3 +153,17 @@ def test_crafted_weight_metadata_is_a_one_line_model_error(tmp_path, config):
     with pytest.raises(ModelError, match="metadata"):
         load_generator(path)
     assert time.monotonic() - t0 < 5
+
+
+def test_image_globs_with_dotdot_cannot_write_outside_the_output_folder(tmp_path, monkeypatch):
+    # Before: 'vidcolor image "*/../../x/*.png" -o out' wrote ../x/p.png beside the working folder.
+    from pathlib import Path
+
+    work, other = tmp_path / "work", tmp_path / "x"
+    (work / "a").mkdir(parents=True)
+    other.mkdir()
+    shutil.copy(Path(__file__).resolve().parent.parent / "samples" / "photos" / "chelsea.png", other / "p.png")
+    monkeypatch.chdir(work)
+    done = subprocess.run([sys.executable, "-m", "vidcolor", "image", "*/../../x/*.png", "-o", "out"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "leave the output folder" in done.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "p.png", "work", "x"]

@@ -99,6 +99,10 @@ def collect_images(inputs: list[str], exclude: Iterable[Path] = ()) -> list[tupl
     by_rel: dict[Path, Path] = {}
 
     def add(src: Path, rel: Path) -> None:
+        # '..' in a glob ('*/../*.jpg') must not lead the output out of the output folder.
+        rel = Path(os.path.normpath(rel))
+        if rel.is_absolute() or rel.parts[:1] == ("..",):
+            raise InputError(f"{src}: its output name {rel} would leave the output folder; give a pattern without '..' after a wildcard")
         key = src.resolve()
         if key in seen:
             return
@@ -143,8 +147,11 @@ def plan_outputs(pairs: Iterable[tuple[Path, Path]], out_dir: Path, overwrite: b
     sources = {src.resolve() for src, _ in pairs}
     jobs: list[tuple[Path, Path]] = []
     existing: list[Path] = []
+    root = out_dir.resolve()
     for src, rel in pairs:
         dst = out_dir / rel
+        if not dst.resolve().is_relative_to(root):
+            raise OutputError(f"{dst} lies outside the output folder {out_dir}")
         if dst.resolve() in sources:
             raise OutputError(f"{dst} would overwrite an input picture; choose another output folder")
         if dst.is_dir():
