@@ -411,8 +411,20 @@ def _torch_load(path: Path) -> object:
         with torch.serialization.safe_globals(_numpy_scalar_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, ImportError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{path}: not a PyTorch checkpoint that loads without running code ({reason[:200]})") from exc
+        raise ModelError(f"{path}: not a PyTorch checkpoint that loads without running code ({refusal_reason(exc)})") from exc
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """Why torch refused a file, in a few words: the unpickler's own reason, never torch's advice
+    to retry with ``weights_only=False`` (which would run whatever code the file carries)."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        after = [line.strip() for line in text.split("WeightsUnpickler error:", 1)[1].splitlines() if line.strip()]
+        if after:
+            return after[0][:200]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    safe = [line for line in lines if "weights_only" not in line and "trusted source" not in line and "trust the source" not in line]
+    return (safe[0] if safe else type(exc).__name__)[:200]
 
 
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
