@@ -167,3 +167,44 @@ def test_image_globs_with_dotdot_cannot_write_outside_the_output_folder(tmp_path
     done = subprocess.run([sys.executable, "-m", "vidcolor", "image", "*/../../x/*.png", "-o", "out"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "leave the output folder" in done.stderr
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "p.png", "work", "x"]
+
+
+def test_batch_keeps_the_warnings_of_a_done_item(make_clip, tiny_model_path, tmp_path):
+    # Before: an mkv whose subtitles had to be dropped (and a reel cut short) were plain "done".
+    import json
+
+    from vidcolor.jobs.runner import JobOptions, run_job
+    from vidcolor.jobs.settings import JobSettings
+    from vidcolor.jobs.store import JobStore
+
+    src = tmp_path / "archive"
+    src.mkdir()
+    make_clip(src / "subs.mkv", frames=6, width=64, height=48, subtitles=True)
+    make_clip(src / "clean.mp4", frames=6, width=64, height=48, audio=False)
+    dst = tmp_path / "colour"
+    settings = JobSettings(model=str(tiny_model_path), render_factor=4, temporal=False, batch_size=4)
+    report = run_job([src], dst, settings, JobOptions(workers=0, retries=0))
+    by_key = {i.key: i for i in report.items}
+    assert by_key["subs.mp4"].outcome == "done" and any("subtitle" in w for w in by_key["subs.mp4"].warnings)
+    assert by_key["clean.mp4"].warnings == [] and report.totals()["with_warnings"] == 1
+    on_disk = {i["key"]: i for i in json.loads((dst / ".vidcolor" / "report.json").read_text())["items"]}
+    assert any("subtitle" in w for w in on_disk["subs.mp4"]["warnings"])
+    with JobStore.open(dst, create=False) as store:
+        assert any("subtitle" in w for w in store.get("subs.mp4").warning_list)
+
+
+def test_a_schema_1_job_store_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    from vidcolor.jobs.store import SCHEMA_VERSION, JobStore, store_path
+
+    dst = tmp_path / "colour"
+    JobStore.open(dst).close()
+    conn = sqlite3.connect(store_path(dst))
+    conn.execute("ALTER TABLE items DROP COLUMN warnings")
+    conn.execute("UPDATE meta SET value='1' WHERE key='schema'")
+    conn.commit()
+    conn.close()
+    with JobStore.open(dst, create=False) as store:
+        assert store.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == SCHEMA_VERSION
+        assert "warnings" in [r[1] for r in store.conn.execute("PRAGMA table_info(items)")]

@@ -155,9 +155,14 @@ def batch_run(
         totals = report.totals()
         err_console.print(
             f"{totals['done']} done, {totals['up-to-date']} already done, {totals['adopted']} recovered, "
-            f"{totals['failed']} failed, {totals['skipped_files']} non-media file(s) skipped; report: {report_path}",
+            f"{totals['failed']} failed, {totals['skipped_files']} non-media file(s) skipped"
+            + (f", {totals['with_warnings']} done with warnings" if totals["with_warnings"] else "")
+            + f"; report: {report_path}",
             soft_wrap=True,
         )
+        for item in report.items:
+            for warning in item.warnings if item.outcome == "done" else ():
+                err_console.print(f"[yellow]warning:[/] {item.key}: {warning}", soft_wrap=True)
     else:
         for item in report.items:
             if item.outcome == "failed":

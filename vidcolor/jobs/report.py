@@ -30,6 +30,7 @@ class ItemOutcome:
     content_hash: str
     settings_hash: str
     note: str = ""
+    warnings: list[str] = field(default_factory=list)  # of the attempt that produced the output
 
 
 @dataclass
@@ -58,6 +59,7 @@ class JobReport:
         totals = {o: self.count(o) for o in OUTCOMES}
         totals["items"] = len(self.items)
         totals["skipped_files"] = len(self.skipped)
+        totals["with_warnings"] = sum(1 for i in self.items if i.outcome == "done" and i.warnings)
         totals["frames"] = sum(i.frames or 0 for i in self.items if i.outcome in ("done", "adopted"))
         return totals
 

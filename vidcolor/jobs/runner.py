@@ -253,7 +253,7 @@ def _record(
 ) -> bool:
     """Store one result; True when the item goes back in the queue for another attempt."""
     if result.ok:
-        store.finish(item.key, result.frames, result.seconds, result.worker)
+        store.finish(item.key, result.frames, result.seconds, result.worker, result.warnings)
         outcomes[item.key] = "done"
         progress.items_finished += 1
         progress.frames_total += result.frames - item.expected_frames
@@ -288,6 +288,7 @@ def _outcomes(store: JobStore, dst: Path, scan: ScanResult, outcomes: dict[str, 
                 frames=row.frames,
                 seconds=round(row.seconds, 3) if row.seconds is not None else None,
                 completions=row.completions,
+                warnings=row.warning_list,
                 content_hash=row.content_hash,
                 settings_hash=row.settings_hash,
                 note=item.note,

@@ -13,6 +13,7 @@ how many times the item's output was produced, which is how tests prove "exactly
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -26,7 +27,7 @@ from vidcolor.jobs.fingerprint import Fingerprint
 from vidcolor.jobs.scan import Detected
 
 STATES = ("pending", "running", "done", "failed")
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: items.warnings (schema 1 stores are upgraded in place)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,7 +48,8 @@ CREATE TABLE IF NOT EXISTS items (
     completions INTEGER NOT NULL DEFAULT 0,
     output_before TEXT,              -- the output's stat when the running attempt began
     worker TEXT,
-    updated_ns INTEGER NOT NULL
+    updated_ns INTEGER NOT NULL,
+    warnings TEXT NOT NULL DEFAULT '[]'  -- JSON list: what the last successful attempt warned about
 );
 CREATE TABLE IF NOT EXISTS detections (  -- content detection by (path, size, mtime): scans resume fast
     path TEXT PRIMARY KEY,
@@ -81,6 +83,15 @@ class ItemRow:
     output_before: str | None
     worker: str | None
     updated_ns: int
+    warnings: str = "[]"
+
+    @property
+    def warning_list(self) -> list[str]:
+        try:
+            value = json.loads(self.warnings or "[]")
+        except ValueError:
+            return []
+        return [str(w) for w in value] if isinstance(value, list) else []
 
     @property
     def fingerprint(self) -> Fingerprint:
@@ -127,6 +138,11 @@ class JobStore:
                 conn.executescript(SCHEMA)
                 conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             version = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if version is not None and version[0] == "1":  # schema 1 lacked the warnings column
+                with conn:
+                    conn.execute("ALTER TABLE items ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'")
+                    conn.execute("UPDATE meta SET value=? WHERE key='schema'", (SCHEMA_VERSION,))
+                version = (SCHEMA_VERSION,)
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{path}: job store is damaged or not SQLite ({exc})") from None
         if version is None or version[0] != SCHEMA_VERSION:
@@ -195,12 +211,13 @@ class JobStore:
             )
             return int(self.conn.execute("SELECT attempts FROM items WHERE key=?", (key,)).fetchone()[0])
 
-    def finish(self, key: str, frames: int, seconds: float, worker: str) -> None:
-        """The output is in place: done, and one more completion on record."""
+    def finish(self, key: str, frames: int, seconds: float, worker: str, warnings: tuple[str, ...] | list[str] = ()) -> None:
+        """The output is in place: done, and one more completion on record, with its warnings
+        (a truncated source, a dropped stream): done is not the same as done cleanly."""
         self.conn.execute(
             "UPDATE items SET state='done', error=NULL, frames=?, seconds=?, completions=completions+1, "
-            "worker=?, updated_ns=? WHERE key=?",
-            (frames, seconds, worker, time.time_ns(), key),
+            "worker=?, updated_ns=?, warnings=? WHERE key=?",
+            (frames, seconds, worker, time.time_ns(), json.dumps(list(warnings)), key),
         )
 
     def fail(self, key: str, error: str, final: bool, worker: str) -> None:
