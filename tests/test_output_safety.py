@@ -208,3 +208,17 @@ def test_a_schema_1_job_store_is_upgraded_in_place(tmp_path):
     with JobStore.open(dst, create=False) as store:
         assert store.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == SCHEMA_VERSION
         assert "warnings" in [r[1] for r in store.conn.execute("PRAGMA table_info(items)")]
+
+
+def test_an_emptied_job_store_is_reported_not_restarted(tmp_path):
+    # Before: a jobs.sqlite truncated to 0 bytes was taken for a new job and every item was redone.
+    from vidcolor.errors import InputError
+    from vidcolor.jobs.store import JobStore, store_path
+
+    dst = tmp_path / "colour"
+    JobStore.open(dst).close()
+    store_path(dst).write_bytes(b"")
+    with pytest.raises(InputError, match="job store is empty"):
+        JobStore.open(dst)
+    with pytest.raises(InputError, match="job store is empty"):
+        JobStore.open(dst, create=False)

@@ -127,6 +127,10 @@ class JobStore:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.exists():
             raise InputError(f"{dst}: no batch job here (no {path.relative_to(dst)})")
+        if path.exists() and path.stat().st_size == 0:
+            # SQLite would take an empty file for a new store and the job would silently redo
+            # every item: a store that lost its contents is damage to report, not a fresh start.
+            raise InputError(f"{path}: job store is empty (damaged); restore it, or delete {path.parent} to start the job afresh")
         try:
             # autocommit (isolation_level=None): each statement or explicit BEGIN block is one
             # transaction; nothing stays half-written in a Python-side buffer.
