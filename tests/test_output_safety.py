@@ -222,3 +222,16 @@ def test_an_emptied_job_store_is_reported_not_restarted(tmp_path):
         JobStore.open(dst)
     with pytest.raises(InputError, match="job store is empty"):
         JobStore.open(dst, create=False)
+
+
+def test_batch_lists_dangling_links_as_skipped(tmp_path, make_clip):
+    # Before: a dangling symlink was neither processed nor listed.
+    from vidcolor.jobs.scan import scan_sources
+
+    src = tmp_path / "archive"
+    src.mkdir()
+    make_clip(src / "reel.mp4", frames=3, width=64, height=48, audio=False)
+    (src / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    result = scan_sources([src], tmp_path / "colour")
+    assert [i.key for i in result.items] == ["reel.mp4"]
+    assert [(s.src.name, s.reason) for s in result.skipped] == [("gone.mp4", "dangling symbolic link")]

@@ -187,15 +187,26 @@ def classify(path: Path, container: str, cache: DetectionCache | None = None) ->
     return None, Skipped(path, found.reason), ""
 
 
-def walk_files(root: Path, exclude: set[Path]) -> list[Path]:
-    """Regular files under ``root`` in a stable order, leaving out excluded folders (DST)."""
+def walk_files(root: Path, exclude: set[Path], skipped: list[Skipped] | None = None) -> list[Path]:
+    """Regular files under ``root`` in a stable order, leaving out excluded folders (DST).
+
+    What is not processed is listed in ``skipped`` with its reason rather than silently passed
+    over: dangling symbolic links, links to folders (not followed), FIFOs, sockets, devices."""
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(dirpath)
+        if skipped is not None:
+            skipped.extend(Skipped(here / d, "symbolic link to a folder (not followed)") for d in sorted(dirnames) if (here / d).is_symlink())
         dirnames[:] = sorted(
-            d for d in dirnames if d != STATE_DIR and (here / d).resolve() not in exclude
+            d for d in dirnames if d != STATE_DIR and not (here / d).is_symlink() and (here / d).resolve() not in exclude
         )
-        found.extend(here / name for name in sorted(filenames) if (here / name).is_file())
+        for name in sorted(filenames):
+            path = here / name
+            if path.is_file():
+                found.append(path)
+            elif skipped is not None:
+                dangling = path.is_symlink() and not path.exists()
+                skipped.append(Skipped(path, "dangling symbolic link" if dangling else "not a regular file"))
     return found
 
 
@@ -220,7 +231,7 @@ def scan_sources(sources: list[Path], dst: Path, container: str = "mp4", cache: 
             names_seen[source.name] = source
         base = PurePosixPath(source.name) if prefixed else PurePosixPath()
         if source.is_dir():
-            files = [(p, base / PurePosixPath(p.relative_to(source).as_posix())) for p in walk_files(source, {dst})]
+            files = [(p, base / PurePosixPath(p.relative_to(source).as_posix())) for p in walk_files(source, {dst}, result.skipped)]
         else:
             files = [(source, PurePosixPath(source.name))]
         for path, rel in files:
