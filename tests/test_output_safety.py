@@ -235,3 +235,15 @@ def test_batch_lists_dangling_links_as_skipped(tmp_path, make_clip):
     result = scan_sources([src], tmp_path / "colour")
     assert [i.key for i in result.items] == ["reel.mp4"]
     assert [(s.src.name, s.reason) for s in result.skipped] == [("gone.mp4", "dangling symbolic link")]
+
+
+@pytest.mark.parametrize("size", [(960, 32), (4000, 16)])
+def test_very_wide_frames_go_through_the_temporal_stage(make_clip, tiny_model, tmp_path, size):
+    # Before: cv2.error from DIS in flow.py ("width or height >= 12") as a traceback.
+    w, h = size
+    src = make_clip(tmp_path / "wide.mp4", frames=4, width=w, height=h, audio=False)
+    out = tmp_path / "wide_colour.mp4"
+    colorize_video(src, out, tiny_model, FAST, TemporalConfig(enabled=True))
+    with av.open(str(out)) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (w, h)
+    assert frames(out) == 4

@@ -89,13 +89,32 @@ class FlowEstimator:
         scale = self.config.scale
         sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
         if (sw, sh) == (w, h):
-            return self._dis.calc(a, b, None)
+            return self._calc(a, b)
         a_s = cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA)
         b_s = cv2.resize(b, (sw, sh), interpolation=cv2.INTER_AREA)
-        flow = cv2.resize(self._dis.calc(a_s, b_s, None), (w, h), interpolation=cv2.INTER_LINEAR)
+        flow = cv2.resize(self._calc(a_s, b_s), (w, h), interpolation=cv2.INTER_LINEAR)
         flow[..., 0] *= w / sw
         flow[..., 1] *= h / sh
         return flow
+
+    def _calc(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return _calc_padded(self._dis, a, b)
+
+
+# DIS refuses images whose pyramid would be too small ("width or height >= 12": a 200x4 strip
+# fails), and some strips under ~32 px crash it outright (12x100 and, in the pipeline, 16x176
+# segfault in OpenCV 5.1): very thin frames (960x32 film at render size, 4000x16) are edge-padded
+# up to this side before the flow is computed, and the flow is cropped back.
+DIS_MIN_SIDE = 32
+
+
+def _calc_padded(dis: cv2.DISOpticalFlow, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    h, w = a.shape
+    ph, pw = max(0, DIS_MIN_SIDE - h), max(0, DIS_MIN_SIDE - w)
+    if not (ph or pw):
+        return dis.calc(a, b, None)
+    pad = lambda x: cv2.copyMakeBorder(x, 0, ph, 0, pw, cv2.BORDER_REPLICATE)  # noqa: E731
+    return np.ascontiguousarray(dis.calc(pad(a), pad(b), None)[:h, :w])
 
 
 def to_uint8(luma: torch.Tensor) -> np.ndarray:
