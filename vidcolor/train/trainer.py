@@ -31,7 +31,7 @@ from vidcolor.metrics import psnr
 from vidcolor.models.ab_bins import annealed_mean, rebalance_weights
 from vidcolor.models.efficientnet import load_imagenet_weights
 from vidcolor.models.generator import Generator, GeneratorConfig
-from vidcolor.models.weights import load_generator, save_generator
+from vidcolor.models.weights import load_generator, read_metadata, save_generator
 from vidcolor.train.augment import AugmentConfig
 from vidcolor.train.data import BatchStream, load_or_build_cache, split_holdout
 from vidcolor.train.hints import fixed_point_hints, simulate_hints
@@ -196,6 +196,8 @@ class Trainer:
             if head == "regression" and self.cfg.perceptual_weight > 0
             else None
         )
+        # Set by a weights-only resume: the step from which the learning rate warms up again.
+        self.rewarm_from = -1
         self._build_extra()
         self._resume()
 
@@ -289,8 +291,6 @@ class Trainer:
         path = self.cfg.resume_weights
         if not path or not Path(path).is_file() or self.cfg.mode == "gan":
             return 0
-        from vidcolor.models.weights import read_metadata
-
         return int(read_metadata(path).get("step", "0") or 0)
 
     def _resume_from_weights(self) -> None:
@@ -302,8 +302,6 @@ class Trainer:
         self.model.load_state_dict(model.state_dict())
         self.step = int(meta["step"])
         self.rewarm_from = self.step
-
-    rewarm_from: int = -1
 
     def _sync_buffers(self) -> None:
         """Average batch-norm statistics over the ranks (each saw only its share of batches)."""
