@@ -38,7 +38,8 @@ import numpy as np
 import torch
 
 from vidcolor.color import rgb_to_luma, ycbcr_to_rgb
-from vidcolor.colorizer import Colorizer, RenderConfig, upsample_chroma
+from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.compose import upsample_chroma
 from vidcolor.flow import FlowConfig, FlowEstimator, warp
 from vidcolor.metrics import METRIC_FLOW, colour_component, colourfulness, pair_warp_error, psnr, warp_geometry
 from vidcolor.models.base import ColorModel, GeneratorModel, ModelInfo

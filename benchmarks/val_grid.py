@@ -19,7 +19,7 @@ import torch  # noqa: E402
 
 from vidcolor.color import rgb_to_luma  # noqa: E402
 from vidcolor.colorizer import Colorizer, RenderConfig  # noqa: E402
-from vidcolor.images import compose_image  # noqa: E402
+from vidcolor.compose import compose_image  # noqa: E402
 from vidcolor.models.registry import load_model  # noqa: E402
 from vidcolor.train.data import list_images  # noqa: E402
 from vidcolor.train.evaluate import read_rgb  # noqa: E402

@@ -12,12 +12,12 @@ from PIL import Image, ImageOps
 
 from vidcolor.color import ycbcr_to_rgb
 from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.compose import fit_chroma_to_gamut
 from vidcolor.errors import InputError, OutputError
 from vidcolor.images import (
     collect_images,
     colorize_image_file,
     colorize_images,
-    fit_chroma_to_gamut,
     plan_outputs,
 )
 from vidcolor.media.images import atomic_write, read_image
@@ -340,3 +340,44 @@ def test_cmyk_jpeg_is_recoloured_as_rgb(tmp_path, colorizer):
     out = Image.open(result.output)
     assert result.recoloured and out.mode == "RGB" and out.format == "JPEG"
     assert out.info.get("icc_profile") is None
+
+
+def test_band_upsample_equals_the_whole_upsample():
+    from vidcolor.compose import upsample_chroma, upsample_chroma_rows, widen_chroma
+
+    torch.manual_seed(0)
+    small = torch.randn(1, 2, 17, 23)
+    full = upsample_chroma(small, (301, 407))
+    wide = widen_chroma(small, 407)
+    bands = torch.cat([upsample_chroma_rows(wide, 301, top, min(301, top + 37)) for top in range(0, 301, 37)], dim=-2)
+    assert torch.allclose(bands, full, atol=1e-5)
+
+
+def test_banded_compose_and_scores_equal_the_whole_picture_ones(monkeypatch, tiny_model):
+    # Item 8 of the reliability issue: huge pictures are composed and scored band by band, with
+    # the same result as composing and scoring the whole picture at once.
+    import vidcolor.compose as compose
+    from vidcolor.metrics import colourfulness, mean_ciede2000, psnr
+    from vidcolor.train.evaluate import score_image
+
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (90, 130, 3), dtype=np.uint8)
+    truth = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
+    colorizer = Colorizer(tiny_model, RenderConfig(render_factor=4), video=False)
+    luma = (torch.from_numpy(luma_of(rgb).astype(np.float32)) / 255.0)[None, None]
+    luma = (luma * 255.0).round() / 255.0
+    _, chroma = colorizer.colorize(luma)
+    whole = compose.compose_image(luma, chroma, 8)
+    pred = torch.from_numpy(whole).permute(2, 0, 1)[None].float() / 255.0
+    grey = luma.expand(-1, 3, -1, -1)
+    expected = {
+        "psnr": psnr(pred, truth), "psnr_gray": psnr(grey, truth),
+        "ciede2000": mean_ciede2000(pred, truth), "ciede2000_gray": mean_ciede2000(grey, truth),
+        "colourfulness": colourfulness(pred), "colourfulness_truth": colourfulness(truth),
+    }
+    monkeypatch.setattr(compose, "BAND_PIXELS", 700)  # bands of 5 rows
+    assert compose.band_rows(130) == 5
+    assert np.array_equal(compose.compose_image(luma, chroma, 8), whole)
+    banded = score_image(rgb, colorizer)
+    for name, value in expected.items():
+        assert getattr(banded, name) == pytest.approx(float(value[0]), rel=1e-4, abs=1e-4), name

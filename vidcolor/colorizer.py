@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from vidcolor.errors import InputError
 from vidcolor.models.base import ColorModel, render_shape, resize_luma
@@ -73,10 +72,3 @@ class Colorizer:
         """prepare + predict: (render luma, CbCr at render size)."""
         small = self.prepare(luma)
         return small, self.predict(small, matrix)
-
-
-def upsample_chroma(chroma: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """CbCr at render size -> CbCr at the frame's chroma-plane size (bilinear)."""
-    if tuple(chroma.shape[-2:]) == tuple(size):
-        return chroma
-    return F.interpolate(chroma, size=size, mode="bilinear", align_corners=False)

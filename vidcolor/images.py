@@ -21,14 +21,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from vidcolor.color import LUMA_WEIGHTS, ycbcr_to_rgb
-from vidcolor.colorizer import Colorizer, upsample_chroma
+from vidcolor.colorizer import Colorizer
+from vidcolor.compose import compose_image
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.media.images import IMAGE_SUFFIXES, StillImage, read_image, write_image
 
+# Decoded pictures waiting for a full batch hold their full-size luma (4 bytes a pixel): past this
+# many pixels the waiting batch is colorized at once rather than grown.
+PENDING_PIXELS = 64_000_000
 MATRIX = "bt601"  # stills carry no matrix; BT.601 is what a B&W print of a colour scene approximates
 _MAGIC = set("*?[")
 
@@ -172,44 +174,6 @@ def check_output(src: Path, dst: Path, overwrite: bool) -> None:
         raise OutputError(f"{dst} already exists; use --overwrite to replace")
 
 
-# ------------------------------------------------------------------------------- colour math
-
-
-def fit_chroma_to_gamut(luma: torch.Tensor, chroma: torch.Tensor, matrix: str = MATRIX) -> torch.Tensor:
-    """Scale each pixel's CbCr towards grey just enough that Y' + chroma is a valid RGB colour.
-
-    Clipping RGB instead would change the luma of saturated dark and bright pixels; scaling the
-    chroma keeps the luma exact and only gives up the colour that could not be shown.
-    luma (B,1,H,W) in [0,1], chroma (B,2,H,W) -> chroma of the same shape.
-    """
-    kr, kg, kb = LUMA_WEIGHTS[matrix]
-    cb, cr = chroma[:, 0:1], chroma[:, 1:2]
-    dr = 2.0 * (1.0 - kr) * cr
-    db = 2.0 * (1.0 - kb) * cb
-    dg = -(kr * dr + kb * db) / kg
-    y = luma.clamp(0.0, 1.0)
-    scale = torch.ones_like(y)
-    for d in (dr, dg, db):
-        # Largest s with 0 <= y + s·d <= 1 (d = 0 puts no bound).
-        room = torch.where(d > 0, 1.0 - y, y)
-        bound = torch.where(d != 0, room / d.abs().clamp_min(1e-12), torch.ones_like(y))
-        scale = torch.minimum(scale, bound)
-    return chroma * scale.clamp(0.0, 1.0)
-
-
-def compose_image(luma: torch.Tensor, chroma_small: torch.Tensor, bit_depth: int) -> np.ndarray:
-    """Full-size luma (1,1,H,W) + render-size CbCr (1,2,h,w) -> RGB (H,W,3) uint8/uint16.
-
-    The output's luma is the input's (only rounding to the output's depth changes it).
-    """
-    chroma = upsample_chroma(chroma_small.float(), tuple(luma.shape[-2:]))
-    chroma = fit_chroma_to_gamut(luma, chroma, MATRIX)
-    rgb = ycbcr_to_rgb(luma, chroma, MATRIX)[0]
-    top = float((1 << bit_depth) - 1)
-    q = (rgb * top).round_().clamp_(0, top).to(torch.int32).permute(1, 2, 0).cpu().numpy()
-    return q.astype(np.uint16 if bit_depth == 16 else np.uint8)
-
-
 # ------------------------------------------------------------------------------------- jobs
 
 
@@ -247,7 +211,7 @@ def _load(src: Path, dst: Path, colorizer: Colorizer, overwrite: bool) -> _Loade
 
 def _finish(item: _Loaded, chroma_small: torch.Tensor, overwrite: bool) -> ImageResult:
     luma = torch.from_numpy(item.image.luma)[None, None].to(chroma_small.device)
-    rgb = compose_image(luma, chroma_small, item.image.bit_depth)
+    rgb = compose_image(luma, chroma_small, item.image.bit_depth, MATRIX)
     write_image(item.output, rgb, item.image.alpha, item.image.meta, overwrite)
     return _result(item)
 
@@ -267,11 +231,15 @@ def colorize_images(jobs: Iterable[tuple[Path, Path]], colorizer: Colorizer, ove
 
     Yields one ImageResult per job (not necessarily in input order); a picture that cannot be
     read or written gives a result with ``ok=False`` and the next one goes on. At most about
-    two batches of decoded pictures are held at once.
+    two batches of decoded pictures, and about PENDING_PIXELS of them, are held at once: a
+    folder of huge scans goes one picture at a time.
     """
     batch = max(1, colorizer.config.batch_size)
     max_pending = 2 * batch
     pending: dict[tuple[int, int], list[_Loaded]] = {}
+
+    def pending_pixels() -> int:
+        return sum(it.image.height * it.image.width for items in pending.values() for it in items)
 
     def flush(key: tuple[int, int]) -> Iterator[ImageResult]:
         items = pending.pop(key)
@@ -293,7 +261,7 @@ def colorize_images(jobs: Iterable[tuple[Path, Path]], colorizer: Colorizer, ove
         pending.setdefault(key, []).append(item)
         if len(pending[key]) >= batch:
             yield from flush(key)
-        elif sum(len(v) for v in pending.values()) > max_pending:
-            yield from flush(max(pending, key=lambda k: len(pending[k])))
+        while pending and (sum(len(v) for v in pending.values()) > max_pending or pending_pixels() > PENDING_PIXELS):
+            yield from flush(max(pending, key=lambda k: sum(it.image.height * it.image.width for it in pending[k])))
     for key in list(pending):
         yield from flush(key)

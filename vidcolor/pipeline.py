@@ -20,7 +20,8 @@ from typing import Any
 
 import av
 
-from vidcolor.colorizer import Colorizer, upsample_chroma
+from vidcolor.colorizer import Colorizer
+from vidcolor.compose import upsample_chroma
 from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.media.probe import probe

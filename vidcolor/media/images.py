@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import struct
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,11 +92,21 @@ class StillImage:
         return int(self.luma.shape[1])
 
 
+def max_pixels() -> int:
+    """The largest picture read, in pixels: Pillow's decompression-bomb limit (179 Mpx by default,
+    e.g. 13000×13000), above which a file is refused before it is decoded."""
+    return 2 * int(Image.MAX_IMAGE_PIXELS or 0) or 1 << 62
+
+
 def sniff_format(path: Path) -> str:
     """The image format of ``path`` by content; InputError if it is not one we handle."""
     try:
-        with Image.open(path) as img:
-            return _supported_format(path, img)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return _supported_format(path, img)
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: larger than the {max_pixels() / 1e6:.0f}-megapixel limit for pictures") from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image, or a damaged one") from None
     except OSError as exc:
@@ -115,14 +126,17 @@ def read_image(path: Path) -> StillImage:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
-        with Image.open(path) as img:
-            return _decode(path, img)
+        with warnings.catch_warnings():
+            # Pillow warns (on stderr) from half its limit on; below the limit a big scan is welcome.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return _decode(path, img)
     except InputError:
         raise
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image, or a damaged one") from None
-    except Image.DecompressionBombError as exc:
-        raise InputError(f"{path}: {exc}") from None
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: larger than the {max_pixels() / 1e6:.0f}-megapixel limit for pictures") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"{path}: damaged or unreadable image ({exc})") from None
 
@@ -153,8 +167,7 @@ def _decode(path: Path, img: Image.Image) -> StillImage:
         # A grey picture's luma is its value, exactly.
         luma = grey.astype(np.float32) / scale
     else:
-        rgb = torch.from_numpy(colour_part.astype(np.float32) / scale).permute(2, 0, 1)[None]
-        luma = rgb_to_luma(rgb, "bt601")[0, 0].numpy()
+        luma = _luma_of(colour_part, scale)
 
     if orientation != 1:
         exif[ORIENTATION_TAG] = 1  # the pixels are now upright: keep the tag consistent
@@ -180,6 +193,18 @@ def _decode(path: Path, img: Image.Image) -> StillImage:
         webp_lossless=fmt == "WEBP" and _webp_is_lossless(path),
     )
     return StillImage(luma=luma, alpha=alpha, bit_depth=depth, colour=colour, orientation=orientation, meta=meta)
+
+
+def _luma_of(rgb: np.ndarray, scale: float) -> np.ndarray:
+    """BT.601 luma (H,W) float32 of an (H,W,3) integer picture, a band of rows at a time: a
+    float copy of a whole 12000×12000 scan would cost 1.7 GB for nothing."""
+    height, width = rgb.shape[:2]
+    luma = np.empty((height, width), dtype=np.float32)
+    rows = max(1, (1 << 20) // max(1, width))
+    for top in range(0, height, rows):
+        band = torch.from_numpy(rgb[top : top + rows].astype(np.float32) / scale).permute(2, 0, 1)[None]
+        luma[top : top + rows] = rgb_to_luma(band, "bt601")[0, 0].numpy()
+    return luma
 
 
 def _rawmode(img: Image.Image) -> str:

@@ -139,31 +139,51 @@ class VideoReader:
                 continue
         return False
 
-    def _frames(self) -> Iterator[av.VideoFrame]:
-        stream = primary_video_stream(self._container)
-        stream.thread_type = "AUTO"  # frame/slice threads inside the decoder (no GIL held)
+    def _packets(self, stream: av.video.stream.VideoStream) -> Iterator[tuple[av.Packet, bool]]:
+        """The stream's data packets, each with whether it is the last one (one packet of lookahead).
+
+        A demuxer error ends the stream early with a warning (a file cut short, or damaged beyond
+        the demuxer's resynchronisation); what was demuxed so far is still decoded.
+        """
         packets = self._container.demux(stream)
+        held: av.Packet | None = None
         while True:
             try:
                 packet = next(packets)
-            except StopIteration:
-                return
-            except av.error.EOFError:
-                return
+            except (StopIteration, av.error.EOFError):
+                break
             except av.error.FFmpegError as exc:
-                self.warnings.append(f"input ends early or is damaged after {self.frames} frames ({exc.strerror or exc})")
-                yield from self._flush(stream)
-                return
+                self.warnings.append(f"input ends early or is damaged: the demuxer stopped ({exc.strerror or exc})")
+                break
+            if packet.size == 0:  # the demuxer's own end-of-stream marker: we flush ourselves
+                continue
+            if held is not None:
+                yield held, False
+            held = packet
+        if held is not None:
+            yield held, True
+
+    def _frames(self) -> Iterator[av.VideoFrame]:
+        stream = primary_video_stream(self._container)
+        stream.thread_type = "AUTO"  # frame/slice threads inside the decoder (no GIL held)
+        for packet, last in self._packets(stream):
+            if packet.is_corrupt and last:
+                # A file cut off inside its last packet. A frame-threaded decoder that fails on it
+                # also discards the frames still in flight in its other threads (up to one per
+                # thread), so drain those first; the incomplete packet could not decode anyway.
+                self.warnings.append("the last packet of the video is incomplete (the file was cut off); its frame is left out")
+                break
             if packet.is_corrupt:
                 self.corrupt_packets += 1
             try:
                 frames = packet.decode()
             except av.error.EOFError:
-                return
+                break
             except av.error.FFmpegError:
                 self.skipped_packets += 1  # the decoder rejected it; conceal by skipping
                 continue
             yield from frames
+        yield from self._flush(stream)
 
     def _flush(self, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
         try:

@@ -19,9 +19,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidcolor.color import rgb_to_luma
 from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.compose import band_rows, compose_bands, quantise_rgb
 from vidcolor.errors import InputError
-from vidcolor.images import compose_image
-from vidcolor.metrics import colourfulness, mean_ciede2000, psnr
+from vidcolor.metrics import mean_ciede2000
 from vidcolor.models.base import ColorModel
 
 METRICS = ("psnr", "psnr_gray", "ciede2000", "ciede2000_gray", "colourfulness", "colourfulness_truth")
@@ -72,24 +72,87 @@ def read_rgb(path: Path) -> np.ndarray:
         raise InputError(f"{path}: not a readable picture ({exc})") from None
 
 
+class _Moments:
+    """Running sums over bands of one picture: squared error, CIEDE2000, colourfulness moments."""
+
+    def __init__(self) -> None:
+        self.values = 0  # RGB samples seen
+        self.pixels = 0
+        self.sse = 0.0
+        self.ciede = 0.0
+        self.opp = torch.zeros(4, dtype=torch.float64)  # Σrg, Σyb, Σrg², Σyb² on the 0-255 scale
+
+    def add(self, rgb: torch.Tensor, truth: torch.Tensor) -> None:
+        diff = rgb.double() - truth.double()
+        self.sse += float((diff * diff).sum())
+        self.ciede += float(mean_ciede2000(rgb, truth)[0]) * rgb.shape[-2] * rgb.shape[-1]
+        self.values += diff.numel()
+        self.pixels += rgb.shape[-2] * rgb.shape[-1]
+        self.opp += opponent_sums(rgb)
+
+    def psnr(self) -> float:
+        return float(10.0 * math.log10(1.0 / max(self.sse / self.values, 1e-10)))
+
+    def mean_ciede(self) -> float:
+        return self.ciede / self.pixels
+
+    def colourfulness(self) -> float:
+        return colourfulness_from_sums(self.opp, self.pixels)
+
+
+def opponent_sums(rgb: torch.Tensor) -> torch.Tensor:
+    """Σrg, Σyb, Σrg², Σyb² of (1,3,H,W) RGB in [0,1] on the 0-255 scale (Hasler–Süsstrunk)."""
+    x = rgb[0].double() * 255.0
+    rg = x[0] - x[1]
+    yb = 0.5 * (x[0] + x[1]) - x[2]
+    return torch.stack([rg.sum(), yb.sum(), (rg * rg).sum(), (yb * yb).sum()])
+
+
+def colourfulness_from_sums(sums: torch.Tensor, pixels: int) -> float:
+    """Hasler–Süsstrunk M from ``opponent_sums`` added over a picture's bands (equals
+    ``metrics.colourfulness`` of the whole picture)."""
+    mean_rg, mean_yb = float(sums[0]) / pixels, float(sums[1]) / pixels
+    var = max(float(sums[2]) / pixels - mean_rg**2, 0.0) + max(float(sums[3]) / pixels - mean_yb**2, 0.0)
+    return math.sqrt(var) + 0.3 * math.sqrt(mean_rg**2 + mean_yb**2)
+
+
+def _luma_8bit(rgb: np.ndarray) -> torch.Tensor:
+    """(H,W,3) uint8 -> its BT.601 luma rounded to 8 bits, (1,1,H,W) float32, a band at a time."""
+    height, width = rgb.shape[:2]
+    luma = torch.empty(1, 1, height, width)
+    rows = band_rows(width)
+    for top in range(0, height, rows):
+        band = torch.from_numpy(np.ascontiguousarray(rgb[top : top + rows])).permute(2, 0, 1)[None].float() / 255.0
+        luma[..., top : top + rows, :] = (rgb_to_luma(band) * 255.0).round() / 255.0
+    return luma
+
+
 def score_image(rgb: np.ndarray, colorizer: Colorizer, path: str = "") -> ImageScore:
-    """Scores of one (H,W,3) uint8 colour picture."""
-    truth = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255.0
-    luma = (rgb_to_luma(truth) * 255.0).round() / 255.0
+    """Scores of one (H,W,3) uint8 colour picture.
+
+    The picture is composed and scored one band of rows at a time (the sums are exact), so the
+    memory beyond the picture itself is bounded, whatever its size.
+    """
+    luma = _luma_8bit(rgb)
     _, chroma = colorizer.colorize(luma, "bt601")
-    pred = torch.from_numpy(compose_image(luma.to(chroma.device), chroma, 8)).permute(2, 0, 1)[None].float() / 255.0
-    pred = pred.cpu()
-    gray = luma.expand(-1, 3, -1, -1)
+    pred, grey, truth_moments = _Moments(), _Moments(), torch.zeros(4, dtype=torch.float64)
+    for top, band in compose_bands(luma.to(chroma.device), chroma, "bt601"):
+        rows = band.shape[-2]
+        composed = torch.from_numpy(quantise_rgb(band, 8)).permute(2, 0, 1)[None].float() / 255.0
+        truth = torch.from_numpy(np.ascontiguousarray(rgb[top : top + rows])).permute(2, 0, 1)[None].float() / 255.0
+        pred.add(composed, truth)
+        grey.add(luma[..., top : top + rows, :].expand(-1, 3, -1, -1), truth)
+        truth_moments += opponent_sums(truth)
     return ImageScore(
         path=path,
         width=int(rgb.shape[1]),
         height=int(rgb.shape[0]),
-        psnr=float(psnr(pred, truth)[0]),
-        psnr_gray=float(psnr(gray, truth)[0]),
-        ciede2000=float(mean_ciede2000(pred, truth)[0]),
-        ciede2000_gray=float(mean_ciede2000(gray, truth)[0]),
-        colourfulness=float(colourfulness(pred)[0]),
-        colourfulness_truth=float(colourfulness(truth)[0]),
+        psnr=pred.psnr(),
+        psnr_gray=grey.psnr(),
+        ciede2000=pred.mean_ciede(),
+        ciede2000_gray=grey.mean_ciede(),
+        colourfulness=pred.colourfulness(),
+        colourfulness_truth=colourfulness_from_sums(truth_moments, pred.pixels),
     )
 
 
