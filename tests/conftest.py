@@ -47,6 +47,7 @@ def make_clip(
     codec: str = "libx264",
     pix_fmt: str = "yuv420p",
     title: str | None = "vidcolor test clip",
+    field_order: int = 0,  # AVFieldOrder: 2 = interlaced, top field first
 ) -> Path:
     """Write a test clip. VFR: frame durations cycle 1, 2, 3 ticks of 1/(4·fps)."""
     path = Path(path)
@@ -57,6 +58,8 @@ def make_clip(
     if codec == "libx264":
         video.options = {"preset": "ultrafast", "crf": "12"}
     ctx = video.codec_context
+    if field_order:
+        ctx.field_order = field_order
     if bt709:
         ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range = 1, 1, 1, 1
     if rotation:

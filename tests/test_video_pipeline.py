@@ -146,6 +146,41 @@ def test_odd_size_padded_for_x264_kept_for_ffv1(make_clip, tiny_model, tmp_path)
     assert all(np.array_equal(a, b) for a, b in zip(y_in, y_out))
 
 
+def test_odd_width_444_not_padded(make_clip, tiny_model, tmp_path):
+    # Only subsampled chroma needs an even side: x264 codes 4:4:4 at any size.
+    src = make_clip(tmp_path / "odd444.mkv", frames=3, width=33, height=47, audio=False, codec="ffv1", pix_fmt="yuv444p")
+    out = tmp_path / "odd444.mp4"
+    report = colorize_video(src, out, tiny_model, FAST, PER_FRAME, EncodeConfig(preset="ultrafast"))
+    info = probe(out).video
+    assert (info.width, info.height, info.pix_fmt) == (33, 47, "yuv444p")
+    assert not any("padded" in w for w in report.warnings)
+
+
+def test_avi_output_frames_in_order(color_clip, tiny_model, tmp_path):
+    # AVI keeps no presentation times: reordered B-frames would decode with shuffled timestamps.
+    out = tmp_path / "film.avi"
+    colorize_video(color_clip, out, tiny_model, FAST, PER_FRAME, EncodeConfig(preset="ultrafast"))
+    _, times, _ = decoded(out)
+    assert len(times) == len(decoded(color_clip)[1])
+    assert all(a < b for a, b in zip(times, times[1:]))
+
+
+@pytest.mark.parametrize("suffix,codec", [(".mp4", "libx264"), (".mkv", "ffv1")])
+def test_interlaced_flag_kept_with_warning(make_clip, tiny_model, tmp_path, suffix, codec):
+    src = make_clip(tmp_path / "tff.mkv", frames=4, audio=False, codec="ffv1", field_order=2)
+    assert probe(src).video.interlaced
+    out = tmp_path / f"tff-out{suffix}"
+    report = colorize_video(src, out, tiny_model, FAST, PER_FRAME, EncodeConfig(codec=codec, preset="ultrafast"))
+    assert probe(out).video.field_order == 2
+    assert any("interlaced (tt)" in w for w in report.warnings)
+
+
+def test_interlaced_into_progressive_codec_warns(make_clip, tiny_model, tmp_path):
+    src = make_clip(tmp_path / "tff.mkv", frames=3, audio=False, codec="ffv1", field_order=2)
+    report = colorize_video(src, tmp_path / "out.webm", tiny_model, FAST, PER_FRAME, EncodeConfig())
+    assert any("flagged progressive" in w for w in report.warnings)
+
+
 def test_untagged_sd_full_range_yuvj(make_clip, tiny_model, tmp_path):
     src = make_clip(tmp_path / "j.mkv", frames=4, audio=False, bt709=False, codec="mjpeg", pix_fmt="yuvj420p", title=None)
     out = tmp_path / "j-out.mkv"

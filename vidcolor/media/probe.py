@@ -24,6 +24,9 @@ PRIMARIES = {1: "bt709", 2: "unspecified", 5: "bt470bg", 6: "smpte170m", 9: "bt2
 TRANSFERS = {1: "bt709", 2: "unspecified", 6: "smpte170m", 13: "iec61966-2-1", 16: "smpte2084", 18: "arib-std-b67"}
 MATRICES = {0: "rgb", 1: "bt709", 2: "unspecified", 5: "bt470bg", 6: "smpte170m", 9: "bt2020nc", 10: "bt2020c"}
 RANGES = {0: "unspecified", 1: "limited", 2: "full"}
+FIELD_PROGRESSIVE, FIELD_TT, FIELD_BB, FIELD_TB, FIELD_BT = 1, 2, 3, 4, 5
+FIELD_ORDERS = {1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}  # AVFieldOrder
+INTERLACED_ORDERS = frozenset({2, 3, 4, 5})
 RANGE_LIMITED, RANGE_FULL = 1, 2
 MATRIX_BT709, MATRIX_BT601 = 1, 6
 
@@ -53,6 +56,11 @@ class VideoInfo:
     color_trc: int
     colorspace: int
     color_range: int
+    field_order: int = FIELD_PROGRESSIVE  # AVFieldOrder: 2-5 interlaced (tt, bb, tb, bt)
+
+    @property
+    def interlaced(self) -> bool:
+        return self.field_order in INTERLACED_ORDERS
 
     @property
     def matrix(self) -> str:
@@ -85,6 +93,7 @@ class VideoInfo:
         d["colorspace"] = MATRICES.get(self.colorspace, str(self.colorspace))
         d["color_range"] = RANGES.get(self.color_range, str(self.color_range))
         d["display_matrix"] = list(self.display_matrix) if self.display_matrix else None
+        d["field_order"] = FIELD_ORDERS.get(self.field_order, str(self.field_order))
         return d
 
 
@@ -193,10 +202,13 @@ def probe(path: str | Path) -> MediaInfo:
         ctx = vstream.codec_context
         rotation, matrix = 0, None
         first_format = ctx.format.name if ctx.format else None
+        field_order = int(ctx.field_order or 0)
         try:
             for frame in container.decode(vstream):
                 rotation, matrix = int(frame.rotation or 0), display_matrix_of(frame)
                 first_format = frame.format.name
+                if frame.interlaced_frame and field_order not in INTERLACED_ORDERS:
+                    field_order = FIELD_TT  # flagged per frame only (PAFF, MPEG-2): top first is the common case
                 break
         except av.error.FFmpegError:
             pass  # a damaged start: the reader counts what it skips
@@ -226,6 +238,7 @@ def probe(path: str | Path) -> MediaInfo:
             color_trc=int(ctx.color_trc or 2),
             colorspace=int(ctx.colorspace if ctx.colorspace is not None else 2),
             color_range=int(ctx.color_range or 0),
+            field_order=field_order if field_order in INTERLACED_ORDERS else FIELD_PROGRESSIVE,
         )
         if video.width <= 0 or video.height <= 0:
             raise InputError(f"{p}: the video stream has no picture size")

@@ -26,7 +26,19 @@ import torch
 from vidcolor.config import EncodeConfig
 from vidcolor.errors import EncodeError, OutputError
 from vidcolor.media.outfile import OutputLock, create_partial, partial_pattern, remove_stale_partials
-from vidcolor.media.probe import MATRIX_BT601, MATRIX_BT709, RANGE_FULL, RANGE_LIMITED, MediaInfo, VideoInfo, open_input
+from vidcolor.media.probe import (
+    FIELD_BB,
+    FIELD_BT,
+    FIELD_ORDERS,
+    FIELD_PROGRESSIVE,
+    MATRIX_BT601,
+    MATRIX_BT709,
+    RANGE_FULL,
+    RANGE_LIMITED,
+    MediaInfo,
+    VideoInfo,
+    open_input,
+)
 
 # OUT's extension -> ffmpeg muxer. Anything else is refused up front (exit 2), not after an hour.
 CONTAINERS = {
@@ -43,6 +55,8 @@ CONTAINERS = {
 }
 # Encoders that cannot code an odd-sized picture with subsampled chroma (the frame is padded).
 EVEN_SIZE_CODECS = {"libx264", "libx265", "h264_nvenc", "hevc_nvenc"}
+NO_PTS_FORMATS = {"avi"}  # containers that keep decode order only
+FIELD_CODECS = {"libx264", "ffv1", "prores_ks", "mpeg2video"}  # encoders that keep interlaced coding
 # Container metadata the muxer writes itself: copying it would be stale or wrong.
 MUXER_KEYS = {"major_brand", "minor_version", "compatible_brands", "encoder", "duration"}
 STREAM_STAT_KEYS = ("DURATION", "BPS", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "_STATISTICS", "ENCODER", "encoder")
@@ -76,6 +90,7 @@ class OutputPlan:
     full_range: bool
     colorspace: int  # the matrix tag written (the input's, or the one used when it had none)
     matrix: str
+    field_order: int = FIELD_PROGRESSIVE  # the input's, where the codec can code fields
     warnings: tuple[str, ...] = ()
 
 
@@ -155,14 +170,38 @@ def plan_output(dst: Path, media: MediaInfo, cfg: EncodeConfig) -> OutputPlan:
         warnings.append(f"{codec} cannot encode {info.pix_fmt}; writing {pix_fmt}")
     width, height = info.width, info.height
     if codec in EVEN_SIZE_CODECS:
-        pw = width + (width % 2 if desc.chroma_width(width) * 2 != width else 0)
-        ph = height + (height % 2 if desc.chroma_height(height) * 2 != height and _subsampled_v(desc) else 0)
+        # Only a subsampled chroma plane needs an even side (4:4:4 codes any size, 4:2:2 any height).
+        pw = width + (width % 2 if _subsampled_h(desc) else 0)
+        ph = height + (height % 2 if _subsampled_v(desc) else 0)
         if (pw, ph) != (width, height):
             warnings.append(
                 f"{codec} cannot code an odd-sized {pix_fmt} picture: {width}x{height} padded to {pw}x{ph} "
                 "(use --codec ffv1 to keep the size)"
             )
             width, height = pw, ph
+    options = _encoder_options(codec, cfg)
+    if fmt in NO_PTS_FORMATS:
+        # AVI stores no presentation times: reordered (B-) frames would come back out of order.
+        options["bf"] = "0"
+    field_order = FIELD_PROGRESSIVE
+    if info.interlaced:
+        order = FIELD_ORDERS[info.field_order]
+        if codec in FIELD_CODECS:
+            field_order = info.field_order
+            if codec == "libx264":
+                # x264 codes fields only when asked (MBAFF); its default field order is top first
+                options["flags"] = "+ildct+ilme"
+                if info.field_order in (FIELD_BB, FIELD_BT):
+                    options["x264-params"] = "bff=1"
+            warnings.append(
+                f"the input is interlaced ({order}): written interlaced with the same field order; colour is "
+                "predicted on whole frames, so deinterlace first if fast motion combs the colour"
+            )
+        else:
+            warnings.append(
+                f"the input is interlaced ({order}) but {codec} codes no fields here: the output is flagged "
+                "progressive; deinterlace first or choose --codec libx264 or ffv1"
+            )
     bits = desc.components[0].bits
     colorspace = info.colorspace
     if colorspace in (2, 0) or colorspace is None:
@@ -174,13 +213,18 @@ def plan_output(dst: Path, media: MediaInfo, cfg: EncodeConfig) -> OutputPlan:
         pix_fmt=pix_fmt,
         width=width,
         height=height,
-        options=_encoder_options(codec, cfg),
+        options=options,
         bits=bits,
         full_range=info.full_range,
         colorspace=colorspace,
         matrix=info.matrix,
+        field_order=field_order,
         warnings=tuple(warnings),
     )
+
+
+def _subsampled_h(desc: av.VideoFormat) -> bool:
+    return desc.chroma_width(2) == 1
 
 
 def _subsampled_v(desc: av.VideoFormat) -> bool:
@@ -444,6 +488,7 @@ class VideoWriter:
         ctx.color_trc = info.color_trc
         ctx.colorspace = plan.colorspace
         ctx.color_range = RANGE_FULL if plan.full_range else RANGE_LIMITED
+        ctx.field_order = plan.field_order
         if threads:
             ctx.thread_count = threads
         vs.options = dict(plan.options)
