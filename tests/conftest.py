@@ -138,3 +138,21 @@ def tiny_model(tiny_model_path: Path):
     from vidcolor.models.registry import load_model
 
     return load_model(str(tiny_model_path))
+
+
+@pytest.fixture(scope="session")
+def tiny_hint_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random generator that takes colour hints. Its hint stem stays zero (as a fresh one starts),
+    so a hint acts only through the stride-4 skip: locally, which lets tests check where it lands."""
+    import torch
+
+    from vidcolor.models.generator import Generator, GeneratorConfig
+    from vidcolor.models.weights import save_generator
+
+    torch.manual_seed(1)
+    gen = Generator(GeneratorConfig(hints=True))
+    with torch.no_grad():
+        gen.up4.fuse[0].weight[:, -3:] *= 40.0  # make the hint input count for a random net
+    path = tmp_path_factory.mktemp("model") / "tiny-hints.safetensors"
+    save_generator(gen, path, {"name": "tiny-hints", "version": "0"})
+    return path

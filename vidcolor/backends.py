@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -168,15 +168,18 @@ class TorchBackendModel:
         return self
 
     @torch.inference_mode()
-    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
+    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> torch.Tensor:
         lightness = luma_to_lightness(luma.float())
+        if hints is not None:
+            hints = hints.to(lightness.device, torch.float32)
         if self.channels_last:
             lightness = lightness.contiguous(memory_format=torch.channels_last)
+            hints = hints.contiguous(memory_format=torch.channels_last) if hints is not None else None
         if self.dtype != torch.float32:
             with torch.autocast(luma.device.type, dtype=self.dtype):
-                ab = self.net(lightness)
+                ab = self.net(lightness, hints)
         else:
-            ab = self.net(lightness)
+            ab = self.net(lightness, hints)
         return ab_to_chroma(luma.float(), ab.float().contiguous(), matrix)
 
 
@@ -198,11 +201,13 @@ class OnnxRuntimeModel:
         except Exception as exc:  # onnxruntime raises its own (unexported) exception types
             raise ModelError(f"ONNX Runtime cannot load the model: {str(exc).splitlines()[0]}") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if [i.name for i in inputs] != ["lightness"] or [o.name for o in outputs] != ["ab"]:
-            raise ModelError("not a vidcolor ONNX model (expects input 'lightness' and output 'ab')")
+        names = [i.name for i in inputs]
+        if names not in (["lightness"], ["lightness", "hints"]) or [o.name for o in outputs] != ["ab"]:
+            raise ModelError("not a vidcolor ONNX model (expects input 'lightness' (and 'hints') and output 'ab')")
         shape = inputs[0].shape
         self.fixed_size = tuple(shape[2:]) if all(isinstance(s, int) for s in shape[2:]) else None
-        self.info = info
+        self.hint_input = names == ["lightness", "hints"]
+        self.info = replace(info, takes_hints=self.hint_input)
         self.multiple = multiple
 
     def to(self, device: torch.device, dtype: torch.dtype | None = None) -> OnnxRuntimeModel:
@@ -213,10 +218,14 @@ class OnnxRuntimeModel:
         return self
 
     @torch.inference_mode()
-    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
+    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> torch.Tensor:
         luma = luma.float().cpu()
         h, w = luma.shape[-2:]
         lightness = luma_to_lightness(luma)
+        if hints is not None and not self.hint_input:
+            raise InputError(f"model {self.info.name!r} takes no colour hints")
+        if self.hint_input:
+            hints = hints.float().cpu() if hints is not None else luma.new_zeros(luma.shape[0], 3, h, w)
         if self.fixed_size is not None:
             if (h, w) != self.fixed_size:
                 fh, fw = self.fixed_size
@@ -225,7 +234,11 @@ class OnnxRuntimeModel:
             ph, pw = (-h) % self.multiple, (-w) % self.multiple
             if ph or pw:
                 lightness = F.pad(lightness, (0, pw, 0, ph), mode="replicate")
-        ab = torch.from_numpy(self.session.run(["ab"], {"lightness": lightness.contiguous().numpy()})[0])
+                hints = F.pad(hints, (0, pw, 0, ph)) if hints is not None else None  # no hints in the padding
+        feed = {"lightness": lightness.contiguous().numpy()}
+        if hints is not None:
+            feed["hints"] = hints.contiguous().numpy()
+        ab = torch.from_numpy(self.session.run(["ab"], feed)[0])
         return ab_to_chroma(luma, ab[..., :h, :w].contiguous(), matrix)
 
 

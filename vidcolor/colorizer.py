@@ -62,13 +62,28 @@ class Colorizer:
         size = self.render_size(*luma.shape[-2:])
         return resize_luma(luma.to(self.device, non_blocking=True).float(), size)
 
-    def predict(self, small: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
-        """Render-size luma (B,1,h,w) -> CbCr (B,2,h,w), in chunks of at most ``batch_size``."""
+    def require_hints(self) -> None:
+        """InputError unless the model takes colour hints (checked before any work is done)."""
+        if not self.model.info.takes_hints:
+            raise InputError(f"model {self.model.info.name!r} takes no colour hints; use a model trained with them (see `vidcolor models list`)")
+
+    def predict(self, small: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> torch.Tensor:
+        """Render-size luma (B,1,h,w) (+ hint planes (B,3,h,w)) -> CbCr (B,2,h,w), in chunks of at
+        most ``batch_size``."""
+        if hints is not None:
+            self.require_hints()
+            if hints.shape[0] != small.shape[0] or hints.shape[-2:] != small.shape[-2:]:
+                raise ValueError(f"hint planes {tuple(hints.shape)} do not match the luma {tuple(small.shape)}")
         step = max(1, self.config.batch_size)
-        parts = [self.model.predict_chroma(small[i : i + step], matrix) for i in range(0, len(small), step)]
+        parts = []
+        for i in range(0, len(small), step):
+            if hints is None:
+                parts.append(self.model.predict_chroma(small[i : i + step], matrix))
+            else:
+                parts.append(self.model.predict_chroma(small[i : i + step], matrix, hints=hints[i : i + step].to(small.device)))  # type: ignore[call-arg]
         return torch.cat(parts) if parts else small.new_zeros((0, 2, *small.shape[-2:]))
 
-    def colorize(self, luma: torch.Tensor, matrix: str = "bt601") -> tuple[torch.Tensor, torch.Tensor]:
-        """prepare + predict: (render luma, CbCr at render size)."""
+    def colorize(self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """prepare + predict: (render luma, CbCr at render size); ``hints`` at render size."""
         small = self.prepare(luma)
-        return small, self.predict(small, matrix)
+        return small, self.predict(small, matrix, hints)

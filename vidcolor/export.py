@@ -41,8 +41,8 @@ class LightnessToAb(nn.Module):
         self.generator = generator
         self.temperature = temperature
 
-    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
-        return self.generator(lightness, temperature=self.temperature)
+    def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generator(lightness, temperature=self.temperature, hints=hints)
 
 
 def parse_render_size(text: str | None) -> tuple[int, int] | None:
@@ -72,9 +72,11 @@ def onnx_bytes(model: GeneratorModel, render_size: tuple[int, int] | None, opset
         raise ModelError("ONNX export needs the model's weights on the CPU in float32")
     h, w = render_size or (2 * MULTIPLE, 2 * MULTIPLE)
     sample = torch.full((1, 1, h, w), 50.0)
-    axes = {"lightness": {0: "batch"}, "ab": {0: "batch"}}
-    if render_size is None:
-        axes = {"lightness": {0: "batch", 2: "height", 3: "width"}, "ab": {0: "batch", 2: "height", 3: "width"}}
+    # A hint model's graph takes the hint planes as a second input (zeros: automatic colour).
+    names = ["lightness", "hints"] if model.info.takes_hints else ["lightness"]
+    inputs = (sample, torch.zeros(1, 3, h, w)) if model.info.takes_hints else (sample,)
+    free = {0: "batch"} if render_size is not None else {0: "batch", 2: "height", 3: "width"}
+    axes = {name: free for name in [*names, "ab"]}
     buf = io.BytesIO()
     # The TorchScript exporter: no extra dependency (the dynamo one needs onnxscript). Its
     # deprecation and tracer warnings say nothing the user can act on.
@@ -82,10 +84,10 @@ def onnx_bytes(model: GeneratorModel, render_size: tuple[int, int] | None, opset
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module,
-            (sample,),
+            inputs,
             buf,
             dynamo=False,
-            input_names=["lightness"],
+            input_names=names,
             output_names=["ab"],
             opset_version=opset,
             dynamic_axes=axes,
@@ -106,7 +108,9 @@ def metadata_for(model: GeneratorModel, render_size: tuple[int, int] | None) -> 
         "temperature": "" if model.temperature is None else repr(model.temperature),
         "render_size": "dynamic" if render_size is None else f"{render_size[0]}x{render_size[1]}",
         "size_multiple": str(MULTIPLE if render_size is None else 1),
-        "input": "lightness: CIE L* (B,1,H,W) float32 in [0,100]",
+        "input": "lightness: CIE L* (B,1,H,W) float32 in [0,100]"
+        + ("; hints: (B,3,H,W) float32 a*/110, b*/110, mask (zeros: no hints)" if info.takes_hints else ""),
+        "takes_hints": "1" if info.takes_hints else "0",
         "output": "ab: CIE a*b* (B,2,H,W) float32, same H, W",
     }
 
@@ -150,7 +154,8 @@ def check_destination(dst: str | Path, overwrite: bool) -> Path:
     if dst.exists() and not overwrite:
         raise OutputError(f"{dst}: already exists (use --overwrite to replace it)")
     if not dst.parent.is_dir():
-        raise OutputError(f"{dst.parent}: output folder does not exist")
+        what = "is a file, not a folder" if dst.parent.exists() else "does not exist"
+        raise OutputError(f"{dst.parent}: output folder {what}")
     return dst
 
 
@@ -183,10 +188,16 @@ def verify(data: bytes, model: GeneratorModel, size: tuple[int, int]) -> float:
     xx = torch.linspace(0, 1, w).view(1, w)
     lightness = (100.0 * (0.5 + 0.5 * torch.sin(6 * xx + 4 * yy))).expand(2, 1, h, w).contiguous()
     lightness[1] = 100.0 - lightness[1]
+    hints = None
+    if model.info.takes_hints:  # one hinted square on the first picture, none on the second
+        hints = torch.zeros(2, 3, h, w)
+        hints[0, 0, h // 4 : h // 4 + 3, w // 4 : w // 4 + 3] = 0.4
+        hints[0, 2, h // 4 : h // 4 + 3, w // 4 : w // 4 + 3] = 1.0
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    got = torch.from_numpy(session.run(["ab"], {"lightness": lightness.numpy()})[0])
+    feed = {"lightness": lightness.numpy()} | ({"hints": hints.numpy()} if hints is not None else {})
+    got = torch.from_numpy(session.run(["ab"], feed)[0])
     with torch.no_grad():
-        want = LightnessToAb(model.generator, model.temperature).eval()(lightness)
+        want = LightnessToAb(model.generator, model.temperature).eval()(lightness, hints)
     if got.shape != want.shape:
         raise ModelError(f"ONNX export produced shape {tuple(got.shape)}, PyTorch {tuple(want.shape)}")
     return float((got - want).abs().max())

@@ -18,7 +18,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -26,6 +26,7 @@ import torch
 from vidcolor.colorizer import Colorizer
 from vidcolor.compose import compose_image
 from vidcolor.errors import InputError, OutputError, VidcolorError
+from vidcolor.hints import HintSource, hint_planes
 from vidcolor.media.images import IMAGE_SUFFIXES, StillImage, read_image, write_image
 
 # Decoded pictures waiting for a full batch hold their full-size luma (4 bytes a pixel): past this
@@ -49,6 +50,7 @@ class ImageResult:
     recoloured: bool = False  # the input had colour and was recoloured from its luminance
     orientation: int = 1  # EXIF orientation applied to make the output upright
     render_size: tuple[int, int] | None = None
+    hinted_pixels: int = 0  # pixels of the picture a person gave a colour for
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -216,14 +218,24 @@ def _finish(item: _Loaded, chroma_small: torch.Tensor, overwrite: bool) -> Image
     return _result(item)
 
 
-def colorize_image_file(src: Path, dst: Path, colorizer: Colorizer, overwrite: bool = False) -> ImageResult:
-    """Colorize one picture into ``dst`` (same format and bit depth as ``src``).
+def colorize_image_file(src: Path, dst: Path, colorizer: Colorizer, overwrite: bool = False, hints: HintSource | None = None) -> ImageResult:
+    """Colorize one picture into ``dst`` (same format and bit depth as ``src``), following a
+    person's colour ``hints`` when given (the model must take hints).
 
-    Raises InputError (unreadable, not a picture), OutputError (exists, is the input, cannot
-    be written); nothing is left at ``dst`` on failure.
+    Raises InputError (unreadable, not a picture, hints that do not fit it or a model that takes
+    none), OutputError (exists, is the input, cannot be written); nothing is left at ``dst`` on
+    failure.
     """
+    if hints:
+        colorizer.require_hints()
     item = _load(Path(src), Path(dst), colorizer, overwrite)
-    return _finish(item, colorizer.predict(item.small, MATRIX), overwrite)
+    planes, hinted = None, 0
+    if hints:
+        parts = hints.load(item.image.height, item.image.width)
+        hinted = sum(len(p) for p in parts)
+        planes = hint_planes(parts, (int(item.small.shape[-2]), int(item.small.shape[-1])))
+    result = _finish(item, colorizer.predict(item.small, MATRIX, planes), overwrite)
+    return replace(result, hinted_pixels=hinted)
 
 
 def colorize_images(jobs: Iterable[tuple[Path, Path]], colorizer: Colorizer, overwrite: bool = False) -> Iterator[ImageResult]:

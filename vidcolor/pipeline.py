@@ -13,21 +13,24 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import av
+import torch
 
 from vidcolor.colorizer import Colorizer
 from vidcolor.compose import upsample_chroma
 from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.errors import InputError, OutputError, VidcolorError
-from vidcolor.media.probe import probe
+from vidcolor.hints import Hints, hint_planes, read_hint_picture
+from vidcolor.media.probe import MediaInfo, probe
 from vidcolor.media.reader import VideoReader
 from vidcolor.media.writer import (
     ComposedBatch,
+    OutputPlan,
     VideoWriter,
     fit_luma,
     pad_luma_tensor,
@@ -78,7 +81,8 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
     if dst.exists() and not overwrite:
         raise OutputError(f"{dst}: already exists (use --overwrite to replace it)")
     if not dst.parent.is_dir():
-        raise OutputError(f"{dst.parent}: output folder does not exist")
+        what = "is a file, not a folder" if dst.parent.exists() else "does not exist"
+        raise OutputError(f"{dst.parent}: output folder {what}")
 
 
 def colorize_video(
@@ -91,9 +95,11 @@ def colorize_video(
     overwrite: bool = False,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    hints: Mapping[int, Path] | None = None,
 ) -> RunReport:
     """Colorize ``src`` into ``dst``; returns what happened. Raises a VidcolorError on bad input or
-    output, ``RunCancelled`` when ``should_stop`` returns True; OUT appears only when complete."""
+    output, ``RunCancelled`` when ``should_stop`` returns True; OUT appears only when complete.
+    ``hints``: {frame index: hints picture} (vidcolor.hints.frame_hint_pictures), for a hint model."""
     t_start = time.perf_counter()
     src, dst = Path(src), Path(dst)
     check_paths(src, dst, overwrite)
@@ -104,6 +110,7 @@ def colorize_video(
 
         model = load_model(model)
     colorizer = Colorizer(model, render, video=True)
+    frame_hints = _load_frame_hints(hints, media, plan, colorizer) if hints else {}
     stage = build_stage(temporal)
     stage.reset()
     matrix = plan.matrix
@@ -113,8 +120,8 @@ def colorize_video(
     model_s = compose_s = 0.0
     frames = 0
 
-    def predict(small):  # the stage decides which frames the model colours
-        return colorizer.predict(small, matrix)
+    def predict(small, hint_planes=None):  # the stage decides which frames the model colours
+        return colorizer.predict(small, matrix, hint_planes)
 
     with VideoReader(src, media.video, batch_size=render.batch_size) as reader, VideoWriter(
         src, media, plan, threads=encode.threads, queue_batches=max(1, encode.queue_frames // max(1, render.batch_size))
@@ -125,7 +132,7 @@ def colorize_video(
             t0 = time.perf_counter()
             luma = pad_luma_tensor(batch.luma, plan.height, plan.width)
             small = colorizer.prepare(luma)
-            cbcr = stage.process(small, predict)
+            cbcr = stage.process(small, predict, _batch_hints(frame_hints, frames, small))
             t1 = time.perf_counter()
             uv = quantise_chroma(upsample_chroma(cbcr, chroma_size).cpu(), plan.bits, plan.full_range)
             y = fit_luma(batch.y_planes, batch.bits, plan.bits, plan.height, plan.width)
@@ -148,6 +155,9 @@ def colorize_video(
         warnings.append(f"{reader.skipped_packets} damaged video packet(s) skipped")
     if reader.corrupt_packets:
         warnings.append(f"{reader.corrupt_packets} video packet(s) flagged corrupt by the demuxer (decoded as far as possible)")
+    unused = sorted(i for i in frame_hints if i >= frames)
+    if unused:
+        warnings.append(f"hints for frame(s) {', '.join(map(str, unused))} were not used: the film has {frames} frames")
     if total and frames < total - max(1, total // 100):
         # the demuxer resyncs past damage without telling the decoder: the deficit is the evidence
         warnings.append(f"{total - frames} of the ~{total} frames the input announces could not be decoded (damaged or cut short)")
@@ -167,6 +177,7 @@ def colorize_video(
             "encoder_options": plan.options,
             "matrix": matrix,
             "size": [plan.width, plan.height],
+            "hinted_frames": sorted(frame_hints),
         },
         frames=frames,
         expected_frames=total,
@@ -182,6 +193,32 @@ def colorize_video(
         fps=round(frames / wall, 3) if wall > 0 else 0.0,
         warnings=warnings,
     )
+
+
+def _load_frame_hints(hints: Mapping[int, Path], media: MediaInfo, plan: OutputPlan, colorizer: Colorizer) -> dict[int, list[Hints]]:
+    """Every hints picture read and checked against the film before any work (one-line errors)."""
+    colorizer.require_hints()
+    total = media.video.frames
+    loaded: dict[int, list[Hints]] = {}
+    for index, path in sorted(hints.items()):
+        if total and index >= total:
+            raise InputError(f"{path}: frame {index} is past the film's end ({total} frames, counted from 0)")
+        part = read_hint_picture(path, media.video.height, media.video.width)
+        # Coordinates hold in the coded frame (padding, where the codec needs it, is at the bottom right).
+        loaded[index] = [replace(part, height=plan.height, width=plan.width)]
+    return loaded
+
+
+def _batch_hints(frame_hints: dict[int, list[Hints]], first: int, small: torch.Tensor) -> torch.Tensor | None:
+    """Hint planes (B,3,h,w) for the batch of frames first..first+B-1, or None when none is hinted."""
+    n, size = small.shape[0], (int(small.shape[-2]), int(small.shape[-1]))
+    hinted = [i for i in range(n) if first + i in frame_hints]
+    if not hinted:
+        return None
+    planes = small.new_zeros(n, 3, *size)
+    for i in hinted:
+        planes[i] = hint_planes(frame_hints[first + i], size)[0].to(planes.device)
+    return planes
 
 
 def _output_summary(dst: Path) -> dict[str, Any]:

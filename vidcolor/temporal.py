@@ -26,7 +26,9 @@ import torch.nn.functional as F
 from vidcolor.errors import InputError
 from vidcolor.flow import FlowConfig, FlowEstimator, fb_inconsistency, flow_to_tensor, to_uint8, warp
 
-Predict = Callable[[torch.Tensor], torch.Tensor]
+# The model: render-size luma (B,1,h,w) -> CbCr (B,2,h,w); called as predict(luma, hints) with
+# the frames' hint planes (B,3,h,w) when the caller gave any (vidcolor.hints), else predict(luma).
+Predict = Callable[..., torch.Tensor]
 AUTO = "auto"
 
 
@@ -89,8 +91,12 @@ class TemporalConfig:
 
 
 class ChromaStage(Protocol):
-    def process(self, luma: torch.Tensor, predict: Predict) -> torch.Tensor:
-        """(B,1,h,w) render-size luma of consecutive frames -> (B,2,h,w) CbCr for them."""
+    def process(self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,1,h,w) render-size luma of consecutive frames -> (B,2,h,w) CbCr for them.
+
+        ``hints`` (B,3,h,w): a person's colour hints for some of the frames (zeros elsewhere). A
+        hinted frame is an anchor: the model colours it with its hints and that colour is kept
+        as it is, then carried on along the motion like any other frame's."""
         ...
 
     def reset(self) -> None:
@@ -101,8 +107,8 @@ class ChromaStage(Protocol):
 class PerFrameStage:
     """No temporal processing: the model colours every frame on its own (``--no-temporal``)."""
 
-    def process(self, luma: torch.Tensor, predict: Predict) -> torch.Tensor:
-        return predict(luma)
+    def process(self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None) -> torch.Tensor:
+        return predict(luma) if hints is None else predict(luma, hints)
 
     def reset(self) -> None:
         pass
@@ -225,12 +231,13 @@ class FlowStage:
         self._tracked = tracked
         return float(tracked.mean()) < self.config.auto_min_tracked or self._since_key + 1 >= self.config.auto_max_gap
 
-    def process(self, luma: torch.Tensor, predict: Predict) -> torch.Tensor:
+    def process(self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None) -> torch.Tensor:
         if luma.dim() != 4 or luma.shape[1] != 1:
             raise InputError(f"temporal stage expects (B,1,h,w) luma, got {tuple(luma.shape)}")
         n = luma.shape[0]
         if n == 0:
             return luma.new_zeros((0, 2, *luma.shape[-2:]))
+        anchors = set(torch.nonzero(hints[:, 2].flatten(1).amax(1) > 0).flatten().tolist()) if hints is not None else set()
         small = to_uint8(luma)
         links: list[Link | None] = []
         keys: list[bool] = []
@@ -238,7 +245,7 @@ class FlowStage:
         for i in range(n):
             cur = luma[i : i + 1]
             link = None if prev_u8 is None or prev is None else self._link(prev_u8, small[i], prev, cur)
-            key = self._is_key(link)
+            key = self._is_key(link) or i in anchors
             if key:
                 self._tracked = torch.ones_like(cur)
                 self._since_key = 0
@@ -249,14 +256,16 @@ class FlowStage:
             prev_u8, prev = small[i], cur
 
         key_idx = [i for i, k in enumerate(keys) if k]
-        fresh = predict(luma[key_idx]) if key_idx else None  # one batched model call
+        fresh = None
+        if key_idx:  # one batched model call
+            fresh = predict(luma[key_idx]) if hints is None else predict(luma[key_idx], hints[key_idx])
         fresh_of = {i: j for j, i in enumerate(key_idx)}
 
         out = torch.empty((n, 2, *luma.shape[-2:]), device=luma.device, dtype=torch.float32)
         prev_chroma = self._prev_chroma
         for i, link in enumerate(links):
             new = fresh[fresh_of[i]].unsqueeze(0).float() if fresh is not None and i in fresh_of else None
-            if link is None or link.cut or prev_chroma is None:
+            if link is None or link.cut or prev_chroma is None or i in anchors:
                 assert new is not None  # a shot's first frame is always a key frame
                 chroma = new
                 self.cuts += int(link is not None and link.cut)

@@ -45,6 +45,9 @@ def eval_command(
     json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Write the per-picture scores and means as JSON."),
     summary: bool = typer.Option(False, "--summary", help="Only the mean row in the table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no table."),
+    hint_points: int = typer.Option(
+        0, "--hint-points", min=0, help="Give a hint model N colour points per picture from its truth (random 3x3 render-pixel squares, seeded by file name)."
+    ),
 ) -> None:
     from vidcolor.colorizer import RenderConfig
     from vidcolor.media.images import atomic_write
@@ -63,7 +66,7 @@ def eval_command(
     colour_model = load_model(model)
     with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err_console, disable=not show_progress(quiet), transient=True) as bar:
         task = bar.add_task("eval", total=len(paths))
-        report = evaluate_images(paths, colour_model, RenderConfig(render_factor=render_factor, device=device, batch_size=1), on_image=lambda _: bar.advance(task))
+        report = evaluate_images(paths, colour_model, RenderConfig(render_factor=render_factor, device=device, batch_size=1), on_image=lambda _: bar.advance(task), hint_points=hint_points)
     for reason in report.skipped:
         err_console.print(f"[yellow]skipped:[/] {reason}", soft_wrap=True, highlight=False)
     if not report.images:

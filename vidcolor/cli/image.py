@@ -11,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from vidcolor.cli.common import app, err_console, fail, handle_errors, out_console, show_progress
 from vidcolor.colorizer import Colorizer, RenderConfig
-from vidcolor.errors import OutputError
+from vidcolor.errors import InputError, OutputError
+from vidcolor.hints import HintSource, parse_hint
 from vidcolor.images import ImageResult, collect_images, colorize_image_file, colorize_images, plan_outputs
 from vidcolor.media.images import atomic_write
 
@@ -47,18 +48,27 @@ def image_command(
     overwrite: bool = typer.Option(False, "--overwrite", "-y", help="Replace existing outputs (never an input)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary; errors are still printed."),
     report: Optional[Path] = typer.Option(None, "--report", metavar="FILE.json", help="Write what happened to each picture as JSON."),
+    hints_picture: Optional[Path] = typer.Option(
+        None, "--hints", metavar="HINTS.png", help="Colour hints for a single picture: a PNG of its size, transparent except where you painted colour."
+    ),
+    hint: Optional[list[str]] = typer.Option(None, "--hint", metavar="X,Y,#RRGGBB", help="One colour point (pixel column, row, hex colour); repeat for more."),
 ) -> None:
     from vidcolor.models.registry import load_model  # imported late: `--help` stays fast
 
+    hints = HintSource(points=tuple(parse_hint(h) for h in hint or ()), picture=hints_picture)
     pairs = collect_images(inputs, exclude=[output_dir])
+    if hints and len(pairs) != 1:
+        raise InputError(f"--hints and --hint guide one picture; {len(pairs)} were given")
     jobs = plan_outputs(pairs, output_dir, overwrite)
     colour_model = load_model(model)
     colorizer = Colorizer(colour_model, RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device, backend=backend), video=False)
+    if hints:
+        colorizer.require_hints()
 
     results: list[ImageResult] = []
     if len(jobs) == 1:
         # A single picture: a bad input is a usage error (exit 2, one line), not a failed job.
-        results.append(colorize_image_file(jobs[0][0], jobs[0][1], colorizer, overwrite))
+        results.append(colorize_image_file(jobs[0][0], jobs[0][1], colorizer, overwrite, hints))
     else:
         columns = (TextColumn("images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err_console, disable=not show_progress(quiet), transient=True) as bar:

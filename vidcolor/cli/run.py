@@ -27,7 +27,8 @@ leaves nothing behind. IN is never modified.
 Examples:\n
   vidcolor run film.mp4 film-colour.mp4\n
   vidcolor run film.mkv master.mkv --codec ffv1          (lossless video)\n
-  vidcolor run film.mp4 out.mp4 --render-factor 12 --keyframe-interval auto --report run.json
+  vidcolor run film.mp4 out.mp4 --render-factor 12 --keyframe-interval auto --report run.json\n
+  vidcolor run film.mp4 out.mp4 --model hint-model.safetensors --hints hints/   (colour painted on some frames)
 """
 
 
@@ -89,8 +90,12 @@ def run_command(
     overwrite: bool = typer.Option(False, "--overwrite", "-y", help="Replace OUT if it exists."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     report: Path = typer.Option(None, "--report", help="Write a JSON report (streams, frames, timings, warnings) to this file."),
+    hints: Path = typer.Option(
+        None, "--hints", metavar="DIR", help="Colour hints: PNGs of the frame size, transparent except for painted colour, named by frame index (000120.png). A hint model only."
+    ),
 ) -> None:
     from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
+    from vidcolor.hints import frame_hint_pictures
     from vidcolor.media.images import atomic_write
     from vidcolor.media.outfile import check_side_output
     from vidcolor.media.probe import probe
@@ -110,6 +115,7 @@ def run_command(
     if report is not None:
         check_side_output(report, "--report", [input, output])
     plan_output(output, probe(input), encode)
+    frame_hints = frame_hint_pictures(hints) if hints is not None else None
     color_model = load_model(model)
 
     with _StopFlag() as stop:
@@ -129,9 +135,9 @@ def run_command(
                     elapsed = bar.tasks[task].elapsed or 0.0
                     bar.update(task, completed=done, total=total, fps=done / elapsed if elapsed else 0.0)
 
-                result = colorize_video(input, output, color_model, render, temporal, encode, overwrite, on_progress, stop)
+                result = colorize_video(input, output, color_model, render, temporal, encode, overwrite, on_progress, stop, frame_hints)
         else:
-            result = colorize_video(input, output, color_model, render, temporal, encode, overwrite, None, stop)
+            result = colorize_video(input, output, color_model, render, temporal, encode, overwrite, None, stop, frame_hints)
 
     if report is not None:
         text = (result.to_json() + "\n").encode()

@@ -23,6 +23,7 @@ class ModelInfo:
     default_render_factor: int = 16  # render size = render_factor × 16 (DeOldify's convention)
     default_render_factor_video: int = 16
     keep_aspect: bool = True  # False: stretched to a square (DeOldify)
+    takes_hints: bool = False  # accepts colour-hint planes beside the luma (vidcolor.hints)
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -32,7 +33,10 @@ class ColorModel(Protocol):
     def to(self, device: torch.device, dtype: torch.dtype | None = None) -> ColorModel: ...
 
     def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
-        """(B,1,h,w) luma Y' in [0,1] at render size -> (B,2,h,w) CbCr centred on 0."""
+        """(B,1,h,w) luma Y' in [0,1] at render size -> (B,2,h,w) CbCr centred on 0.
+
+        A model whose ``info.takes_hints`` also accepts ``hints=`` (B,3,h,w) planes (vidcolor.hints);
+        the Colorizer passes them only to such a model."""
         ...
 
 
@@ -67,13 +71,14 @@ class GeneratorModel:
         return self
 
     @torch.inference_mode()
-    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
+    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> torch.Tensor:
         lightness = luma_to_lightness(luma)
+        hints = hints.to(lightness.device, lightness.dtype) if hints is not None else None
         if self.dtype != torch.float32 and luma.device.type in ("cpu", "cuda"):
             with torch.autocast(luma.device.type, dtype=self.dtype):
-                ab = self.generator(lightness, temperature=self.temperature)
+                ab = self.generator(lightness, temperature=self.temperature, hints=hints)
         else:
-            ab = self.generator(lightness, temperature=self.temperature)
+            ab = self.generator(lightness, temperature=self.temperature, hints=hints)
         return ab_to_chroma(luma, ab.float(), matrix)
 
 

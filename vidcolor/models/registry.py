@@ -98,7 +98,7 @@ def load_model(spec: str = DEFAULT_ALIAS, temperature: float | None = None) -> C
 
             return load_converted_model(path)
         generator, meta = load_generator(path)
-        info = ModelInfo(name=meta.get("name", path.stem), version=meta.get("version", ""), sha256=sha256_file(path))
+        info = ModelInfo(name=meta.get("name", path.stem), version=meta.get("version", ""), sha256=sha256_file(path), takes_hints=generator.config.hints)
         return GeneratorModel(generator, info, temperature)
     entry = find_entry(spec)
     if _is_deoldify_file(entry.path):
@@ -112,5 +112,6 @@ def load_model(spec: str = DEFAULT_ALIAS, temperature: float | None = None) -> C
         sha256=entry.sha256,
         default_render_factor=entry.default_render_factor,
         default_render_factor_video=entry.default_render_factor_video,
+        takes_hints=generator.config.hints,
     )
     return GeneratorModel(generator, info, temperature if temperature is not None else entry.temperature)

@@ -9,6 +9,7 @@ picture itself (chroma = 0) is scored alongside: a model that cannot beat it add
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ class ImageScore:
 class EvalReport:
     model: str
     render_factor: int
+    hint_points: int = 0  # simulated hints per picture (0: automatic colour)
     images: list[ImageScore] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "path: reason" of unreadable pictures
 
@@ -56,6 +58,7 @@ class EvalReport:
         return {
             "model": self.model,
             "render_factor": self.render_factor,
+            "hint_points": self.hint_points,
             "count": len(self.images),
             "mean": self.mean(),
             "images": [asdict(s) for s in self.images],
@@ -127,14 +130,30 @@ def _luma_8bit(rgb: np.ndarray) -> torch.Tensor:
     return luma
 
 
-def score_image(rgb: np.ndarray, colorizer: Colorizer, path: str = "") -> ImageScore:
-    """Scores of one (H,W,3) uint8 colour picture.
+HINT_PATCH = 3  # side of each simulated hint square, in render pixels
+
+
+def truth_hints(rgb: np.ndarray, size: tuple[int, int], points: int, path: str) -> torch.Tensor:
+    """The evaluation's simulated user: ``points`` uniformly random HINT_PATCH² squares of the
+    render-size truth (the picture box-filtered to ``size``), each revealing its mean true ab.
+    Seeded by the CRC-32 of the file's name, so a picture gets the same points in any order."""
+    from vidcolor.train.hints import fixed_point_hints
+
+    small = np.array(Image.fromarray(rgb).resize((size[1], size[0]), Image.Resampling.BOX))  # a writable copy
+    truth = torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1)[None].float() / 255.0
+    return fixed_point_hints(truth, points, HINT_PATCH, zlib.crc32(Path(path).name.encode()))
+
+
+def score_image(rgb: np.ndarray, colorizer: Colorizer, path: str = "", hint_points: int = 0) -> ImageScore:
+    """Scores of one (H,W,3) uint8 colour picture (given ``hint_points`` hints from its truth).
 
     The picture is composed and scored one band of rows at a time (the sums are exact), so the
     memory beyond the picture itself is bounded, whatever its size.
     """
     luma = _luma_8bit(rgb)
-    _, chroma = colorizer.colorize(luma, "bt601")
+    small = colorizer.prepare(luma)
+    hints = truth_hints(rgb, (int(small.shape[-2]), int(small.shape[-1])), hint_points, path) if hint_points else None
+    chroma = colorizer.predict(small, "bt601", hints)
     pred, grey, truth_moments = _Moments(), _Moments(), torch.zeros(4, dtype=torch.float64)
     for top, band in compose_bands(luma.to(chroma.device), chroma, "bt601"):
         rows = band.shape[-2]
@@ -161,13 +180,17 @@ def evaluate_images(
     model: ColorModel,
     render: RenderConfig = RenderConfig(),
     on_image: Callable[[ImageScore | None], None] | None = None,
+    hint_points: int = 0,
 ) -> EvalReport:
-    """Score ``model`` on colour pictures; unreadable files are listed in ``skipped``."""
+    """Score ``model`` on colour pictures (with ``hint_points`` simulated hints each, see
+    ``truth_hints``); unreadable files are listed in ``skipped``."""
     colorizer = Colorizer(model, render, video=False)
-    report = EvalReport(model=model.info.name, render_factor=colorizer.render_factor)
+    if hint_points:
+        colorizer.require_hints()
+    report = EvalReport(model=model.info.name, render_factor=colorizer.render_factor, hint_points=hint_points)
     for p in paths:
         try:
-            score = score_image(read_rgb(Path(p)), colorizer, str(p))
+            score = score_image(read_rgb(Path(p)), colorizer, str(p), hint_points)
         except InputError as exc:
             report.skipped.append(str(exc))
             score = None

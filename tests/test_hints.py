@@ -1,0 +1,232 @@
+"""Colour hints (issue 17): parsing, the render-size planes, `vidcolor image --hints/--hint`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from vidcolor.cli import app
+from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.errors import InputError
+from vidcolor.hints import POINT_PATCH, HintPoint, Hints, hint_planes, hints_from_points, parse_hint, read_hint_picture
+from vidcolor.models.generator import AB_SCALE
+from vidcolor.models.registry import load_model
+
+runner = CliRunner()
+H, W = 96, 128  # the test picture (render factor 7: 112² pixels, about 96x128)
+
+
+def grey_picture(path: Path, h: int = H, w: int = W) -> Path:
+    yy, xx = np.mgrid[0:h, 0:w]
+    Image.fromarray((96 + 40 * np.sin(xx / 9.0) * np.cos(yy / 7.0)).astype(np.uint8)).save(path)
+    return path
+
+
+def hints_picture(path: Path, h: int = H, w: int = W, box: tuple[int, int, int, int] | None = (10, 10, 26, 26), colour=(220, 30, 30)) -> Path:
+    rgba = np.zeros((h, w, 4), np.uint8)
+    if box is not None:
+        y0, x0, y1, x1 = box
+        rgba[y0:y1, x0:x1, :3] = colour
+        rgba[y0:y1, x0:x1, 3] = 255
+    Image.fromarray(rgba, "RGBA").save(path)
+    return path
+
+
+def test_parse_hint_forms_and_errors():
+    assert parse_hint("12,34,#ff8000") == HintPoint(12, 34, (255, 128, 0))
+    assert parse_hint(" 1 , 2 , 00ff00 ") == HintPoint(1, 2, (0, 255, 0))
+    for bad in ("12,34", "a,b,#ffffff", "1,2,#fff", "1,2,#gg0000", "-1,2,#ffffff"):
+        with pytest.raises(InputError, match="X,Y,#RRGGBB"):
+            parse_hint(bad)
+
+
+def test_point_outside_picture_refused():
+    with pytest.raises(InputError, match="outside the 128x96 picture"):
+        hints_from_points([HintPoint(128, 0, (0, 0, 0))], H, W)
+
+
+def test_planes_put_a_point_where_it_belongs_with_its_chroma():
+    hints = hints_from_points([HintPoint(x=100, y=20, rgb=(255, 0, 0))], H, W)
+    planes = hint_planes([hints], (48, 64))  # half size
+    ys, xs = torch.nonzero(planes[0, 2], as_tuple=True)
+    assert len(ys) == POINT_PATCH**2 and ys.float().mean() == 10 and xs.float().mean() == 50
+    a, b = planes[0, 0, 10, 50] * AB_SCALE, planes[0, 1, 10, 50] * AB_SCALE
+    assert a == pytest.approx(80.1, abs=0.5) and b == pytest.approx(67.2, abs=0.5)  # sRGB red in CIE Lab
+
+
+def test_painted_pixels_average_per_render_pixel():
+    ys, xs = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+    rgb = np.array([[255, 0, 0], [255, 0, 0], [0, 0, 255], [0, 0, 255]], np.uint8)
+    planes = hint_planes([Hints(4, 4, ys, xs, rgb)], (2, 2))  # the four pixels share one render pixel
+    assert planes[0, 2].tolist() == [[1.0, 0.0], [0.0, 0.0]]
+    red_blue = hint_planes([Hints(1, 2, np.array([0, 0]), np.array([0, 1]), rgb[1:3])], (1, 1))
+    assert red_blue[0, 0, 0, 0] * AB_SCALE == pytest.approx((80.1 + 79.2) / 2, abs=0.5)
+
+
+def test_hints_picture_checks(tmp_path):
+    assert len(read_hint_picture(hints_picture(tmp_path / "h.png"), H, W)) == 16 * 16
+    assert len(read_hint_picture(hints_picture(tmp_path / "none.png", box=None), H, W)) == 0
+    with pytest.raises(InputError, match="hints picture is 128x96, the picture it guides is 120x96"):
+        read_hint_picture(tmp_path / "h.png", H, 120)
+    Image.new("RGB", (W, H)).save(tmp_path / "opaque.png")
+    with pytest.raises(InputError, match="no transparency"):
+        read_hint_picture(tmp_path / "opaque.png", H, W)
+    (tmp_path / "junk.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="not a readable hints picture"):
+        read_hint_picture(tmp_path / "junk.png", H, W)
+
+
+def cli(tmp_path: Path, model: Path, *extra: str, name: str = "out"):
+    result = runner.invoke(app, ["image", str(tmp_path / "pic.png"), "-o", str(tmp_path / name), "--model", str(model),
+                                 "--render-factor", "7", "--device", "cpu", "--backend", "eager", "--quiet", *extra])
+    return result
+
+
+def chroma_of(path: Path) -> np.ndarray:
+    ycc = np.asarray(Image.open(path).convert("YCbCr")).astype(np.float32)
+    return ycc[..., 1:] - 128.0
+
+
+def test_image_follows_a_hint_near_it_and_little_far_away(tmp_path, tiny_hint_model_path):
+    grey_picture(tmp_path / "pic.png")
+    hints_picture(tmp_path / "h.png")
+    assert cli(tmp_path, tiny_hint_model_path, name="auto").exit_code == 0
+    result = cli(tmp_path, tiny_hint_model_path, "--hints", str(tmp_path / "h.png"), name="hinted")
+    assert result.exit_code == 0, result.output
+    diff = np.abs(chroma_of(tmp_path / "hinted/pic.png") - chroma_of(tmp_path / "auto/pic.png")).sum(-1)
+    near, far = diff[10:26, 10:26].mean(), diff[60:, 80:].mean()
+    assert near > 5.0 and near > 10 * far, (near, far)
+
+
+def test_point_hints_and_transparent_picture(tmp_path, tiny_hint_model_path):
+    grey_picture(tmp_path / "pic.png")
+    hints_picture(tmp_path / "clear.png", box=None)
+    assert cli(tmp_path, tiny_hint_model_path, name="auto").exit_code == 0
+    assert cli(tmp_path, tiny_hint_model_path, "--hints", str(tmp_path / "clear.png"), name="clear").exit_code == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "clear/pic.png")), np.asarray(Image.open(tmp_path / "auto/pic.png")))
+    result = cli(tmp_path, tiny_hint_model_path, "--hint", "20,70,#2040e0", "--hint", "100,20,#20c020", name="points")
+    assert result.exit_code == 0, result.output
+    diff = np.abs(chroma_of(tmp_path / "points/pic.png") - chroma_of(tmp_path / "auto/pic.png")).sum(-1)
+    assert diff[62:78, 12:28].mean() > 10 * diff[40:50, 50:70].mean()
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--hint", "1,2,red"], "write X,Y,#RRGGBB"),
+        (["--hint", "500,2,#ff0000"], "outside the 128x96 picture"),
+        (["--hints", "missing.png"], "no such hints picture"),
+    ],
+)
+def test_bad_hints_are_one_line_errors(tmp_path, tiny_hint_model_path, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    grey_picture(tmp_path / "pic.png")
+    result = cli(tmp_path, tiny_hint_model_path, *extra)
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "pic.png").exists()
+
+
+def test_size_mismatch_and_several_pictures_refused(tmp_path, tiny_hint_model_path):
+    grey_picture(tmp_path / "pic.png")
+    hints_picture(tmp_path / "small.png", h=50, w=60)
+    result = cli(tmp_path, tiny_hint_model_path, "--hints", str(tmp_path / "small.png"))
+    assert result.exit_code == 2 and "60x50, the picture it guides is 128x96" in result.output
+    grey_picture(tmp_path / "two.png")
+    result = runner.invoke(app, ["image", str(tmp_path / "pic.png"), str(tmp_path / "two.png"), "-o", str(tmp_path / "o"),
+                                 "--model", str(tiny_hint_model_path), "--hint", "1,1,#ff0000", "--quiet"])
+    assert result.exit_code == 2 and "guide one picture; 2 were given" in result.output
+
+
+def test_models_without_hints_refuse_them(tmp_path, tiny_model_path):
+    grey_picture(tmp_path / "pic.png")
+    result = cli(tmp_path, tiny_model_path, "--hint", "1,1,#ff0000")
+    assert result.exit_code == 2 and "takes no colour hints" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_onnx_backend_takes_hints_like_eager(tiny_hint_model_path):
+    pytest.importorskip("onnxruntime")
+    luma = torch.rand(1, 1, 64, 96)
+    planes = hint_planes([hints_from_points([HintPoint(30, 20, (200, 40, 40))], 64, 96)], (64, 96))
+    eager = Colorizer(load_model(str(tiny_hint_model_path)), RenderConfig(backend="eager", device="cpu"))
+    onnx = Colorizer(load_model(str(tiny_hint_model_path)), RenderConfig(backend="onnx", device="cpu"))
+    for hints in (None, planes):
+        a, b = eager.predict(luma, hints=hints), onnx.predict(luma, hints=hints)
+        assert torch.allclose(a, b, atol=1e-3), (hints is None, float((a - b).abs().max()))
+    assert not torch.allclose(eager.predict(luma), eager.predict(luma, hints=planes), atol=1e-3)
+
+
+def test_eval_hint_points_from_the_truth(tmp_path, tiny_hint_model_path, tiny_model_path):
+    from vidcolor.train.evaluate import evaluate_images
+
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(tmp_path / f"c{i}.png")
+    paths = sorted(tmp_path.glob("*.png"))
+    render = RenderConfig(render_factor=4, device="cpu", backend="eager")
+    auto = evaluate_images(paths, load_model(str(tiny_hint_model_path)), render)
+    hinted = evaluate_images(paths, load_model(str(tiny_hint_model_path)), render, hint_points=10)
+    again = evaluate_images(paths[::-1], load_model(str(tiny_hint_model_path)), render, hint_points=10)
+    assert hinted.hint_points == 10 and hinted.to_dict()["hint_points"] == 10
+    assert [s.psnr for s in hinted.images] != [s.psnr for s in auto.images]
+    assert sorted(s.psnr for s in hinted.images) == sorted(s.psnr for s in again.images)  # seeded per file
+    with pytest.raises(InputError, match="takes no colour hints"):
+        evaluate_images(paths, load_model(str(tiny_model_path)), render, hint_points=10)
+
+
+def test_frame_hint_pictures_names(tmp_path):
+    from vidcolor.hints import frame_hint_pictures
+
+    for name in ("000012.png", "frame-3.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert frame_hint_pictures(tmp_path) == {12: tmp_path / "000012.png", 3: tmp_path / "frame-3.png"}
+    (tmp_path / "f12-again.png").write_bytes(b"")
+    with pytest.raises(InputError, match="both give hints for frame 12"):
+        frame_hint_pictures(tmp_path)
+    with pytest.raises(InputError, match="no such hints folder"):
+        frame_hint_pictures(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="holds no hints picture"):
+        frame_hint_pictures(tmp_path / "empty")
+
+
+def test_film_hinted_frame_is_an_anchor_carried_on(make_clip, tiny_hint_model_path, tiny_model_path, tmp_path):
+    from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
+    from vidcolor.pipeline import colorize_video
+
+    src = make_clip(tmp_path / "film.mkv", frames=8, width=128, height=96, audio=False, codec="ffv1")
+    (tmp_path / "hints").mkdir()
+    hints_picture(tmp_path / "hints" / "000002.png", box=(20, 30, 60, 90), colour=(230, 40, 30))
+    render = RenderConfig(render_factor=6, batch_size=4, device="cpu", backend="eager")
+    encode = EncodeConfig(codec="ffv1")
+    temporal = TemporalConfig(strength=0.8)
+    model = load_model(str(tiny_hint_model_path))
+    colorize_video(src, tmp_path / "auto.mkv", model, render, temporal, encode)
+    report = colorize_video(src, tmp_path / "hinted.mkv", model, render, temporal, encode, hints={2: tmp_path / "hints" / "000002.png"})
+    assert report.settings["hinted_frames"] == [2]
+
+    def rgb_frames(path):
+        import av
+
+        with av.open(str(path)) as c:
+            return [f.to_ndarray(format="rgb24").astype(np.float32) for f in c.decode(video=0)]
+
+    auto, hinted = rgb_frames(tmp_path / "auto.mkv"), rgb_frames(tmp_path / "hinted.mkv")
+    change = [float(np.abs(a - b).mean()) for a, b in zip(auto, hinted)]
+    assert change[0] == change[1] == 0.0  # nothing before the hinted frame changes
+    assert change[2] > 0.5 and change[3] > 0.2 * change[2]  # the anchor, and its colour carried on
+    # Past the end: refused up front where the container counts its frames (MP4), else a warning.
+    mp4 = make_clip(tmp_path / "film.mp4", frames=8, width=128, height=96, audio=False)
+    with pytest.raises(InputError, match="past the film's end"):
+        colorize_video(mp4, tmp_path / "x.mkv", model, render, temporal, encode, hints={8: tmp_path / "hints" / "000002.png"})
+    late = colorize_video(src, tmp_path / "late.mkv", model, render, temporal, encode, hints={9: tmp_path / "hints" / "000002.png"})
+    assert any("frame(s) 9 were not used" in w for w in late.warnings)
+    with pytest.raises(InputError, match="takes no colour hints"):
+        colorize_video(src, tmp_path / "y.mkv", load_model(str(tiny_model_path)), render, temporal, encode, hints={2: tmp_path / "hints" / "000002.png"})
+    assert not (tmp_path / "x.mkv").exists() and not (tmp_path / "y.mkv").exists()
