@@ -62,7 +62,9 @@ def head_output(model: dd.DeOldifyUnet, x: torch.Tensor) -> tuple[torch.Tensor, 
 def save_fastai_style(state: dict, path: Path, with_opt: bool) -> None:
     """What fastai's learn.save writes: {'model': state, 'opt': optimiser state} or the bare state."""
     if with_opt:
-        opt = {"state": {}, "param_groups": [{"lr": np.float64(1e-4), "betas": (0.0, 0.99), "weight_decay": 1e-3, "params": [0, 1, 2]}]}
+        # learn.save keeps fastai's discriminative learning rates as slice objects.
+        opt = {"state": {}, "param_groups": [{"lr": np.float64(1e-4), "betas": (0.0, 0.99), "weight_decay": 1e-3, "params": [0, 1, 2]}],
+               "hypers": [{"lr": slice(1e-5, 1e-3, None)}]}
         torch.save({"model": state, "opt": opt}, path)
     else:
         torch.save(state, path)
@@ -365,6 +367,14 @@ def test_unreadable_and_unsafe_files(tmp_path: Path) -> None:
     assert not (tmp_path / "pwned").exists()
     # The message names the refused global, and never passes on torch's advice to load unsafely.
     assert "weights_only" not in str(refused.value) and "()" not in str(refused.value)
+    # Only slice is allowed beyond torch's own set: any other global (here functools.partial,
+    # which could call anything) is still refused.
+    import functools
+
+    partial = tmp_path / "partial.pth"
+    torch.save({"model": {"w": torch.zeros(1)}, "opt": {"f": functools.partial(int, "3")}}, partial)
+    with pytest.raises(ModelError, match="not a PyTorch checkpoint"):
+        dd.read_checkpoint(partial)
     notdict = tmp_path / "list.pth"
     torch.save([torch.zeros(1)], notdict)
     with pytest.raises(ModelError, match="not a model state dict"):

@@ -230,3 +230,21 @@ def test_film_hinted_frame_is_an_anchor_carried_on(make_clip, tiny_hint_model_pa
     with pytest.raises(InputError, match="takes no colour hints"):
         colorize_video(src, tmp_path / "y.mkv", load_model(str(tiny_model_path)), render, temporal, encode, hints={2: tmp_path / "hints" / "000002.png"})
     assert not (tmp_path / "x.mkv").exists() and not (tmp_path / "y.mkv").exists()
+
+
+def test_spread_fills_the_hinted_region_and_stops_at_an_edge():
+    from vidcolor.hints import HintSpread, spread_hints
+
+    h, w = 64, 64
+    luma = torch.full((1, 1, h, w), 0.3)
+    luma[..., :, 32:] = 0.8  # a bright right half: a strong edge at column 32
+    chroma = torch.zeros(1, 2, h, w)
+    planes = hint_planes([hints_from_points([HintPoint(27, 30, (40, 140, 40))], h, w)], (h, w))  # green, left half, near the edge
+    out = spread_hints(luma, chroma, planes, config=HintSpread(cells=8, bins=8, passes=2, falloff=1e-3))
+    target = out[0, :, 30, 27]
+    assert float(target.abs().max()) > 0.05  # the hint's own colour at its pixel
+    left, right = out[0, :, 24:36, 18:24].abs().mean(), out[0, :, 24:36, 33:39].abs().mean()  # 4-9 px either side
+    assert left > 0.3 * float(target.abs().mean()) and right < 0.1 * left, (float(left), float(right))
+    assert torch.equal(spread_hints(luma, chroma, torch.zeros(1, 3, h, w)), chroma)  # no hint: untouched
+    with pytest.raises(ValueError):
+        HintSpread(falloff=0)

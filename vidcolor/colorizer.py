@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from vidcolor.errors import InputError
+from vidcolor.hints import HintSpread, spread_hints
 from vidcolor.models.base import ColorModel, render_shape, resize_luma
 
 
@@ -17,6 +18,7 @@ class RenderConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: str = "float32"  # float32 | bfloat16 | float16
     backend: str = "auto"  # auto | eager | channels_last | bf16 | fp16 | compile | onnx (vidcolor.backends)
+    hint_spread: HintSpread | None = HintSpread()  # None: hints act only through the model
 
 
 def resolve_device(name: str) -> torch.device:
@@ -80,7 +82,11 @@ class Colorizer:
             if hints is None:
                 parts.append(self.model.predict_chroma(small[i : i + step], matrix))
             else:
-                parts.append(self.model.predict_chroma(small[i : i + step], matrix, hints=hints[i : i + step].to(small.device)))  # type: ignore[call-arg]
+                planes = hints[i : i + step].to(small.device)
+                chroma = self.model.predict_chroma(small[i : i + step], matrix, hints=planes)  # type: ignore[call-arg]
+                if self.config.hint_spread is not None:
+                    chroma = spread_hints(small[i : i + step].float(), chroma.float(), planes, matrix, self.config.hint_spread)
+                parts.append(chroma)
         return torch.cat(parts) if parts else small.new_zeros((0, 2, *small.shape[-2:]))
 
     def colorize(self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

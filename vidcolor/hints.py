@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from vidcolor.color import rgb_to_lab
+from vidcolor.bilateral import spread
+from vidcolor.color import ab_to_chroma, rgb_to_lab
 from vidcolor.errors import InputError
 from vidcolor.models.generator import AB_SCALE, HINT_CHANNELS
 
@@ -174,3 +175,38 @@ def frame_hint_pictures(folder: Path) -> dict[int, Path]:
     if not found:
         raise InputError(f"{folder}: holds no hints picture (PNG named by frame index, e.g. 000120.png)")
     return found
+
+
+@dataclass(frozen=True)
+class HintSpread:
+    """How a hint's correction spreads over the picture after the model has run.
+
+    The model follows hints only as far as it learnt to; what it leaves (hint colour minus its
+    prediction at the hinted pixels) is spread edge-aware (vidcolor.bilateral) over pixels that
+    are near the hint and of similar luma, fading where no hint is near. Chosen on the training
+    holdout by ``pipelines/tune_hint_spread.py`` (benchmarks/RESULTS.md); never on the validation set.
+    """
+
+    cells: int = 16  # grid cells across the longer side of the render size
+    bins: int = 8  # luma bins: more keep the correction inside finer brightness edges
+    passes: int = 2  # grid blurs: more reach further
+    falloff: float = 1e-3  # grid weight at which a correction is half applied: larger stays closer to the hints
+
+    def __post_init__(self) -> None:
+        if self.cells < 1 or self.bins < 1 or self.passes < 0 or self.falloff <= 0:
+            raise ValueError("HintSpread needs cells >= 1, bins >= 1, passes >= 0 and falloff > 0")
+
+
+def spread_hints(luma: torch.Tensor, chroma: torch.Tensor, planes: torch.Tensor, matrix: str = "bt601", config: HintSpread = HintSpread()) -> torch.Tensor:
+    """Render-size luma (B,1,h,w), predicted CbCr (B,2,h,w) and hint planes (B,3,h,w) -> CbCr
+    that takes the hinted colour at the hinted pixels and carries the correction onto their
+    surroundings (see HintSpread). Frames without hints are returned unchanged."""
+    mask = planes[:, 2:3].to(chroma.dtype)
+    if not bool(mask.any()):
+        return chroma
+    target = ab_to_chroma(luma, planes[:, :2].to(chroma.dtype) * AB_SCALE, matrix)
+    h, w = chroma.shape[-2:]
+    cell = max(1, round(max(h, w) / config.cells))
+    num, den = spread((target - chroma) * mask, mask, luma, cell, config.bins, config.passes)
+    spread_chroma = chroma + num / (den + config.falloff)
+    return torch.where(mask > 0, target, spread_chroma)

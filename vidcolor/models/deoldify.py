@@ -393,10 +393,11 @@ def parameter_count(state: dict[str, torch.Tensor]) -> int:
 # --------------------------------------------------------------------------- reading DeOldify files
 
 
-# fastai stores optimiser hyper-parameters that can be NumPy scalars; these globals only rebuild
-# scalars and dtypes (no code runs), so they are allowed on top of torch's weights-only set.
+# fastai stores optimiser hyper-parameters that can be NumPy scalars, and its discriminative
+# learning rates as Python ``slice`` objects; these globals only rebuild scalars, dtypes and
+# slices (no code runs), so exactly they are allowed on top of torch's weights-only set.
 def _numpy_scalar_globals() -> list:
-    allowed: list = [np.dtype]
+    allowed: list = [np.dtype, slice]
     core = np._core if hasattr(np, "_core") else np.core  # numpy 2 renamed the package
     scalar_fn = core.multiarray.scalar
     allowed += [(scalar_fn, "numpy.core.multiarray.scalar"), (scalar_fn, "numpy._core.multiarray.scalar")]
