@@ -127,9 +127,11 @@ def floor_main(src: str, dst: str, crf: int, preset: str, batch: int) -> None:
     import torch
 
     from vidcolor.config import EncodeConfig
+    from vidcolor.media.frames import ComposedBatch, fit_luma, quantise_chroma
+    from vidcolor.media.plan import plan_output
     from vidcolor.media.probe import probe
     from vidcolor.media.reader import VideoReader
-    from vidcolor.media.writer import ComposedBatch, VideoWriter, fit_luma, plan_output, quantise_chroma
+    from vidcolor.media.writer import VideoWriter
 
     t0 = time.perf_counter()
     media = probe(Path(src))
@@ -154,9 +156,11 @@ def stages_main(src: str, model_path: str, backend: str, crf: int, preset: str, 
 
     from vidcolor.colorizer import Colorizer
     from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
+    from vidcolor.media.frames import ComposedBatch, fit_luma, pad_luma_tensor, quantise_chroma
+    from vidcolor.media.plan import plan_output
     from vidcolor.media.probe import probe
     from vidcolor.media.reader import VideoReader
-    from vidcolor.media.writer import ComposedBatch, VideoWriter, fit_luma, pad_luma_tensor, plan_output, quantise_chroma
+    from vidcolor.media.writer import VideoWriter
     from vidcolor.models.registry import load_model
     from vidcolor.temporal import build_stage
 

@@ -26,17 +26,11 @@ from vidcolor.compose import upsample_chroma
 from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.hints import Hints, hint_planes, read_hint_picture
+from vidcolor.media.frames import ComposedBatch, fit_luma, pad_luma_tensor, quantise_chroma
+from vidcolor.media.plan import OutputPlan, plan_output
 from vidcolor.media.probe import MediaInfo, probe
 from vidcolor.media.reader import VideoReader
-from vidcolor.media.writer import (
-    ComposedBatch,
-    OutputPlan,
-    VideoWriter,
-    fit_luma,
-    pad_luma_tensor,
-    plan_output,
-    quantise_chroma,
-)
+from vidcolor.media.writer import VideoWriter
 from vidcolor.models.base import ColorModel
 from vidcolor.temporal import build_stage
 

@@ -98,8 +98,8 @@ def run_command(
     from vidcolor.hints import frame_hint_pictures
     from vidcolor.media.images import atomic_write
     from vidcolor.media.outfile import check_side_output
+    from vidcolor.media.plan import plan_output
     from vidcolor.media.probe import probe
-    from vidcolor.media.writer import plan_output
     from vidcolor.models.registry import load_model
     from vidcolor.pipeline import check_paths, colorize_video
 

@@ -4,11 +4,13 @@ No ffmpeg pipes and no frames on disk: frames go from the decoder to tensors and
 encoder in memory; audio and subtitles are copied packet for packet.
 """
 
+from vidcolor.media.plan import EncodeConfig, OutputPlan, plan_output
 from vidcolor.media.probe import MediaInfo, StreamInfo, VideoInfo, probe
 from vidcolor.media.reader import FrameBatch, VideoReader
-from vidcolor.media.writer import OutputPlan, VideoWriter, partial_paths, plan_output
+from vidcolor.media.writer import VideoWriter, partial_paths
 
 __all__ = [
+    "EncodeConfig",
     "FrameBatch",
     "MediaInfo",
     "OutputPlan",
