@@ -22,6 +22,7 @@ from vidcolor.models import deoldify as dd
 from vidcolor.models import registry
 from vidcolor.models.registry import load_model
 from vidcolor.models.resnet import resnet_body
+from vidcolor.models.weights import sha256_file
 
 runner = CliRunner()
 
@@ -304,7 +305,7 @@ def test_import_cli_round_trip(tmp_path: Path, artistic: dd.DeOldifyUnet) -> Non
     assert again.exit_code == 2 and "exists" in again.output
     info = runner.invoke(app, ["models", "info", str(dest)])
     assert info.exit_code == 0, info.output
-    assert "deoldify-generator" in info.output and dd.sha256_file(dest) in info.output
+    assert "deoldify-generator" in info.output and sha256_file(dest) in info.output
     info_pth = runner.invoke(app, ["models", "info", str(src)])
     assert info_pth.exit_code == 0 and "artistic" in info_pth.output
 
