@@ -32,7 +32,7 @@ from vidcolor.train.recipe import load_recipe  # noqa: E402
 from vidcolor.train.trainer import Trainer  # noqa: E402
 
 POINTS = (1, 5, 10, 50)
-GRID = {"cells": (8, 16, 32), "bins": (4, 8, 16), "passes": (1, 2, 4), "falloff": (1e-4, 1e-3, 1e-2)}
+GRID = {"cells": (4, 6, 8, 16), "bins": (8, 16), "passes": (2, 4, 8), "falloff": (1e-5, 1e-4, 1e-3)}
 BATCH = 32
 
 
