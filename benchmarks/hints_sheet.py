@@ -1,69 +1,81 @@
-"""The README's colour-hints picture: grey | automatic | hints | result, on a sample photo.
+"""The README's colour-hints picture: grey | automatic | hints | result | truth, on a sample photo.
 
-The hints are a few painted strokes, drawn here in code (so the picture can be rebuilt exactly),
-saved as the transparent PNG a person would paint, and given to ``vidcolor image --hints``'s code
-path (``colorize_image_file`` with a HintSource).
+``samples/photos/chelsea.png`` is the desaturated ``skimage/data/chelsea.png`` of scikit-image 0.26.0
+(samples/README.md); its colour original is read from that wheel (``pip download`` when not given).
+Ten points a person might click (fur, eyes, nose, background) take their colour from the original,
+as ``vidcolor image --hint X,Y,#RRGGBB`` points, and go through the CLI's code path
+(``colorize_image_file`` with a HintSource).
 
-    python benchmarks/hints_sheet.py [--model vidcolor-lite0-cls-v2-preview] [--out benchmarks/hints_sheet.png]
+    python benchmarks/hints_sheet.py [--model vidcolor-lite0-cls-v2-preview] [--wheel-dir DIR]
+
+Prints the PSNR of the automatic and the hinted result against the original.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from vidcolor.colorizer import Colorizer, RenderConfig
-from vidcolor.hints import HintSource
+from vidcolor.hints import HintPoint, HintSource
 from vidcolor.images import colorize_image_file
 from vidcolor.models.registry import load_model
 
 PHOTO = Path(__file__).resolve().parent.parent / "samples" / "photos" / "chelsea.png"
-# (colour, width, polyline) in the photo's pixels: ginger fur, a green wall, a blue collar band.
-STROKES = (
-    ((200, 120, 50), 6, [(150, 150), (200, 170), (240, 200)]),
-    ((210, 130, 60), 6, [(260, 90), (290, 120)]),
-    ((60, 140, 70), 8, [(20, 30), (60, 40), (90, 25)]),
-    ((60, 140, 70), 8, [(400, 40), (430, 90)]),
-    ((40, 70, 190), 5, [(250, 250), (290, 255)]),
-)
+ORIGINAL = "skimage/data/chelsea.png"
+POINTS = ((200, 60), (120, 180), (330, 200), (145, 100), (275, 110), (225, 205), (260, 250), (30, 30), (430, 150), (40, 270))
 
 
-def paint_hints(size: tuple[int, int], path: Path) -> Path:
-    layer = Image.new("RGBA", size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
-    for colour, width, points in STROKES:
-        draw.line(points, fill=(*colour, 255), width=width, joint="curve")
-    layer.save(path)
-    return path
+def original_rgb(wheel_dir: Path | None, scratch: Path) -> np.ndarray:
+    wheels = sorted((wheel_dir or scratch).glob("scikit_image-0.26.0-*.whl"))
+    if not wheels:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(scratch), "scikit-image==0.26.0"], check=True)
+        wheels = sorted(scratch.glob("scikit_image-0.26.0-*.whl"))
+    with zipfile.ZipFile(wheels[0]) as z:
+        (scratch / "original.png").write_bytes(z.read(ORIGINAL))
+    return np.asarray(Image.open(scratch / "original.png").convert("RGB"))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 10 * np.log10(255.0**2 / mse)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="vidcolor-lite0-cls-v2-preview")
+    ap.add_argument("--wheel-dir", type=Path, default=None, help="a folder holding the scikit-image 0.26.0 wheel")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "hints_sheet.png")
     args = ap.parse_args()
     grey = Image.open(PHOTO).convert("L")
     colorizer = Colorizer(load_model(args.model), RenderConfig(device="cpu"), video=False)
     with tempfile.TemporaryDirectory() as tmp:
-        hints_png = paint_hints(grey.size, Path(tmp) / "hints.png")
+        truth = original_rgb(args.wheel_dir, Path(tmp))
+        points = tuple(HintPoint(x, y, tuple(int(c) for c in truth[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0).round())) for x, y in POINTS)
         colorize_image_file(PHOTO, Path(tmp) / "auto.png", colorizer)
-        colorize_image_file(PHOTO, Path(tmp) / "hinted.png", colorizer, hints=HintSource(picture=hints_png))
+        colorize_image_file(PHOTO, Path(tmp) / "hinted.png", colorizer, hints=HintSource(points=points))
         auto = Image.open(Path(tmp) / "auto.png").convert("RGB")
         hinted = Image.open(Path(tmp) / "hinted.png").convert("RGB")
-        overlay = grey.convert("RGB")
-        overlay.paste(Image.open(hints_png), (0, 0), Image.open(hints_png))
+    marks = grey.convert("RGB")
+    draw = ImageDraw.Draw(marks)
+    for p in points:
+        draw.ellipse((p.x - 5, p.y - 5, p.x + 5, p.y + 5), fill=p.rgb, outline=(255, 255, 255), width=2)
     w, h = grey.size
-    sheet = Image.new("RGB", (4 * w + 30, h), (255, 255, 255))
-    for i, tile in enumerate((grey.convert("RGB"), auto, overlay, hinted)):
-        sheet.paste(tile, (i * (w + 10), 0))
+    tiles = (grey.convert("RGB"), auto, marks, hinted, Image.fromarray(truth))
+    sheet = Image.new("RGB", (len(tiles) * w + (len(tiles) - 1) * 8, h), (255, 255, 255))
+    for i, tile in enumerate(tiles):
+        sheet.paste(tile, (i * (w + 8), 0))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out, optimize=True)
-    diff = np.abs(np.asarray(hinted.convert("YCbCr"), np.float32) - np.asarray(auto.convert("YCbCr"), np.float32))[..., 1:]
-    print(f"{args.out}: {args.model}; mean |ΔCbCr| hinted vs automatic {diff.mean():.2f} code values")
+    print(f"{args.out}: {args.model}; PSNR vs the original: grey {psnr(np.asarray(grey.convert('RGB')), truth):.2f} dB, "
+          f"automatic {psnr(np.asarray(auto), truth):.2f} dB, {len(points)} hints {psnr(np.asarray(hinted), truth):.2f} dB")
 
 
 if __name__ == "__main__":

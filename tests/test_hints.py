@@ -251,3 +251,21 @@ def test_spread_fills_the_hinted_region_and_stops_at_an_edge():
     assert torch.equal(spread_hints(luma, chroma, torch.zeros(1, 3, h, w)), chroma)  # no hint: untouched
     with pytest.raises(ValueError):
         HintSpread(falloff=0)
+
+
+def test_run_hints_folder_errors_are_one_line(make_clip, tiny_model_path, tiny_hint_model_path, tmp_path):
+    src = make_clip(tmp_path / "film.mp4", frames=3, width=64, height=48, audio=False)
+    (tmp_path / "hints").mkdir()
+    hints_picture(tmp_path / "hints" / "000001.png", h=48, w=64, box=(5, 5, 15, 15))
+    base = ["run", str(src), str(tmp_path / "out.mp4"), "--render-factor", "4", "--device", "cpu", "--quiet"]
+    refused = runner.invoke(app, [*base, "--model", str(tiny_model_path), "--hints", str(tmp_path / "hints")])
+    assert refused.exit_code == 2 and "takes no colour hints" in refused.output and len(refused.output.strip().splitlines()) == 1
+    missing = runner.invoke(app, [*base, "--model", str(tiny_hint_model_path), "--hints", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "no such hints folder" in missing.output
+    hints_picture(tmp_path / "hints" / "000002.png", h=40, w=64)
+    wrong = runner.invoke(app, [*base, "--model", str(tiny_hint_model_path), "--hints", str(tmp_path / "hints")])
+    assert wrong.exit_code == 2 and "000002.png: hints picture is 64x40, the picture it guides is 64x48" in wrong.output
+    (tmp_path / "hints" / "000002.png").unlink()
+    ok = runner.invoke(app, [*base, "--model", str(tiny_hint_model_path), "--hints", str(tmp_path / "hints")])
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".out*"))

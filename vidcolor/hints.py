@@ -90,6 +90,8 @@ def read_hint_picture(path: Path, height: int, width: int) -> Hints:
             rgba = np.asarray(img.convert("RGBA"))
     except InputError:
         raise
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: hints picture larger than the picture-size limit") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path}: not a readable hints picture ({exc.__class__.__name__})") from None
     ys, xs = np.nonzero(rgba[..., 3] >= PAINTED_ALPHA)

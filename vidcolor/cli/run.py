@@ -28,7 +28,7 @@ Examples:\n
   vidcolor run film.mp4 film-colour.mp4\n
   vidcolor run film.mkv master.mkv --codec ffv1          (lossless video)\n
   vidcolor run film.mp4 out.mp4 --render-factor 12 --keyframe-interval auto --report run.json\n
-  vidcolor run film.mp4 out.mp4 --model hint-model.safetensors --hints hints/   (colour painted on some frames)
+  vidcolor run film.mp4 out.mp4 --model vidcolor-lite0-cls-v2-preview --hints hints/   (colour painted on frames)
 """
 
 
