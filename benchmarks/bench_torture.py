@@ -426,9 +426,10 @@ def evaluate(case: Case, d: Path) -> Row:
             p = d / name
             try:
                 if p.suffix == ".png":
-                    with warnings.catch_warnings(), Image.open(p) as im:
+                    with warnings.catch_warnings():
                         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                        im.verify()
+                        with Image.open(p) as im:
+                            im.verify()
                 elif not frames_of(p):
                     valid = False
             except Exception as exc:  # noqa: BLE001 - any failure to read counts as invalid
