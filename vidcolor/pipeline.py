@@ -114,8 +114,8 @@ def colorize_video(
     model_s = compose_s = 0.0
     frames = 0
 
-    def predict(small, hint_planes=None):  # the stage decides which frames the model colours
-        return colorizer.predict(small, matrix, hint_planes)
+    def predict(small, planes=None):  # the stage decides which frames the model colours (planes: hints)
+        return colorizer.predict(small, matrix, planes)
 
     with VideoReader(src, media.video, batch_size=render.batch_size) as reader, VideoWriter(
         src, media, plan, threads=encode.threads, queue_batches=max(1, encode.queue_frames // max(1, render.batch_size))
