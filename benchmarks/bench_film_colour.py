@@ -21,8 +21,10 @@ from pathlib import Path
 
 import av
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 
+from vidcolor import metrics
 from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.models.registry import load_model
 from vidcolor.pipeline import colorize_video
@@ -59,8 +61,8 @@ def desaturate(src: Path, dst: Path) -> Path:
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
+    """8-bit pictures' PSNR in dB (vidcolor.metrics.psnr)."""
+    return float(metrics.psnr(torch.from_numpy(a)[None], torch.from_numpy(b)[None], peak=255.0)[0])
 
 
 def mean_psnr(frames: list[np.ndarray], truth: list[np.ndarray]) -> float:

@@ -21,8 +21,10 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 
+from vidcolor import metrics
 from vidcolor.colorizer import Colorizer, RenderConfig
 from vidcolor.hints import HintPoint, HintSource
 from vidcolor.images import colorize_image_file
@@ -44,8 +46,8 @@ def original_rgb(wheel_dir: Path | None, scratch: Path) -> np.ndarray:
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255.0**2 / mse)
+    """8-bit pictures' PSNR in dB (vidcolor.metrics.psnr)."""
+    return float(metrics.psnr(torch.from_numpy(a)[None], torch.from_numpy(b)[None], peak=255.0)[0])
 
 
 def main() -> None:

@@ -31,10 +31,17 @@ def spread(values: torch.Tensor, weight: torch.Tensor, guide: torch.Tensor, cell
     volume = torch.cat([num.reshape(n, c, bins, hc, wc), den.reshape(n, 1, bins, hc, wc)], 1)  # (B,C+1,bins,hc,wc)
     for _ in range(passes):
         volume = F.avg_pool3d(volume, 3, stride=1, padding=1, count_include_pad=False)
-    # Slice: one trilinear lookup per pixel at (x, y, guide) in the grid.
-    ys = (torch.arange(h, device=guide.device, dtype=values.dtype) + 0.5) / h * 2.0 - 1.0
-    xs = (torch.arange(w, device=guide.device, dtype=values.dtype) + 0.5) / w * 2.0 - 1.0
-    zs = guide[:, 0].to(values.dtype).clamp(0.0, 1.0) * 2.0 - 1.0
-    grid = torch.stack([xs.view(1, 1, w).expand(n, h, w), ys.view(1, h, 1).expand(n, h, w), zs], dim=-1)
-    picked = F.grid_sample(volume, grid.unsqueeze(1), mode="bilinear", padding_mode="border", align_corners=False)[:, :, 0]
+    picked = slice_grid(volume, guide)
     return picked[:, :c], picked[:, c:]
+
+
+def slice_grid(volume: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """Read a bilateral grid (B,C,bins,hc,wc) back at every pixel: one trilinear lookup at the
+    pixel's (x, y, guide) position (``guide`` (B,1,h,w) in [0,1]; bin k is centred at (k+0.5)/bins)
+    -> (B,C,h,w). One grid_sample on the 5-D volume, not an upsampling of every bin."""
+    n, (h, w) = guide.shape[0], guide.shape[-2:]
+    ys = (torch.arange(h, device=guide.device, dtype=volume.dtype) + 0.5) / h * 2.0 - 1.0
+    xs = (torch.arange(w, device=guide.device, dtype=volume.dtype) + 0.5) / w * 2.0 - 1.0
+    zs = guide[:, 0].to(volume.dtype).clamp(0.0, 1.0) * 2.0 - 1.0
+    grid = torch.stack([xs.view(1, 1, w).expand(n, h, w), ys.view(1, h, 1).expand(n, h, w), zs], dim=-1)
+    return F.grid_sample(volume, grid.unsqueeze(1), mode="bilinear", padding_mode="border", align_corners=False)[:, :, 0]

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidcolor.bilateral import slice_grid
 from vidcolor.errors import InputError
 from vidcolor.flow import FlowConfig, FlowEstimator, fb_inconsistency, flow_to_tensor, to_uint8, warp
 
@@ -162,14 +163,7 @@ def fill_holes(chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tenso
     # Blur across neighbouring luma bins too: a soft rather than a hard brightness edge.
     num = F.avg_pool3d(num, (3, 1, 1), stride=1, padding=(1, 0, 0), count_include_pad=False)
     den = F.avg_pool3d(den, (3, 1, 1), stride=1, padding=(1, 0, 0), count_include_pad=False)
-    # Slice: one trilinear lookup per pixel at (x, y, its luma) in the grid (grid_sample on the
-    # 5-D volume), instead of upsampling every bin to full size: C+1 channels, not (C+1)·bins.
-    ys = (torch.arange(h, device=luma.device, dtype=chroma.dtype) + 0.5) / h * 2.0 - 1.0
-    xs = (torch.arange(w, device=luma.device, dtype=chroma.dtype) + 0.5) / w * 2.0 - 1.0
-    zs = luma[:, 0].to(chroma.dtype).clamp(0.0, 1.0) * 2.0 - 1.0  # (B,h,w): bin centres at (k+0.5)/bins
-    grid = torch.stack([xs.view(1, 1, w).expand(n, h, w), ys.view(1, h, 1).expand(n, h, w), zs], dim=-1)
-    volume = torch.cat([num, den], 1)  # (B,C+1,bins,hc,wc)
-    picked = F.grid_sample(volume, grid.unsqueeze(1), mode="bilinear", padding_mode="border", align_corners=False)[:, :, 0]
+    picked = slice_grid(torch.cat([num, den], 1), luma)  # (B,C+1,h,w)
     num_px, den_px = picked[:, :c], picked[:, c:]
 
     blind_num, blind_den = _splat(chroma, confidence, cell)

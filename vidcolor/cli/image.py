@@ -65,8 +65,6 @@ def image_command(
     jobs = plan_outputs(pairs, output_dir, overwrite)
     colour_model = load_model(model)
     colorizer = Colorizer(colour_model, RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device, backend=backend), video=False)
-    if hints:
-        colorizer.require_hints()
 
     results: list[ImageResult] = []
     if len(jobs) == 1:
