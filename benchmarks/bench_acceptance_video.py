@@ -30,10 +30,8 @@ from pathlib import Path
 
 import av
 import cv2
+import footage
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import footage  # noqa: E402
 
 PSNR_BAR = 45.0
 

@@ -31,12 +31,11 @@ import av
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from vidcolor.backends import TOLERANCE, prepare_backend
+from vidcolor.color import ycbcr_to_rgb
+from vidcolor.models.base import GeneratorModel, ModelInfo, render_shape, resize_luma
 
-from vidcolor.backends import TOLERANCE, prepare_backend  # noqa: E402
-from vidcolor.color import ycbcr_to_rgb  # noqa: E402
-from vidcolor.models.base import GeneratorModel, ModelInfo, render_shape, resize_luma  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 def cpu_name() -> str:

@@ -15,24 +15,43 @@ from __future__ import annotations
 import argparse
 import hashlib
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+def write_reel(path: Path, seed: int, frames: int = 12) -> None:
+    """A 64x48 clip of drifting colour noise with a second of 440 Hz stereo sound."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (48, 96, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=12)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        sound = out.add_stream("aac", rate=48000, layout="stereo")
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, i : i + 64]), "rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        tone = (0.3 * np.sin(2 * np.pi * 440.0 * np.arange(48000) / 48000)).astype(np.float32)
+        for start in range(0, 48000, 1024):
+            chunk = np.ascontiguousarray(np.stack([tone[start : start + 1024]] * 2))
+            af = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+            af.sample_rate, af.pts = 48000, start
+            out.mux(sound.encode(af))
+        out.mux(sound.encode(None))
 
 
 def build_archive(root: Path, clips: int, photos: int) -> Path:
-    from conftest import make_clip
     from PIL import Image
 
     src = root / "archive"
     src.mkdir()
     for i in range(clips):
-        make_clip(src / f"reel{i:02d}.mp4", frames=12, width=64, height=48, audio=True)
+        write_reel(src / f"reel{i:02d}.mp4", seed=i)
     rng = np.random.default_rng(0)
     for i in range(photos):
         Image.fromarray(rng.integers(0, 255, (96, 128), dtype=np.uint8)).save(src / f"photo{i:02d}.png")

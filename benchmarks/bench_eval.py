@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-
-from vidcolor.colorizer import RenderConfig  # noqa: E402
-from vidcolor.models.generator import Generator, GeneratorConfig  # noqa: E402
-from vidcolor.models.registry import load_model  # noqa: E402
-from vidcolor.models.weights import save_generator  # noqa: E402
-from vidcolor.train.data import list_images  # noqa: E402
-from vidcolor.train.evaluate import evaluate_images  # noqa: E402
+from vidcolor.colorizer import RenderConfig
+from vidcolor.evaluation.images import evaluate_images
+from vidcolor.models.generator import Generator, GeneratorConfig
+from vidcolor.models.registry import load_model
+from vidcolor.models.weights import save_generator
+from vidcolor.train.data import list_images
 
 
 def model_from_checkpoint(path: Path, out: Path) -> str:

@@ -58,9 +58,7 @@ def main() -> None:
     ap.add_argument("--render-factor", type=int, default=8)
     args = ap.parse_args()
     if args.footage == "vtest":
-        import sys
 
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         import footage
 
         args.clip = footage.acceptance_clip(250)

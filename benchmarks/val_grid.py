@@ -9,21 +9,18 @@ never trained on), desaturated (BT.601 luma) and colorized exactly as `vidcolor 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from vidcolor.color import rgb_to_luma  # noqa: E402
-from vidcolor.colorizer import Colorizer, RenderConfig  # noqa: E402
-from vidcolor.compose import compose_image  # noqa: E402
-from vidcolor.models.registry import load_model  # noqa: E402
-from vidcolor.train.data import list_images  # noqa: E402
-from vidcolor.train.evaluate import read_rgb  # noqa: E402
-from vidcolor.train.samples import grid_image, write_png  # noqa: E402
+from vidcolor.color import rgb_to_luma
+from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.compose import compose_image
+from vidcolor.evaluation.images import read_picture_rgb
+from vidcolor.models.registry import load_model
+from vidcolor.train.data import list_images
+from vidcolor.train.samples import grid_image, write_png
 
 
 def main() -> None:
@@ -39,7 +36,7 @@ def main() -> None:
     colorizer = Colorizer(load_model(args.model), RenderConfig(device="cpu"), video=False)
     rows = []
     for path in picks:
-        truth = torch.from_numpy(read_rgb(path)).permute(2, 0, 1)[None].float() / 255.0
+        truth = torch.from_numpy(read_picture_rgb(path)).permute(2, 0, 1)[None].float() / 255.0
         luma = (rgb_to_luma(truth) * 255.0).round() / 255.0
         _, chroma = colorizer.colorize(luma, "bt601")
         pred = torch.from_numpy(compose_image(luma, chroma.cpu(), 8)).permute(2, 0, 1)[None].float() / 255.0

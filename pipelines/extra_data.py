@@ -18,11 +18,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vidcolor.errors import VidcolorError  # noqa: E402
-from vidcolor.train.data import DataFilter  # noqa: E402
-from vidcolor.train.index import build_index, write_index  # noqa: E402
+from vidcolor.errors import VidcolorError
+from vidcolor.train.data import DataFilter
+from vidcolor.train.index import build_index, write_index
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vidcolor.models.registry import REGISTRY_FILE, WEIGHTS_DIR, RegistryEntry, read_registry  # noqa: E402
-from vidcolor.models.weights import load_generator, save_generator  # noqa: E402
+from vidcolor.models.registry import REGISTRY_FILE, WEIGHTS_DIR, RegistryEntry, read_registry
+from vidcolor.models.weights import load_generator, save_generator
 
 
 def main() -> None:

@@ -17,19 +17,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-
-from vidcolor.color import ab_to_chroma, luma_to_lightness, rgb_to_luma, ycbcr_to_rgb  # noqa: E402
-from vidcolor.hints import HintSpread, spread_hints  # noqa: E402
-from vidcolor.metrics import psnr  # noqa: E402
-from vidcolor.train.hints import fixed_point_hints  # noqa: E402
-from vidcolor.train.recipe import load_recipe  # noqa: E402
-from vidcolor.train.trainer import Trainer  # noqa: E402
+from vidcolor.color import ab_to_chroma, luma_to_lightness, rgb_to_luma, ycbcr_to_rgb
+from vidcolor.hints import HintSpread, spread_hints
+from vidcolor.metrics import psnr
+from vidcolor.train.hints import fixed_point_hints
+from vidcolor.train.recipe import load_recipe
+from vidcolor.train.trainer import Trainer
 
 POINTS = (1, 5, 10, 50)
 GRID = {"cells": (4, 6, 8, 16), "bins": (8, 16), "passes": (2, 4, 8), "falloff": (1e-5, 1e-4, 1e-3)}

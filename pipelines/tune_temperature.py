@@ -21,19 +21,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from vidcolor.color import compose_rgb, luma_to_lightness, rgb_to_luma  # noqa: E402
-from vidcolor.metrics import colourfulness, psnr  # noqa: E402
-from vidcolor.models.ab_bins import annealed_mean  # noqa: E402
-from vidcolor.train.recipe import load_recipe  # noqa: E402
-from vidcolor.train.trainer import Trainer  # noqa: E402
+from vidcolor.color import compose_rgb, luma_to_lightness, rgb_to_luma
+from vidcolor.metrics import colourfulness, psnr
+from vidcolor.models.ab_bins import annealed_mean
+from vidcolor.train.recipe import load_recipe
+from vidcolor.train.trainer import Trainer
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 TEMPERATURES = (0.3, 0.38, 0.45, 0.55, 0.65, 0.8, 1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_batch import EXPECTED_ITEMS, leftovers, make_archive
+from helpers import EXPECTED_ITEMS, leftovers, make_archive
 
 from vidcolor.jobs.runner import JobOptions, run_job
 from vidcolor.jobs.settings import JobSettings

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import EXPECTED_ITEMS, leftovers, make_archive
 from PIL import Image
-from test_batch import EXPECTED_ITEMS, leftovers, make_archive
 
 from vidcolor.jobs.store import store_path
 

@@ -13,15 +13,16 @@ from typer.testing import CliRunner
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from test_train import make_shapes  # noqa: E402
+
+from helpers import make_shapes  # noqa: E402
 
 from vidcolor.cli import app  # noqa: E402
 from vidcolor.colorizer import RenderConfig  # noqa: E402
+from vidcolor.evaluation.images import evaluate_images, read_picture_rgb  # noqa: E402
 from vidcolor.metrics import psnr  # noqa: E402
 from vidcolor.models.base import ModelInfo  # noqa: E402
 from vidcolor.models.generator import Generator  # noqa: E402
 from vidcolor.models.weights import save_generator  # noqa: E402
-from vidcolor.train.evaluate import evaluate_images, read_rgb  # noqa: E402
 
 
 class GreyModel:
@@ -50,7 +51,7 @@ def test_grey_model_scores_as_the_grey_baseline(pictures: Path) -> None:
         assert s.psnr == pytest.approx(s.psnr_gray, abs=1e-4)
         assert s.ciede2000 == pytest.approx(s.ciede2000_gray, abs=1e-3)
         assert s.colourfulness == pytest.approx(0.0, abs=1e-3) and s.colourfulness_truth > 20
-        rgb = torch.from_numpy(read_rgb(Path(s.path))).permute(2, 0, 1)[None].float() / 255
+        rgb = torch.from_numpy(read_picture_rgb(Path(s.path))).permute(2, 0, 1)[None].float() / 255
         luma = ((0.299 * rgb[:, :1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:]) * 255).round() / 255
         assert s.psnr_gray == pytest.approx(float(psnr(luma.expand(-1, 3, -1, -1), rgb)[0]), abs=1e-3)
     mean = report.mean()

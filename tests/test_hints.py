@@ -166,7 +166,7 @@ def test_onnx_backend_takes_hints_like_eager(tiny_hint_model_path):
 
 
 def test_eval_hint_points_from_the_truth(tmp_path, tiny_hint_model_path, tiny_model_path):
-    from vidcolor.train.evaluate import evaluate_images
+    from vidcolor.evaluation.images import evaluate_images
 
     rng = np.random.default_rng(0)
     for i in range(2):

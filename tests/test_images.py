@@ -20,7 +20,8 @@ from vidcolor.images import (
     colorize_images,
     plan_outputs,
 )
-from vidcolor.media.images import atomic_write, read_image
+from vidcolor.media.images import read_image
+from vidcolor.media.outfile import atomic_write
 
 W601 = np.array([0.299, 0.587, 0.114])
 
@@ -357,8 +358,8 @@ def test_banded_compose_and_scores_equal_the_whole_picture_ones(monkeypatch, tin
     # Item 8 of the reliability issue: huge pictures are composed and scored band by band, with
     # the same result as composing and scoring the whole picture at once.
     import vidcolor.compose as compose
+    from vidcolor.evaluation.images import score_image
     from vidcolor.metrics import colourfulness, mean_ciede2000, psnr
-    from vidcolor.train.evaluate import score_image
 
     rng = np.random.default_rng(1)
     rgb = rng.integers(0, 256, (90, 130, 3), dtype=np.uint8)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from vidcolor.cli import app
 from vidcolor.color import rgb_to_chroma, rgb_to_luma, ycbcr_to_rgb
-from vidcolor.metrics import WarpError, warp_error
+from vidcolor.metrics import ColourConsistency, WarpError, warp_error
 
 H, W, T = 48, 64, 8
 
@@ -110,12 +110,17 @@ def test_eval_video_cli_scores(videos: dict[str, Path]) -> None:
     assert flicker["frames"] == T and flicker["flow_from"] == "input"
     assert flicker["ewarp"] > 5 * steady["ewarp"]
     assert flicker["ewarp_colour"] > 5 * steady["ewarp_colour"]
+    assert flicker["ewarp_chroma"] > 5 * steady["ewarp_chroma"]
+    assert flicker["cdc"] > 2 * steady["cdc"]
+    # The truth's own consistency is reported beside PRED's: scoring the truth gives the same twice.
+    assert steady["truth_scores"]["ewarp_chroma"] == pytest.approx(steady["ewarp_chroma"])
+    assert flicker["truth_scores"]["cdc"] == pytest.approx(steady["cdc"])
     assert steady["psnr"] > 60 and flicker["psnr"] < 40
     assert steady["colourfulness"] == pytest.approx(steady["colourfulness_truth"], rel=0.02)
     alone = run_json(str(videos["flicker"]))
     assert alone["flow_from"] == "pred" and "psnr" not in alone and alone["ewarp"] > 0
     table = CliRunner().invoke(app, ["eval-video", str(videos["flicker"]), "--truth", str(videos["truth"])])
-    assert table.exit_code == 0 and "E_warp" in table.stdout and "PSNR" in table.stdout
+    assert table.exit_code == 0 and "E_warp" in table.stdout and "PSNR" in table.stdout and "truth's own" in table.stdout
 
 
 @pytest.mark.parametrize("case", ["missing", "not_video", "length"])
@@ -132,3 +137,27 @@ def test_eval_video_cli_bad_input_is_a_one_line_error(videos: dict[str, Path], t
     assert result.exit_code == 2
     assert "Traceback" not in result.output and result.output.strip().startswith("error:")
     assert len(result.output.strip().splitlines()) <= 2  # one message (rich may wrap a long path)
+
+
+def test_colour_distribution_consistency() -> None:
+    frames, luma = panning_sequence()
+    still = ColourConsistency()
+    for _ in range(5):
+        still.update(frames[0])
+    assert still.value == pytest.approx(0.0, abs=1e-12)
+    one = ColourConsistency()
+    one.update(frames[0])
+    assert np.isnan(one.value)
+    steady, pumping = ColourConsistency(), ColourConsistency()
+    for i, f in enumerate(frames):
+        steady.update(f)
+        pumping.update((f * (0.7 if i % 2 else 1.0)).clamp(0, 1))  # colour that pumps frame to frame
+    assert pumping.value > 3 * steady.value
+    assert 0 <= steady.value <= float(np.log(2))  # JS divergence in nats is bounded by ln 2
+    grey = luma.expand(-1, 3, -1, -1)
+    meter = WarpError(component="chroma")
+    for f in grey:
+        meter.update(f)
+    assert meter.value == pytest.approx(0.0, abs=1e-10)  # no chroma: nothing to flicker
+    with pytest.raises(ValueError):
+        WarpError(component="hue")

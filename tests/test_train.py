@@ -20,36 +20,13 @@ import torch
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
 
+from helpers import SMALL, make_shapes, recipe, run_logged  # noqa: E402
+
 from vidcolor.errors import InputError, ModelError  # noqa: E402
 from vidcolor.models.generator import Generator, GeneratorConfig  # noqa: E402
 from vidcolor.models.weights import load_generator, save_generator  # noqa: E402
 from vidcolor.train.recipe import recipe_from_dict  # noqa: E402
-from vidcolor.train.trainer import Trainer, build_trainer  # noqa: E402
-
-SMALL = {"decoder_channels": [16, 16, 16]}
-
-
-def make_shapes(folder: Path, n: int, size: int = 48, seed: int = 0) -> list[Path]:
-    """Coloured discs and squares on a horizontal colour gradient, as PNG files."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
-        t = np.linspace(0.0, 1.0, size)[None, :, None]
-        img = np.ascontiguousarray(((c0 * (1 - t) + c1 * t) * np.ones((size, 1, 1))).astype(np.uint8))
-        for _ in range(3):
-            colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-            x, y = (int(v) for v in rng.integers(6, size - 6, 2))
-            r = int(rng.integers(4, size // 4))
-            if rng.random() < 0.5:
-                cv2.circle(img, (x, y), r, colour, -1)
-            else:
-                cv2.rectangle(img, (x - r, y - r), (x + r, y + r), colour, -1)
-        path = folder / f"shape{i:03d}.png"
-        cv2.imwrite(str(path), img)
-        paths.append(path)
-    return paths
+from vidcolor.train.trainer import build_trainer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -57,26 +34,6 @@ def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("shapes")
     make_shapes(folder, 8)
     return folder
-
-
-def recipe(shapes: Path, out: Path, **train: object) -> object:
-    t = {"mode": "classification", "steps": 12, "batch_size": 6, "lr": 3e-3, "warmup_steps": 1, "pretrained_encoder": False,
-         "checkpoint_every": 4, "sample_every": 6, "log_every": 1, "out_dir": str(out)}
-    t.update(train)
-    return recipe_from_dict({
-        "name": "tiny",
-        "model": SMALL,
-        "data": {"roots": [str(shapes)], "cache_size": 48, "holdout": 2, "cache_dir": str(out.parent / "cache"), "min_side": 32, "workers": 1},
-        "augment": {"size": 32, "crop_min": 1.0, "flip": False, "p_grain": 0.0, "p_blur": 0.0, "p_fade": 0.0, "p_scratches": 0.0},
-        "train": t,
-    })
-
-
-def run_logged(trainer: Trainer, **kw: object) -> list[dict]:
-    rows: list[dict] = []
-    trainer.on_step = rows.append
-    trainer.run(**kw)
-    return rows
 
 
 def falls(values: list[float]) -> bool:

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from test_train import make_shapes  # noqa: E402
+
+from helpers import make_shapes
 
 from vidcolor.cli import app  # noqa: E402
 from vidcolor.models.weights import load_generator  # noqa: E402

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from test_train import SMALL, make_shapes, recipe, run_logged
+from helpers import SMALL, make_shapes, recipe, run_logged
 
 from vidcolor.models.ab_bins import in_gamut_bin_centers, soft_encode
 from vidcolor.models.generator import HINT_CHANNELS, Generator, GeneratorConfig

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_video_pipeline import decoded, packets, psnr
+from helpers import decoded, packets, psnr
 
 from vidcolor.config import RenderConfig, TemporalConfig
 from vidcolor.pipeline import colorize_video

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from vidcolor.color import ab_to_chroma, luma_to_lightness
 from vidcolor.errors import InputError, ModelError
-from vidcolor.models.base import ColorModel, GeneratorModel, ModelInfo
+from vidcolor.models.base import ColorModel, GeneratorModel, LightnessToAb, ModelInfo, precision
 
 BACKENDS = ("auto", "eager", "channels_last", "bf16", "fp16", "compile", "onnx")
 REDUCED = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -149,8 +149,6 @@ class TorchBackendModel:
     """A GeneratorModel run with a memory layout, an autocast dtype and optionally torch.compile."""
 
     def __init__(self, base: GeneratorModel, backend: str, dtype: torch.dtype = torch.float32) -> None:
-        from vidcolor.export import LightnessToAb
-
         self.base = base
         self.info: ModelInfo = base.info
         self.backend = backend
@@ -175,10 +173,7 @@ class TorchBackendModel:
         if self.channels_last:
             lightness = lightness.contiguous(memory_format=torch.channels_last)
             hints = hints.contiguous(memory_format=torch.channels_last) if hints is not None else None
-        if self.dtype != torch.float32:
-            with torch.autocast(luma.device.type, dtype=self.dtype):
-                ab = self.net(lightness, hints)
-        else:
+        with precision(luma.device, self.dtype):
             ab = self.net(lightness, hints)
         return ab_to_chroma(luma.float(), ab.float().contiguous(), matrix)
 

@@ -20,6 +20,14 @@ class RenderConfig:
     backend: str = "auto"  # auto | eager | channels_last | bf16 | fp16 | compile | onnx (vidcolor.backends)
     hint_spread: HintSpread | None = HintSpread()  # None: hints act only through the model
 
+    def __post_init__(self) -> None:
+        if self.render_factor is not None and (isinstance(self.render_factor, bool) or not 4 <= self.render_factor <= 128):
+            raise InputError(f"--render-factor {self.render_factor} is out of range (4..128)")
+        if self.batch_size < 1:
+            raise InputError(f"--batch-size {self.batch_size} must be at least 1")
+        if self.dtype not in DTYPES:
+            raise InputError(f"unknown dtype {self.dtype!r}: {', '.join(DTYPES)}")
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -44,16 +52,12 @@ class Colorizer:
     """
 
     def __init__(self, model: ColorModel, config: RenderConfig = RenderConfig(), video: bool = True) -> None:
-        if config.dtype not in DTYPES:
-            raise InputError(f"unknown dtype {config.dtype!r}: {', '.join(DTYPES)}")
         self.device = resolve_device(config.device)
         from vidcolor.backends import prepare_backend  # late: backends imports the model wrappers
 
         self.model, self.backend = prepare_backend(model.to(self.device, DTYPES[config.dtype]), config.backend, self.device, DTYPES[config.dtype])
         info = model.info
         self.render_factor = config.render_factor or (info.default_render_factor_video if video else info.default_render_factor)
-        if not 4 <= self.render_factor <= 128:
-            raise InputError(f"--render-factor {self.render_factor} is out of range (4..128)")
         self.config = config
 
     def render_size(self, height: int, width: int) -> tuple[int, int]:

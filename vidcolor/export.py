@@ -17,32 +17,19 @@ model's name, version, sha256, default render factors and the conventions above,
 from __future__ import annotations
 
 import io
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from vidcolor.errors import InputError, ModelError, OutputError
-from vidcolor.models.base import ColorModel, GeneratorModel
+from vidcolor.media.outfile import atomic_write
+from vidcolor.models.base import ColorModel, GeneratorModel, LightnessToAb
 
 OPSET = 17
 MULTIPLE = 32  # the generator's stride: dynamic-size inputs must be multiples of it
 FORMAT = "vidcolor-generator-onnx"
-
-
-class LightnessToAb(nn.Module):
-    """The generator with its temperature fixed: L* -> ab (what the ONNX graph computes)."""
-
-    def __init__(self, generator: nn.Module, temperature: float | None) -> None:
-        super().__init__()
-        self.generator = generator
-        self.temperature = temperature
-
-    def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
-        return self.generator(lightness, temperature=self.temperature, hints=hints)
 
 
 def parse_render_size(text: str | None) -> tuple[int, int] | None:
@@ -168,13 +155,7 @@ def export_onnx(model: ColorModel, dst: str | Path, render_size: tuple[int, int]
     data = with_metadata(onnx_bytes(gen, render_size), metadata_for(gen, render_size))
     check = render_size or (3 * MULTIPLE, 5 * MULTIPLE)  # a non-square size other than the tracing one
     error = verify(data, gen, check)
-    tmp = dst.with_name(f".{dst.name}.partial")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, dst)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{dst}: cannot write ({exc.strerror or exc})") from None
+    atomic_write(dst, lambda f: f.write(data), overwrite=True)
     size = "dynamic" if render_size is None else f"{render_size[0]}x{render_size[1]}"
     return ExportResult(dst, size, len(data), error, check)
 

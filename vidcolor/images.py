@@ -28,6 +28,7 @@ from vidcolor.compose import compose_image
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.hints import HintSource, hint_planes
 from vidcolor.media.images import IMAGE_SUFFIXES, StillImage, read_image, write_image
+from vidcolor.media.outfile import is_input
 
 # Decoded pictures waiting for a full batch hold their full-size luma (4 bytes a pixel): past this
 # many pixels the waiting batch is colorized at once rather than grown.
@@ -170,7 +171,7 @@ def plan_outputs(pairs: Iterable[tuple[Path, Path]], out_dir: Path, overwrite: b
 
 
 def check_output(src: Path, dst: Path, overwrite: bool) -> None:
-    if dst.resolve() == src.resolve() or (dst.exists() and os.path.samefile(src, dst)):
+    if is_input(dst, [src]):
         raise OutputError(f"{dst} is the input picture; an input is never overwritten")
     if dst.exists() and not overwrite:
         raise OutputError(f"{dst} already exists; use --overwrite to replace")

@@ -101,7 +101,7 @@ from collections.abc import Iterable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from vidcolor.color import rgb_to_luma  # noqa: E402
+from vidcolor.color import rgb_to_chroma, rgb_to_luma  # noqa: E402
 from vidcolor.flow import FlowConfig, FlowEstimator, fb_inconsistency, flow_to_tensor, motion_boundaries, warp  # noqa: E402
 
 # The metric's flow. Lai et al. use FlowNet2; we use the most accurate CPU flow we measured: DIS
@@ -175,17 +175,29 @@ def colour_component(frame: np.ndarray | torch.Tensor) -> torch.Tensor:
     return rgb - rgb_to_luma(rgb)
 
 
+def chroma_component(frame: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """BT.601 Cb, Cr (centred on 0, about [-0.5, 0.5]) of an RGB frame: "chroma E_warp" scores
+    these two planes, the only ones a colorizer that keeps the input's luma writes."""
+    return rgb_to_chroma(_rgb_tensor(frame))
+
+
+COMPONENTS = {"rgb": _rgb_tensor, "colour": colour_component, "chroma": chroma_component}
+
+
 class WarpError:
     """Streaming E_warp: ``update(frame, luma)`` per frame in order, then ``value``.
 
     ``luma`` is the input's luminance for the frame (flow source); None uses the frame's own
     BT.601 luma. Pairs where every pixel is occluded (a scene cut, say) add nothing.
-    ``colour_only`` scores ``colour_component(frame)`` instead of the full RGB.
+    ``component``: what is compared: "rgb" (Lai et al.), "colour" (``colour_component``) or
+    "chroma" (``chroma_component``). ``colour_only=True`` is the same as "colour".
     """
 
-    def __init__(self, flow: FlowConfig = METRIC_FLOW, colour_only: bool = False) -> None:
+    def __init__(self, flow: FlowConfig = METRIC_FLOW, colour_only: bool = False, component: str = "rgb") -> None:
+        if component not in COMPONENTS:
+            raise ValueError(f"unknown component {component!r}: {', '.join(COMPONENTS)}")
         self._estimator = FlowEstimator(flow)
-        self._colour_only = colour_only
+        self._component = COMPONENTS["colour" if colour_only else component]
         self._prev: tuple[torch.Tensor, np.ndarray] | None = None
         self._pair_errors: list[float] = []
 
@@ -198,10 +210,7 @@ class WarpError:
         if self._prev is not None:
             prev_rgb, prev_y = self._prev
             flow, mask = warp_geometry(prev_y, y, self._estimator)
-            if self._colour_only:
-                sse, n = pair_warp_error(colour_component(prev_rgb), colour_component(rgb), flow, mask)
-            else:
-                sse, n = pair_warp_error(prev_rgb, rgb, flow, mask)
+            sse, n = pair_warp_error(self._component(prev_rgb), self._component(rgb), flow, mask)
             if n > 0:
                 pair = sse / n
                 self._pair_errors.append(pair)
@@ -233,3 +242,56 @@ def warp_error(
             raise ValueError("luma sequence is shorter than the frame sequence")
         meter.update(frame, y)
     return meter.value
+
+
+# ---------------------------------------------------------------------------------------------
+# Colour-distribution consistency, CDC (Liu et al., "Temporally Consistent Video Colorization with
+# Deep Feature Propagation and Self-regularization Learning", 2021; reported by BiSTNet and
+# ColorMNet): the Jensen–Shannon divergence (natural log) between the 256-bin histograms of each
+# RGB channel of frames t and t+dt, averaged over channels and frames, then over dt = 1, 2, 4.
+# No flow: it sees colour that pumps or drifts over a shot. Lower is steadier.
+# ---------------------------------------------------------------------------------------------
+
+CDC_STEPS = (1, 2, 4)
+
+
+def channel_histograms(frame: np.ndarray | torch.Tensor) -> np.ndarray:
+    """(3, 256) normalised histograms of an RGB frame's channels (values quantised to 8 bits)."""
+    rgb = _rgb_tensor(frame)[0]
+    codes = (rgb.clamp(0, 1) * 255.0 + 0.5).to(torch.int64).flatten(1).numpy()
+    hist = np.stack([np.bincount(c, minlength=256)[:256] for c in codes]).astype(np.float64)
+    return hist / hist.sum(1, keepdims=True)
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """Mean over rows of the Jensen–Shannon divergence (nats) of histogram rows ``p`` and ``q``."""
+    m = 0.5 * (p + q)
+
+    def kl(a: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(a > 0, a * np.log(a / m), 0.0).sum(1)
+
+    return float((0.5 * kl(p) + 0.5 * kl(q)).mean())
+
+
+class ColourConsistency:
+    """Streaming CDC: ``update(frame)`` per frame in order, then ``value`` (nan for one frame)."""
+
+    def __init__(self, steps: tuple[int, ...] = CDC_STEPS) -> None:
+        self._steps = steps
+        self._recent: list[np.ndarray] = []  # histograms of the last max(steps) frames
+        self._sums = {dt: [0.0, 0] for dt in steps}
+
+    def update(self, frame: np.ndarray | torch.Tensor) -> None:
+        hist = channel_histograms(frame)
+        for dt in self._steps:
+            if len(self._recent) >= dt:
+                total = self._sums[dt]
+                total[0] += js_divergence(self._recent[-dt], hist)
+                total[1] += 1
+        self._recent = (self._recent + [hist])[-max(self._steps) :]
+
+    @property
+    def value(self) -> float:
+        means = [total / count for total, count in self._sums.values() if count]
+        return float(np.mean(means)) if means else float("nan")

@@ -50,10 +50,10 @@ def eval_command(
     ),
 ) -> None:
     from vidcolor.colorizer import RenderConfig
-    from vidcolor.media.images import atomic_write
+    from vidcolor.evaluation.images import evaluate_images
+    from vidcolor.media.outfile import atomic_write
     from vidcolor.models.registry import load_model
     from vidcolor.train.data import list_images
-    from vidcolor.train.evaluate import evaluate_images
 
     missing = [str(p) for p in inputs if not p.exists()]
     if missing:

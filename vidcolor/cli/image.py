@@ -14,7 +14,7 @@ from vidcolor.colorizer import Colorizer, RenderConfig
 from vidcolor.errors import InputError, OutputError
 from vidcolor.hints import HintSource, parse_hint
 from vidcolor.images import ImageResult, collect_images, colorize_image_file, colorize_images, plan_outputs
-from vidcolor.media.images import atomic_write
+from vidcolor.media.outfile import atomic_write
 
 # One line per paragraph: rich re-wraps help text to the terminal's width.
 HELP = "\n\n".join(

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-from vidcolor.errors import OutputError
 
 # What happened to an item in this run.
 OUTCOMES = ("done", "failed", "up-to-date", "adopted", "interrupted")
@@ -79,12 +76,8 @@ class JobReport:
 
     def write(self, path: Path) -> None:
         """Atomically (temp file + rename), like every other output."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise OutputError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+        from vidcolor.media.outfile import atomic_write
+
+        text = (json.dumps(self.to_dict(), indent=2) + "\n").encode()
+        atomic_write(path, lambda f: f.write(text), overwrite=True)
 

@@ -12,14 +12,12 @@ decoded and 16-bit outputs encoded with OpenCV, which keeps all 16 bits.
 from __future__ import annotations
 
 import os
-import secrets
 import struct
 import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -28,6 +26,7 @@ from PIL import Image, UnidentifiedImageError
 
 from vidcolor.color import rgb_to_luma
 from vidcolor.errors import InputError, OutputError
+from vidcolor.media.outfile import atomic_write
 
 # Pillow format names we read and write. MPO (a JPEG with extra pictures, as cameras write) is
 # read as its first picture and written back as a plain JPEG.
@@ -349,39 +348,3 @@ def _png_with_metadata(png: bytes, meta: ImageMeta) -> bytes:
         chunks += _png_chunk(b"eXIf", exif)
     ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
     return png[:ihdr_end] + chunks + png[ihdr_end:]
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], object], overwrite: bool = False) -> None:
-    """Write through ``write`` to a temp file beside ``path``, then move it into place.
-
-    An interrupted or failed write leaves no file behind. Without ``overwrite`` the temp file is
-    hard-linked to ``path`` (fails if ``path`` exists, so nothing is ever clobbered); where the
-    file system has no hard links, an existence check and a rename do.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{path.parent}: cannot create folder ({exc.strerror or exc})") from None
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise OutputError(f"{path}: already exists (use --overwrite to replace it)") from None
-            except OSError:
-                if path.exists():
-                    raise OutputError(f"{path}: already exists (use --overwrite to replace it)") from None
-                os.replace(tmp, path)
-    except (OSError, ValueError) as exc:  # Pillow raises ValueError for metadata it cannot store
-        raise OutputError(f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc})") from None
-    finally:
-        tmp.unlink(missing_ok=True)

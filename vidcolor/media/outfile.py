@@ -13,8 +13,9 @@ import fcntl
 import glob
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from vidcolor.errors import OutputError
 
@@ -129,3 +130,45 @@ def check_side_output(path: Path, option: str, protected: Iterable[Path]) -> Non
         raise OutputError(f"{option} {path}: is a folder")
     if not os.access(path.parent, os.W_OK):
         raise OutputError(f"{option} {path}: folder {path.parent} is not writable")
+
+
+def temp_beside(path: Path) -> Path:
+    """A unique hidden temporary name beside ``path`` (``.NAME.TOKEN.partial``): same folder, so
+    the final rename is atomic; the one spelling every writer but the video writer uses."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], object], overwrite: bool = False) -> None:
+    """Write through ``write`` to a temp file beside ``path``, then move it into place.
+
+    An interrupted or failed write leaves no file behind. Without ``overwrite`` the temp file is
+    hard-linked to ``path`` (fails if ``path`` exists, so nothing is ever clobbered); where the
+    file system has no hard links, an existence check and a rename do.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path.parent}: cannot create folder ({exc.strerror or exc})") from None
+    tmp = temp_beside(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise OutputError(f"{path}: already exists (use --overwrite to replace it)") from None
+            except OSError:
+                if path.exists():
+                    raise OutputError(f"{path}: already exists (use --overwrite to replace it)") from None
+                os.replace(tmp, path)
+    except (OSError, ValueError) as exc:  # Pillow raises ValueError for metadata it cannot store
+        raise OutputError(f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -39,6 +39,13 @@ class EncodeConfig:
     threads: int = 0  # 0: the encoder's own choice
     queue_frames: int = 16  # frames waiting for the encoder (bounds memory)
 
+    def __post_init__(self) -> None:
+        # The codec, preset and pixel format are checked against OUT's container in plan_output.
+        if not 0 <= self.crf <= 63:
+            raise OutputError(f"--crf {self.crf} is out of range (0..63; 0 is lossless)")
+        if self.threads < 0 or self.queue_frames < 1:
+            raise OutputError("encoder threads must be >= 0 and queue_frames >= 1")
+
 
 # OUT's extension -> ffmpeg muxer. Anything else is refused up front (exit 2), not after an hour.
 CONTAINERS = {
@@ -139,8 +146,6 @@ def plan_output(dst: Path, media: MediaInfo, cfg: EncodeConfig) -> OutputPlan:
     fmt = container_format(dst)
     info = media.video
     warnings: list[str] = []
-    if not 0 <= cfg.crf <= 63:
-        raise OutputError(f"--crf {cfg.crf} is out of range (0..63; 0 is lossless)")
     codec = cfg.codec
     if codec is None:
         codec = "libvpx-vp9" if fmt == "webm" else "libx264"

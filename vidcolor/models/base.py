@@ -6,8 +6,9 @@ pipeline never sees Lab or ImageNet normalisation: those are the wrapper's busin
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, Self
 
 import torch
 import torch.nn.functional as F
@@ -55,29 +56,54 @@ def render_shape(height: int, width: int, render_factor: int, keep_aspect: bool,
     return h, w
 
 
-class GeneratorModel:
-    """Our U-Net generator as a ColorModel: L* in, ab out, converted to CbCr with the input luma."""
+def precision(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
+    """Autocast to ``dtype`` on ``device`` where it is reduced (bf16, fp16) and autocast exists
+    there; otherwise nothing (float32 runs as it is)."""
+    if dtype != torch.float32 and device.type in ("cpu", "cuda"):
+        return torch.autocast(device.type, dtype=dtype)
+    return contextlib.nullcontext()
 
-    def __init__(self, generator: torch.nn.Module, info: ModelInfo, temperature: float | None = None) -> None:
+
+class TorchColorModel:
+    """What every torch-backed ColorModel shares: a network in eval mode, its info, the device it
+    runs on and the dtype it computes in (``to``)."""
+
+    def __init__(self, generator: torch.nn.Module, info: ModelInfo) -> None:
         self.generator = generator.eval()
         self.info = info
-        self.temperature = temperature
         self.dtype: torch.dtype = torch.float32
 
-    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> GeneratorModel:
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> Self:
         self.generator.to(device)
         if dtype is not None:
             self.dtype = dtype
         return self
 
+
+class LightnessToAb(torch.nn.Module):
+    """The generator with its temperature fixed: L* (+ hint planes) -> ab (what the ONNX graph computes)."""
+
+    def __init__(self, generator: torch.nn.Module, temperature: float | None) -> None:
+        super().__init__()
+        self.generator = generator
+        self.temperature = temperature
+
+    def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generator(lightness, temperature=self.temperature, hints=hints)
+
+
+class GeneratorModel(TorchColorModel):
+    """Our U-Net generator as a ColorModel: L* in, ab out, converted to CbCr with the input luma."""
+
+    def __init__(self, generator: torch.nn.Module, info: ModelInfo, temperature: float | None = None) -> None:
+        super().__init__(generator, info)
+        self.temperature = temperature
+
     @torch.inference_mode()
     def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> torch.Tensor:
         lightness = luma_to_lightness(luma)
         hints = hints.to(lightness.device, lightness.dtype) if hints is not None else None
-        if self.dtype != torch.float32 and luma.device.type in ("cpu", "cuda"):
-            with torch.autocast(luma.device.type, dtype=self.dtype):
-                ab = self.generator(lightness, temperature=self.temperature, hints=hints)
-        else:
+        with precision(luma.device, self.dtype):
             ab = self.generator(lightness, temperature=self.temperature, hints=hints)
         return ab_to_chroma(luma, ab.float(), matrix)
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from vidcolor.color import rgb_to_chroma
 from vidcolor.errors import ModelError
-from vidcolor.models.base import ModelInfo, resize_luma
+from vidcolor.models.base import ModelInfo, TorchColorModel, precision, resize_luma
 from vidcolor.models.deoldify.checkpoint import generator_from_state, is_deoldify_file, load_deoldify_file, read_checkpoint
 from vidcolor.models.deoldify.unet import IMAGENET_MEAN, IMAGENET_STD, RENDER_FACTOR, RENDER_FACTOR_VIDEO, DeOldifyUnet, spec_for
 from vidcolor.models.weights import sha256_file
@@ -17,7 +17,7 @@ from vidcolor.models.weights import sha256_file
 # --------------------------------------------------------------------------- as a ColorModel
 
 
-class DeOldifyModel:
+class DeOldifyModel(TorchColorModel):
     """A DeOldify generator as a ColorModel: luma in, CbCr out (the pipeline keeps the luma).
 
     DeOldify's own pre/post-processing: the frame stretched to a square render size, made grey
@@ -27,21 +27,11 @@ class DeOldifyModel:
     """
 
     def __init__(self, generator: DeOldifyUnet, info: ModelInfo) -> None:
-        self.generator = generator.eval()
-        self.info = info
-        self.dtype: torch.dtype = torch.float32
-
-    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> DeOldifyModel:
-        self.generator.to(device)
-        if dtype is not None:
-            self.dtype = dtype
-        return self
+        super().__init__(generator, info)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        if self.dtype != torch.float32 and x.device.type in ("cpu", "cuda"):
-            with torch.autocast(x.device.type, dtype=self.dtype):
-                return self.generator(x).float()
-        return self.generator(x)
+        with precision(x.device, self.dtype):
+            return self.generator(x).float()
 
     @torch.inference_mode()
     def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:

@@ -66,7 +66,7 @@ class EvalReport:
         }
 
 
-def read_rgb(path: Path) -> np.ndarray:
+def read_picture_rgb(path: Path) -> np.ndarray:
     """An upright (EXIF) 8-bit RGB array; InputError for what is not a readable picture."""
     try:
         with Image.open(path) as img:
@@ -190,7 +190,7 @@ def evaluate_images(
     report = EvalReport(model=model.info.name, render_factor=colorizer.render_factor, hint_points=hint_points)
     for p in paths:
         try:
-            score = score_image(read_rgb(Path(p)), colorizer, str(p), hint_points)
+            score = score_image(read_picture_rgb(Path(p)), colorizer, str(p), hint_points)
         except InputError as exc:
             report.skipped.append(str(exc))
             score = None
