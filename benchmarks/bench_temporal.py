@@ -18,6 +18,8 @@ original, streaming (one pair of frames in memory per variant):
   input luma) and E_warp of the colour component alone;
 - PSNR (RGB, vs the original) and colourfulness (Hasler & Süsstrunk), per-frame means;
 - the stage's wall time (model + flow + blend) and how many frames the model coloured.
+The flow-stage variants here are forward only (``lookahead=0``: scored batch by batch as they
+come); the two-way default and references are measured on cut films by bench_shots.py.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_temporal.py --checkpoint runs/default/checkpoint.pt
 """
@@ -131,9 +133,7 @@ def pick_clip(args: argparse.Namespace) -> Path:
     if args.clip:
         return args.clip
     if args.footage == "vtest":
-        import sys
 
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         import footage
 
         return footage.colour_clip(max(args.frames or 250, 250))  # one cached clip; --frames limits reading
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> dict:
     floor_static: list[tuple[float, float]] = []  # per pair: share of scored pixels static, their noise E_warp
     model = load_checkpoint(args.checkpoint) if args.checkpoint else __import__("vidcolor.models.registry", fromlist=["load_model"]).load_model(args.model)
     colorizer = Colorizer(model, RenderConfig(render_factor=args.render_factor, batch_size=args.batch, device="cpu"))
-    base = TemporalConfig(strength=args.strength, flow_preset=args.flow_preset, flow_scale=args.flow_scale)
+    base = TemporalConfig(strength=args.strength, flow_preset=args.flow_preset, flow_scale=args.flow_scale, lookahead=0)
     variants = [Variant("per-frame", PerFrameStage()), Variant("temporal", FlowStage(base))]
     for k in args.keyframes:
         variants.append(Variant(f"keyframe {k}", FlowStage(replace(base, keyframe_interval=k))))
@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> dict:
                 return colorizer.predict(x)
 
             t0 = time.perf_counter()
-            chroma = v.stage.process(small, predict)
+            chroma = v.stage.push(small, predict)  # forward only: every frame handed back at once
             v.seconds += time.perf_counter() - t0
             v.predicted += calls[0]
             full = upsample_chroma(chroma, tuple(luma.shape[-2:]))

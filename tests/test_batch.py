@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_clip
+from helpers import CLIP, EXPECTED_ITEMS, leftovers, make_archive, make_clip
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -25,34 +25,6 @@ from vidcolor.jobs.settings import JobSettings, load_recipe, settings_hash, with
 from vidcolor.jobs.store import JobStore, job_lock, store_path
 
 REPO = Path(__file__).resolve().parent.parent
-CLIP = dict(frames=6, width=64, height=48)
-
-# The archive every batch test converts: key in DST -> kind.
-EXPECTED_ITEMS = {
-    "broken.mp4": "video",  # a truncated copy of a clip: fails, is reported, the job goes on
-    "mystery.mp4": "video",  # a clip named mystery.bin: found by content
-    "photos/grey.png": "image",
-    "photos/scan.jpg": "image",  # a JPEG without an extension gets one
-    "reel.mp4": "video",
-    "sub/deep/reel2.mp4": "video",  # a .mov comes out as .mp4
-}
-
-
-def make_archive(root: Path) -> Path:
-    """A small archive: clips (one with sound), photos, a non-media file, a truncated video."""
-    src = root / "archive"
-    (src / "photos").mkdir(parents=True)
-    (src / "sub" / "deep").mkdir(parents=True)
-    make_clip(src / "reel.mp4", audio=True, **CLIP)
-    make_clip(src / "sub" / "deep" / "reel2.mov", audio=False, **CLIP)
-    shutil.copyfile(src / "reel.mp4", src / "mystery.bin")
-    data = (src / "reel.mp4").read_bytes()
-    (src / "broken.mp4").write_bytes(data[: len(data) // 3])
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 255, (40, 56), dtype=np.uint8)).save(src / "photos" / "grey.png")
-    Image.fromarray(rng.integers(0, 255, (48, 32, 3), dtype=np.uint8)).save(src / "photos" / "scan", format="JPEG")
-    (src / "notes.txt").write_text("shot list, reel 1\n")
-    return src
 
 
 @pytest.fixture()
@@ -75,15 +47,6 @@ def outcomes(report) -> dict[str, str]:
 def completions(dst: Path) -> dict[str, int]:
     with JobStore.open(dst, create=False) as store:
         return {r.key: r.completions for r in store.rows()}
-
-
-def leftovers(dst: Path) -> list[Path]:
-    """Temp files anywhere in DST, and anything in the staging folder."""
-    found = [p for p in dst.rglob("*") if ".partial" in p.name]
-    staging = dst / ".vidcolor" / "staging"
-    if staging.exists():
-        found += list(staging.rglob("*"))
-    return found
 
 
 # -- detection and layout ------------------------------------------------------------------------
@@ -307,3 +270,39 @@ def test_cli_batch_and_status(archive: Path, tmp_path: Path, tiny_model_path: Pa
     assert not (tmp_path / "x").exists()  # nothing created before the model was checked
     result = runner.invoke(app, ["batch", str(archive), str(tmp_path / "y"), "--engine", "spark", "--model", str(tiny_model_path)])
     assert result.exit_code == 2 and "unknown engine" in result.output
+
+
+def test_references_per_film_and_their_changes_redo_it(tmp_path: Path, settings: JobSettings) -> None:
+    import av
+
+    src = tmp_path / "films"
+    src.mkdir()
+    make_clip(src / "reel.mkv", audio=False, codec="ffv1", pix_fmt="yuv444p", **CLIP)
+    make_clip(src / "other.mkv", audio=False, codec="ffv1", pix_fmt="yuv444p", **CLIP)
+    refs = src / "refs" / "reel"  # inside SRC: must not be taken for photos to colour
+    refs.mkdir(parents=True)
+    with av.open(str(src / "reel.mkv")) as c:
+        truth = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    Image.fromarray(truth).save(refs / "000000.png")
+    dst = tmp_path / "out"
+    with_refs = with_overrides(settings, references=str(src / "refs"), container="mkv", codec="ffv1")
+    report = run_job([src], dst, with_refs, INLINE)
+    assert outcomes(report) == {"reel.mkv": "done", "other.mkv": "done"}
+
+    def first_frame(path: Path) -> np.ndarray:
+        with av.open(str(path)) as c:
+            return next(c.decode(video=0)).to_ndarray(format="rgb24").astype(np.float32)
+
+    colour = lambda x: x - x.mean(2, keepdims=True)  # noqa: E731
+    err_ref = np.abs(colour(first_frame(dst / "reel.mkv")) - colour(truth.astype(np.float32))).mean()
+    with av.open(str(src / "other.mkv")) as c:
+        other_truth = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(np.float32)
+    err_plain = np.abs(colour(first_frame(dst / "other.mkv")) - colour(other_truth)).mean()
+    assert err_ref < 0.3 * err_plain  # the film with a reference took its colour
+    assert outcomes(run_job([src], dst, with_refs, INLINE)) == {"reel.mkv": "up-to-date", "other.mkv": "up-to-date"}
+    Image.fromarray(255 - truth).save(refs / "000000.png")  # the reference changed (and no longer matches)
+    again = run_job([src], dst, with_refs, INLINE)
+    assert outcomes(again)["other.mkv"] == "up-to-date" and outcomes(again)["reel.mkv"] == "failed"
+    assert "does not match frame 0" in next(i.error for i in again.items if i.key == "reel.mkv")
+    with pytest.raises(InputError, match="no such folder"):
+        run_job([src], dst, with_overrides(settings, references=str(tmp_path / "none")), INLINE)

@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "samples" / "clip.mp4"
-COMMANDS = ("run", "image", "batch", "train", "eval", "eval-video", "models", "export")
+COMMANDS = ("run", "keyframes", "image", "batch", "train", "eval", "eval-video", "models", "export")
 
 
 def console_script() -> str:

@@ -222,8 +222,14 @@ def test_film_hinted_frame_is_an_anchor_carried_on(make_clip, tiny_hint_model_pa
 
     auto, hinted = rgb_frames(tmp_path / "auto.mkv"), rgb_frames(tmp_path / "hinted.mkv")
     change = [float(np.abs(a - b).mean()) for a, b in zip(auto, hinted)]
-    assert change[0] == change[1] == 0.0  # nothing before the hinted frame changes
     assert change[2] > 0.5 and change[3] > 0.2 * change[2]  # the anchor, and its colour carried on
+    assert change[1] > 0.2 * change[2]  # and back over the look-ahead
+    # Forward only (no look-ahead): nothing before the hinted frame changes.
+    one_way = TemporalConfig(strength=0.8, lookahead=0)
+    colorize_video(src, tmp_path / "auto1.mkv", model, render, one_way, encode)
+    colorize_video(src, tmp_path / "hinted1.mkv", model, render, one_way, encode, hints={2: tmp_path / "hints" / "000002.png"})
+    change = [float(np.abs(a - b).mean()) for a, b in zip(rgb_frames(tmp_path / "auto1.mkv"), rgb_frames(tmp_path / "hinted1.mkv"))]
+    assert change[0] == change[1] == 0.0 and change[2] > 0.5 and change[3] > 0.2 * change[2]
     # Past the end: refused up front where the container counts its frames (MP4), else a warning.
     mp4 = make_clip(tmp_path / "film.mp4", frames=8, width=128, height=96, audio=False)
     with pytest.raises(InputError, match="past the film's end"):

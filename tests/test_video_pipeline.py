@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from helpers import decoded, packets, psnr
 
 from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.errors import OutputError
@@ -20,34 +21,10 @@ FAST = RenderConfig(render_factor=4, batch_size=4)
 PER_FRAME = TemporalConfig(enabled=False)
 
 
-def decoded(path: Path) -> tuple[list[np.ndarray], list[Fraction], list[np.ndarray]]:
-    """Y planes, presentation times (exact fractions of a second) and (U, V) planes per frame."""
-    ys, times, uvs = [], [], []
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        for f in c.decode(s):
-            planes = [np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: p.height, : p.width].copy() for p in f.planes]
-            ys.append(planes[0])
-            uvs.append(np.stack(planes[1:3]))
-            times.append(Fraction(f.pts) * s.time_base)
-    return ys, times, uvs
-
-
-def packets(path: Path, kind: str) -> list[bytes]:
-    with av.open(str(path)) as c:
-        streams = [s for s in c.streams if s.type == kind]
-        return [bytes(p) for p in c.demux(streams) if p.size]
-
-
 def first_audio_time(path: Path) -> Fraction:
     with av.open(str(path)) as c:
         s = c.streams.audio[0]
         return min(Fraction(p.pts) * s.time_base for p in c.demux(s) if p.size)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,16 @@ progress goes to the ``progress`` callback and everything else into the returned
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import torch
 
 from vidcolor.colorizer import Colorizer
@@ -27,11 +29,13 @@ from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.hints import Hints, hint_planes, read_hint_picture
 from vidcolor.media.frames import ComposedBatch, fit_luma, pad_luma_tensor, quantise_chroma
+from vidcolor.media.outfile import is_input
 from vidcolor.media.plan import OutputPlan, plan_output
 from vidcolor.media.probe import MediaInfo, probe
 from vidcolor.media.reader import VideoReader
 from vidcolor.media.writer import VideoWriter
 from vidcolor.models.base import ColorModel
+from vidcolor.references import check_references, read_references, thumbnail
 from vidcolor.temporal import build_stage
 
 Progress = Callable[[int, "int | None"], None]  # (frames done, expected total or None)
@@ -70,13 +74,32 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
         raise InputError(f"{src}: no such file")
     if dst.is_dir():
         raise OutputError(f"{dst}: is a directory; give an output file name")
-    if src.exists() and (src.resolve() == dst.resolve() or (dst.exists() and os.path.samefile(src, dst))):
+    if is_input(dst, [src]):
         raise OutputError(f"{dst}: is the input file; choose another output name")
     if dst.exists() and not overwrite:
         raise OutputError(f"{dst}: already exists (use --overwrite to replace it)")
     if not dst.parent.is_dir():
         what = "is a file, not a folder" if dst.parent.exists() else "does not exist"
         raise OutputError(f"{dst.parent}: output folder {what}")
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run's paths checked, its input probed and its output planned: what can fail before a
+    model is loaded (the CLI prepares first, so a typo fails in milliseconds)."""
+
+    src: Path
+    dst: Path
+    media: MediaInfo
+    plan: OutputPlan
+
+
+def prepare_run(src: str | Path, dst: str | Path, encode: EncodeConfig = EncodeConfig(), overwrite: bool = False) -> PreparedRun:
+    """Check the paths (``check_paths``), probe IN and plan OUT; VidcolorError on any problem."""
+    src, dst = Path(src), Path(dst)
+    check_paths(src, dst, overwrite)
+    media = probe(src)
+    return PreparedRun(src, dst, media, plan_output(dst, media, encode))
 
 
 def colorize_video(
@@ -90,21 +113,27 @@ def colorize_video(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     hints: Mapping[int, Path] | None = None,
+    references: Mapping[int, Path] | None = None,
+    prepared: PreparedRun | None = None,
 ) -> RunReport:
     """Colorize ``src`` into ``dst``; returns what happened. Raises a VidcolorError on bad input or
     output, ``RunCancelled`` when ``should_stop`` returns True; OUT appears only when complete.
-    ``hints``: {frame index: hints picture} (vidcolor.hints.frame_hint_pictures), for a hint model."""
+    ``hints``: {frame index: hints picture} (vidcolor.hints.frame_hint_pictures), for a hint model.
+    ``references``: {frame index: colour picture of that frame} (vidcolor.references).
+    ``prepared``: ``prepare_run(src, dst, encode, overwrite)``'s result when the caller has it."""
     t_start = time.perf_counter()
     src, dst = Path(src), Path(dst)
-    check_paths(src, dst, overwrite)
-    media = probe(src)
-    plan = plan_output(dst, media, encode)
+    if prepared is None or (prepared.src, prepared.dst) != (src, dst):
+        prepared = prepare_run(src, dst, encode, overwrite)
+    media, plan = prepared.media, prepared.plan
     if isinstance(model, str):
         from vidcolor.models.registry import load_model
 
         model = load_model(model)
     colorizer = Colorizer(model, render, video=True)
     frame_hints = _load_frame_hints(hints, media, plan, colorizer) if hints else {}
+    render_size = colorizer.render_size(plan.height, plan.width)
+    anchors = _load_references(src, media, plan, references, render_size, colorizer.device) if references else {}
     stage = build_stage(temporal)
     stage.reset()
     matrix = plan.matrix
@@ -117,6 +146,17 @@ def colorize_video(
     def predict(small, planes=None):  # the stage decides which frames the model colours (planes: hints)
         return colorizer.predict(small, matrix, planes)
 
+    held = _HeldFrames()  # decoded frames whose chroma the stage has not handed back yet
+
+    def write(cbcr: torch.Tensor, writer: VideoWriter) -> float:
+        if len(cbcr) == 0:
+            return 0.0
+        t0 = time.perf_counter()
+        y, pts, time_base = held.take(len(cbcr))
+        uv = quantise_chroma(upsample_chroma(cbcr, chroma_size).cpu(), plan.bits, plan.full_range)
+        writer.put(ComposedBatch(y=y, uv=uv, pts=pts, time_base=time_base))
+        return time.perf_counter() - t0
+
     with VideoReader(src, media.video, batch_size=render.batch_size) as reader, VideoWriter(
         src, media, plan, threads=encode.threads, queue_batches=max(1, encode.queue_frames // max(1, render.batch_size))
     ) as writer:
@@ -126,19 +166,20 @@ def colorize_video(
             t0 = time.perf_counter()
             luma = pad_luma_tensor(batch.luma, plan.height, plan.width)
             small = colorizer.prepare(luma)
-            cbcr = stage.process(small, predict, _batch_hints(frame_hints, frames, small))
-            t1 = time.perf_counter()
-            uv = quantise_chroma(upsample_chroma(cbcr, chroma_size).cpu(), plan.bits, plan.full_range)
-            y = fit_luma(batch.y_planes, batch.bits, plan.bits, plan.height, plan.width)
-            t2 = time.perf_counter()
-            model_s += t1 - t0
-            compose_s += t2 - t1
-            writer.put(ComposedBatch(y=y, uv=uv, pts=batch.pts, time_base=batch.time_base))
+            batch_refs = {i: anchors[frames + i] for i in range(len(batch)) if frames + i in anchors}
+            held.put(fit_luma(batch.y_planes, batch.bits, plan.bits, plan.height, plan.width), batch.pts, batch.time_base)
+            cbcr = stage.push(small, predict, _batch_hints(frame_hints, frames, small), batch_refs)
+            model_s += time.perf_counter() - t0
+            compose_s += write(cbcr, writer)
             frames += len(batch)
             if progress is not None:
                 progress(frames, max(total, frames) if total else None)
         if should_stop is not None and should_stop():
             raise RunCancelled(f"stopped after {frames} frames; {dst.name} was not written")
+        t0 = time.perf_counter()
+        rest = stage.flush()
+        model_s += time.perf_counter() - t0
+        compose_s += write(rest, writer)
         writer.finish()
     if frames == 0:
         dst.unlink(missing_ok=True)
@@ -172,6 +213,7 @@ def colorize_video(
             "matrix": matrix,
             "size": [plan.width, plan.height],
             "hinted_frames": sorted(frame_hints),
+            "reference_frames": sorted(anchors),
         },
         frames=frames,
         expected_frames=total,
@@ -201,6 +243,58 @@ def _load_frame_hints(hints: Mapping[int, Path], media: MediaInfo, plan: OutputP
         # Coordinates hold in the coded frame (padding, where the codec needs it, is at the bottom right).
         loaded[index] = [replace(part, height=plan.height, width=plan.width)]
     return loaded
+
+
+class _HeldFrames:
+    """Decoded Y planes (and timestamps) waiting for their chroma: at most the stage's look-ahead
+    plus a batch, whatever the film's length."""
+
+    def __init__(self) -> None:
+        self._parts: deque[tuple[np.ndarray, list[int], Fraction]] = deque()
+
+    def put(self, y: np.ndarray, pts: list[int], time_base: Fraction) -> None:
+        self._parts.append((y, list(pts), time_base))
+
+    def take(self, count: int) -> tuple[np.ndarray, list[int], Fraction]:
+        """The ``count`` oldest frames, as one batch."""
+        ys: list[np.ndarray] = []
+        pts: list[int] = []
+        time_base = self._parts[0][2]
+        while count > 0:
+            y, p, tb = self._parts[0]
+            if len(p) <= count:
+                self._parts.popleft()
+                ys.append(y)
+                pts.extend(p)
+                count -= len(p)
+            else:
+                ys.append(y[:count])
+                pts.extend(p[:count])
+                self._parts[0] = (y[count:], p[count:], tb)
+                count = 0
+        return (ys[0] if len(ys) == 1 else np.concatenate(ys)), pts, time_base
+
+
+def _load_references(
+    src: Path, media: MediaInfo, plan: OutputPlan, pictures: Mapping[int, Path], size: tuple[int, int], device: torch.device
+) -> dict[int, torch.Tensor]:
+    """Every reference read and checked (size now; luma against its frame by a quick decode up to
+    the last reference), then turned into render-size CbCr anchors on ``device``."""
+    refs = read_references(dict(pictures), media.video.height, media.video.width, plan.matrix, media.video.frames or None)
+    times: list[float] = []
+
+    def thumbs() -> Iterator[torch.Tensor]:
+        with VideoReader(src, media.video, batch_size=16) as reader:
+            for batch in reader:
+                times.extend(float(p * batch.time_base) for p in batch.pts)
+                yield thumbnail(batch.luma)
+
+    scan = thumbs()
+    try:
+        check_references(refs, scan, times)
+    finally:
+        scan.close()  # stops the decode as soon as every reference is matched
+    return {r.frame: r.chroma(size, (plan.height, plan.width), plan.matrix).to(device) for r in refs}
 
 
 def _batch_hints(frame_hints: dict[int, list[Hints]], first: int, small: torch.Tensor) -> torch.Tensor | None:

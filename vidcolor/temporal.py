@@ -1,21 +1,31 @@
 """Temporal stage: what turns per-frame chroma predictions into a film's chroma.
 
-A stage sees each batch of render-size luma frames in order and returns their chroma. It decides
+A stage is pushed batches of render-size luma frames in order and hands back the chroma of the
+frames it has finished, oldest first (``push``; ``flush`` at the end gives the rest). It decides
 which frames the model must colour: it is handed ``predict`` (render luma -> CbCr) and calls it on
 the frames it needs, so keyframe mode can skip the model entirely on most frames.
-State is O(1) frames (the previous frame's luma and output chroma), never the film.
 
-``FlowStage`` (the default): dense optical flow (OpenCV DIS, CPU) between consecutive render-size
-luma frames; the previous OUTPUT chroma is warped onto the current frame and blended with the
-fresh prediction, weighted by a per-pixel confidence (forward–backward flow consistency ×
-luminance warping error) times ``strength``. Occluded or newly visible pixels take the fresh
-prediction; at a scene cut the state is dropped so no chroma crosses the cut. In keyframe mode
-the model runs only on key frames and the frames between carry the warped chroma forward.
+``FlowStage`` (the default) works shot by shot (vidcolor.shots: a cut ends a shot and nothing is
+carried across it). Colour is carried along the optical flow both ways in time:
+
+- forward: the previous frame's colour, warped onto this one, is blended with the fresh
+  prediction by the per-pixel trust in the warp × ``strength``; between key frames (keyframe
+  mode) it is carried alone, newly visible pixels filled from trusted neighbours of similar luma;
+- backward: the same, from the next frame, over a look-ahead window of ``lookahead`` frames
+  (the film is a file: the stage may wait for the future, but holds at most twice that many
+  render-size frames, whatever the film's length). The output is the mean of both directions, so
+  a colour change is spread symmetrically instead of lagging behind the picture;
+- anchors: a reference (a person's colour for a frame: ``references``), or a hinted frame's
+  prediction, replaces the colour at its frame and is carried along the motion through its shot:
+  forward to the shot's end, backward up to ``lookahead`` frames. Its weight falls with the
+  distance (``reference_reach`` frames) and where the tracking was lost, so far from any anchor
+  the model takes over smoothly; between two anchors both are blended by distance.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,7 +35,8 @@ import torch.nn.functional as F
 
 from vidcolor.bilateral import slice_grid
 from vidcolor.errors import InputError
-from vidcolor.flow import FlowConfig, FlowEstimator, fb_inconsistency, flow_to_tensor, to_uint8, warp
+from vidcolor.flow import FlowConfig, Motion, to_uint8
+from vidcolor.shots import Link, ShotConfig, ShotDetector
 
 # The model: render-size luma (B,1,h,w) -> CbCr (B,2,h,w); called as predict(luma, hints) with
 # the frames' hint planes (B,3,h,w) when the caller gave any (vidcolor.hints), else predict(luma).
@@ -51,14 +62,16 @@ def parse_keyframe_interval(value: int | str) -> int | str:
 
 @dataclass(frozen=True)
 class TemporalConfig:
+    # Defaults of strength, flow_preset and photometric_sigma: chosen on the video-tune cut films
+    # (``benchmarks/bench_shots.py --tune``; benchmarks/RESULTS.md, "Shots").
     enabled: bool = True
-    strength: float = 0.8  # weight of the warped previous chroma where the flow is trusted
+    strength: float = 1.0  # weight of the carried chroma where the flow is fully trusted
     keyframe_interval: int | str = 1  # 1: model on every frame; N; or "auto"
     # Flow: DIS at a fraction of the render size (chroma is low-frequency; see bench_temporal.py).
-    flow_preset: str = "fast"
+    flow_preset: str = "medium"
     flow_scale: float = 0.5
-    # Confidence = fb-consistency × exp(-(luma warp error / photometric_sigma)²).
-    photometric_sigma: float = 0.06
+    # Trust = fb-consistency × exp(-(luma warp error / photometric_sigma)²), at the flow's size.
+    photometric_sigma: float = 0.12
     # Scene cut: luma-histogram distance (0..1) above cut_histogram, or mean confidence below
     # cut_confidence (nothing in the new frame matches the old one).
     cut_histogram: float = 0.45
@@ -67,6 +80,14 @@ class TemporalConfig:
     # confidently tracked back to the last key frame, and at least every auto_max_gap frames.
     auto_min_tracked: float = 0.75
     auto_max_gap: int = 12
+    # Two-way propagation: frames of look-ahead (0: forward only, no delay), and the distance in
+    # frames over which an anchor's (reference's) weight falls to 1/e.
+    lookahead: int = 16
+    reference_reach: float = 250.0
+    # Where the flow is not trusted (newly visible, occluded, fast motion), the weight (0..1) of
+    # colour filled in from trusted neighbours of similar luma against the fresh prediction.
+    # Steadier still, but costs a bilateral fill a frame each way: off by default (RESULTS.md).
+    untracked_fill: float = 0.0
 
     def __post_init__(self) -> None:
         # Normalise here so every caller (CLI strings, TOML, Python) gets one validated form.
@@ -85,50 +106,64 @@ class TemporalConfig:
             raise InputError("cut_histogram, cut_confidence and auto_min_tracked must lie in [0, 1]")
         if self.auto_max_gap < 1:
             raise InputError("auto_max_gap must be at least 1")
+        if not isinstance(self.lookahead, int) or self.lookahead < 0:
+            raise InputError(f"lookahead must be a whole number of frames >= 0, not {self.lookahead!r}")
+        if not self.reference_reach > 0:
+            raise InputError(f"reference_reach must be a positive number of frames, not {self.reference_reach!r}")
 
     @property
     def flow(self) -> FlowConfig:
         return FlowConfig(self.flow_preset, self.flow_scale)
 
+    @property
+    def shots(self) -> ShotConfig:
+        return ShotConfig(self.flow, self.photometric_sigma, self.cut_histogram, self.cut_confidence)
+
+
+# Anchors of a pushed batch: index within the batch -> (1,2,h,w) CbCr at render size.
+Anchors = Mapping[int, torch.Tensor]
+
 
 class ChromaStage(Protocol):
-    def process(self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None) -> torch.Tensor:
-        """(B,1,h,w) render-size luma of consecutive frames -> (B,2,h,w) CbCr for them.
+    def push(self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None, references: Anchors | None = None) -> torch.Tensor:
+        """Take the next frames' (B,1,h,w) render-size luma; return (K,2,h,w) CbCr of the K oldest
+        frames now finished, in order (K may be 0, or more than B once the look-ahead fills).
 
-        ``hints`` (B,3,h,w): a person's colour hints for some of the frames (zeros elsewhere). A
-        hinted frame is an anchor: the model colours it with its hints and that colour is kept
-        as it is, then carried on along the motion like any other frame's."""
+        ``hints`` (B,3,h,w): a person's colour hints for some of the frames (zeros elsewhere): the
+        model colours a hinted frame with them, and that colour anchors its shot like a reference.
+        ``references``: a person's colour (CbCr) for some frames, used as it is at that frame."""
+        ...
+
+    def flush(self) -> torch.Tensor:
+        """The chroma of every frame still held back (the film has ended)."""
         ...
 
     def reset(self) -> None:
-        """Forget the previous frame (a new film, or a seek)."""
+        """Forget every frame (a new film, or a seek); frames held back are dropped."""
         ...
+
+
+def _hinted(hints: torch.Tensor | None) -> set[int]:
+    if hints is None:
+        return set()
+    return set(torch.nonzero(hints[:, 2].flatten(1).amax(1) > 0).flatten().tolist())
 
 
 class PerFrameStage:
-    """No temporal processing: the model colours every frame on its own (``--no-temporal``)."""
+    """No temporal processing: the model colours every frame on its own (``--no-temporal``);
+    a reference replaces the colour of its own frame only."""
 
-    def process(self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None) -> torch.Tensor:
-        return predict(luma) if hints is None else predict(luma, hints)
+    def push(self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None, references: Anchors | None = None) -> torch.Tensor:
+        out = (predict(luma) if hints is None else predict(luma, hints)).float()
+        for i, chroma in (references or {}).items():
+            out[i : i + 1] = chroma.to(out)
+        return out
+
+    def flush(self) -> torch.Tensor:
+        return torch.zeros(0, 2, 0, 0)
 
     def reset(self) -> None:
         pass
-
-
-def histogram_distance(a: np.ndarray, b: np.ndarray, bins: int = 32) -> float:
-    """Half the L1 distance between two uint8 images' normalised grey histograms: 0 same, 1 disjoint."""
-    ha = np.bincount(a.ravel() >> (8 - int(np.log2(bins))), minlength=bins) / a.size
-    hb = np.bincount(b.ravel() >> (8 - int(np.log2(bins))), minlength=bins) / b.size
-    return 0.5 * float(np.abs(ha - hb).sum())
-
-
-@dataclass
-class Link:
-    """How a frame relates to the one before it (None before the first frame of a shot)."""
-
-    cut: bool
-    flow: torch.Tensor | None = None  # (1,2,h,w) current -> previous, on the device
-    confidence: torch.Tensor | None = None  # (1,1,h,w) in [0,1]: trust in the warped previous chroma
 
 
 def _splat(values: torch.Tensor, weight: torch.Tensor, cell: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,41 +210,69 @@ def fill_holes(chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tenso
     return confidence * chroma + (1.0 - confidence) * local
 
 
+# A carried anchor's reliability drops by up to this factor a frame where the warp is not trusted
+# (its colour there was filled in from neighbours, not tracked).
+LOST_FACTOR = 0.7
+
+
+@dataclass
+class _Track:
+    """An anchor's colour carried along the motion: chroma, per-pixel reliability, frames travelled."""
+
+    chroma: torch.Tensor  # (1,2,h,w)
+    reliability: torch.Tensor  # (1,1,h,w) in [0,1]
+    distance: int
+
+    @classmethod
+    def at(cls, chroma: torch.Tensor) -> _Track:
+        return cls(chroma, torch.ones_like(chroma[:, :1]), 0)
+
+    def carried(self, motion: Motion, trust: torch.Tensor, luma: torch.Tensor) -> _Track:
+        """This track moved one frame along ``motion`` onto the frame of ``luma``."""
+        moved = motion.warp(torch.cat([self.chroma, self.reliability], 1))
+        chroma = fill_holes(moved[:, :2], trust, luma)
+        kept = LOST_FACTOR + (1.0 - LOST_FACTOR) * ((trust - 0.2) / 0.5).clamp(0.0, 1.0)
+        return _Track(chroma, moved[:, 2:] * kept, self.distance + 1)
+
+
+@dataclass
+class _Frame:
+    """A frame the stage holds until its backward pass can be done."""
+
+    luma: torch.Tensor  # (1,1,h,w)
+    link: Link | None  # to the previous frame; None or a cut: the first frame of a shot
+    fresh: torch.Tensor | None = None  # the model's prediction (key frames only)
+    anchor: torch.Tensor | None = None  # a reference's (or hinted prediction's) chroma
+    forward: torch.Tensor | None = None  # colour carried forward (the model's, smoothed)
+    track: _Track | None = None  # the last anchor before it in its shot, carried here
+
+    @property
+    def starts_shot(self) -> bool:
+        return self.link is None or self.link.cut
+
+
 class FlowStage:
-    """Flow-guided chroma propagation with confidence-weighted blending and scene-cut resets."""
+    """Shot-wise, two-way, flow-guided chroma propagation with anchors (see the module docstring)."""
 
     def __init__(self, config: TemporalConfig = TemporalConfig()) -> None:
         self.config = config
-        self._flow = FlowEstimator(config.flow)
-        self.frames = 0  # frames processed since the last reset
+        self._detector = ShotDetector(config.shots)
+        self.frames = 0  # frames pushed since the last reset
         self.predicted = 0  # of which the model coloured
         self.cuts = 0  # scene cuts detected
         self.reset()
 
     def reset(self) -> None:
+        self._buffer: deque[_Frame] = deque()
+        self._last: _Frame | None = None  # the newest frame pushed (it carries the forward state)
         self._prev_u8: np.ndarray | None = None
-        self._prev_luma: torch.Tensor | None = None  # (1,1,h,w)
-        self._prev_chroma: torch.Tensor | None = None  # (1,2,h,w): the previous OUTPUT
         self._tracked: torch.Tensor | None = None  # (1,1,h,w): confidence chained since the last key frame
         self._since_key = 0
 
-    # -- geometry (luma only: it never depends on chroma, so a whole batch is linked before the model runs)
-    def _link(self, prev_u8: np.ndarray, cur_u8: np.ndarray, prev: torch.Tensor, cur: torch.Tensor) -> Link:
-        if prev_u8.shape != cur_u8.shape:
-            return Link(cut=True)
-        if histogram_distance(prev_u8, cur_u8) > self.config.cut_histogram:
-            return Link(cut=True)
-        device = cur.device
-        back = flow_to_tensor(self._flow(cur_u8, prev_u8), device)  # current -> previous
-        fwd = flow_to_tensor(self._flow(prev_u8, cur_u8), device)  # previous -> current
-        ratio, inside = fb_inconsistency(back, fwd)
-        warped_luma, _ = warp(prev, back)
-        # A light blur keeps film grain from reading as mismatch.
-        err = F.avg_pool2d((cur - warped_luma).abs(), 3, stride=1, padding=1, count_include_pad=False)
-        confidence = torch.exp(-ratio.square()) * torch.exp(-(err / self.config.photometric_sigma).square()) * inside
-        if float(confidence.mean()) < self.config.cut_confidence:
-            return Link(cut=True)
-        return Link(cut=False, flow=back, confidence=confidence)
+    @property
+    def pending(self) -> int:
+        """Frames pushed whose chroma has not been handed back yet."""
+        return len(self._buffer)
 
     def _is_key(self, link: Link | None) -> bool:
         interval = self.config.keyframe_interval
@@ -220,64 +283,137 @@ class FlowStage:
             return True
         if interval != AUTO:
             return self._since_key + 1 >= int(interval)
-        assert link.flow is not None and link.confidence is not None
-        tracked = link.confidence if self._tracked is None else warp(self._tracked, link.flow)[0] * link.confidence
+        assert link.back is not None and link.confidence is not None
+        tracked = link.confidence if self._tracked is None else link.back.warp(self._tracked) * link.confidence
         self._tracked = tracked
         return float(tracked.mean()) < self.config.auto_min_tracked or self._since_key + 1 >= self.config.auto_max_gap
 
-    def process(self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None) -> torch.Tensor:
+    def push(self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None, references: Anchors | None = None) -> torch.Tensor:
         if luma.dim() != 4 or luma.shape[1] != 1:
             raise InputError(f"temporal stage expects (B,1,h,w) luma, got {tuple(luma.shape)}")
         n = luma.shape[0]
-        if n == 0:
-            return luma.new_zeros((0, 2, *luma.shape[-2:]))
-        anchors = set(torch.nonzero(hints[:, 2].flatten(1).amax(1) > 0).flatten().tolist()) if hints is not None else set()
+        hinted = _hinted(hints)
+        references = references or {}
         small = to_uint8(luma)
-        links: list[Link | None] = []
-        keys: list[bool] = []
-        prev_u8, prev = self._prev_u8, self._prev_luma
+        two_way = self.config.lookahead > 0
+        # Geometry first (luma only: it never depends on chroma), so one model call serves the batch.
+        frames: list[_Frame] = []
+        keys: list[int] = []
+        prev = self._last.luma if self._last is not None else None
         for i in range(n):
             cur = luma[i : i + 1]
-            link = None if prev_u8 is None or prev is None else self._link(prev_u8, small[i], prev, cur)
-            key = self._is_key(link) or i in anchors
-            if key:
+            link = None
+            if self._prev_u8 is not None and prev is not None:
+                link = self._detector.link(self._prev_u8, small[i], prev, cur, both_ways=two_way)
+            if self._is_key(link) or i in hinted:
+                keys.append(i)
                 self._tracked = torch.ones_like(cur)
                 self._since_key = 0
             else:
                 self._since_key += 1
-            links.append(link)
-            keys.append(key)
-            prev_u8, prev = small[i], cur
-
-        key_idx = [i for i, k in enumerate(keys) if k]
-        fresh = None
-        if key_idx:  # one batched model call
-            fresh = predict(luma[key_idx]) if hints is None else predict(luma[key_idx], hints[key_idx])
-        fresh_of = {i: j for j, i in enumerate(key_idx)}
-
-        out = torch.empty((n, 2, *luma.shape[-2:]), device=luma.device, dtype=torch.float32)
-        prev_chroma = self._prev_chroma
-        for i, link in enumerate(links):
-            new = fresh[fresh_of[i]].unsqueeze(0).float() if fresh is not None and i in fresh_of else None
-            if link is None or link.cut or prev_chroma is None or i in anchors:
-                assert new is not None  # a shot's first frame is always a key frame
-                chroma = new
-                self.cuts += int(link is not None and link.cut)
-            else:
-                assert link.flow is not None and link.confidence is not None
-                warped, _ = warp(prev_chroma, link.flow)
-                if new is not None:
-                    weight = self.config.strength * link.confidence
-                    chroma = torch.lerp(new, warped, weight)
-                else:
-                    chroma = fill_holes(warped, link.confidence, luma[i : i + 1])
-            out[i : i + 1] = chroma
-            prev_chroma = chroma
-
-        self._prev_u8, self._prev_luma, self._prev_chroma = small[-1].copy(), luma[-1:].clone(), prev_chroma
+            frames.append(_Frame(cur, link))
+            self._prev_u8, prev = small[i], cur
+        if keys:
+            fresh = predict(luma[keys]) if hints is None else predict(luma[keys], hints[keys])
+            for j, i in enumerate(keys):
+                frames[i].fresh = fresh[j : j + 1].float()
+        self.predicted += len(keys)
         self.frames += n
-        self.predicted += len(key_idx)
-        return out
+
+        out: list[torch.Tensor] = []
+        # The backward pass runs over every held frame once per `chunk` frames handed back: each
+        # frame is passed 1 + lookahead/chunk times, and at most lookahead + chunk are held.
+        chunk = max(1, 2 * self.config.lookahead)
+        for i, frame in enumerate(frames):
+            if i in references:
+                frame.anchor = references[i].to(luma.device, torch.float32)
+            elif i in hinted:
+                frame.anchor = frame.fresh
+            self._step_forward(frame)
+            self._buffer.append(frame)
+            self._last = frame
+            if len(self._buffer) >= self.config.lookahead + chunk:
+                out.append(self._emit(len(self._buffer) - self.config.lookahead))
+        return torch.cat(out) if out else luma.new_zeros((0, 2, *luma.shape[-2:]), dtype=torch.float32)
+
+    def flush(self) -> torch.Tensor:
+        if not self._buffer:
+            return torch.zeros(0, 2, 0, 0)
+        return self._emit(len(self._buffer))
+
+    def _step_forward(self, frame: _Frame) -> None:
+        prev = self._last
+        if frame.starts_shot or prev is None:
+            assert frame.fresh is not None  # a shot's first frame is always a key frame
+            self.cuts += int(frame.link is not None)
+            frame.forward = frame.fresh
+            frame.track = _Track.at(frame.anchor) if frame.anchor is not None else None
+            return
+        link = frame.link
+        assert link is not None and link.back is not None and link.confidence is not None and prev.forward is not None
+        frame.forward = self._blend(frame, link.back.warp(prev.forward), link.confidence)
+        if frame.anchor is not None:
+            frame.track = _Track.at(frame.anchor)
+        elif prev.track is not None:
+            frame.track = prev.track.carried(link.back, link.confidence, frame.luma)
+
+    def _blend(self, frame: _Frame, carried: torch.Tensor, trust: torch.Tensor) -> torch.Tensor:
+        """Carried colour and the frame's fresh prediction, by trust; between key frames, carried
+        colour alone with its untrusted pixels filled in."""
+        if frame.fresh is not None:
+            fill = self.config.untracked_fill
+            if fill > 0:
+                carried = fill_holes(carried, trust, frame.luma)
+                return torch.lerp(frame.fresh, carried, self.config.strength * trust + fill * (1.0 - trust))
+            return torch.lerp(frame.fresh, carried, self.config.strength * trust)
+        return fill_holes(carried, trust, frame.luma)
+
+    def _emit(self, count: int) -> torch.Tensor:
+        """Backward pass over every held frame (newest first), then the oldest ``count`` finished."""
+        frames = list(self._buffer)
+        two_way = self.config.lookahead > 0
+        backward: list[torch.Tensor | None] = [None] * len(frames)
+        tracks: list[_Track | None] = [None] * len(frames)
+        for j in range(len(frames) - 1, -1, -1):
+            frame = frames[j]
+            nxt = frames[j + 1] if j + 1 < len(frames) and not frames[j + 1].starts_shot else None
+            if not two_way:
+                continue
+            if nxt is None:  # the last frame of its shot, or of the look-ahead
+                backward[j] = frame.fresh if frame.fresh is not None else frame.forward
+                tracks[j] = _Track.at(frame.anchor) if frame.anchor is not None else None
+                continue
+            link = nxt.link
+            assert link is not None and link.forward is not None and link.back_confidence is not None
+            later = backward[j + 1]
+            assert later is not None
+            backward[j] = self._blend(frame, link.forward.warp(later), link.back_confidence)
+            if frame.anchor is not None:
+                tracks[j] = _Track.at(frame.anchor)
+            elif tracks[j + 1] is not None:
+                tracks[j] = tracks[j + 1].carried(link.forward, link.back_confidence, frame.luma)  # type: ignore[union-attr]
+        done = [self._finish(frames[j], backward[j], tracks[j]) for j in range(count)]
+        for _ in range(count):
+            self._buffer.popleft()
+        return torch.cat(done)
+
+    def _finish(self, frame: _Frame, backward: torch.Tensor | None, later: _Track | None) -> torch.Tensor:
+        """The frame's colour: both directions of the model's colour, then its anchors over it."""
+        assert frame.forward is not None
+        model = frame.forward if backward is None else 0.5 * (frame.forward + backward)
+        tracks = [t for t in (frame.track, later) if t is not None]
+        if not tracks:
+            return model
+        reach = self.config.reference_reach
+        weights = [t.reliability * float(np.exp(-t.distance / reach)) for t in tracks]
+        if len(tracks) == 1:
+            colour, weight = tracks[0].chroma, weights[0]
+        else:
+            # Between two anchors: the nearer one counts more; each only as far as it is trusted.
+            near = [w / (t.distance + 1) for t, w in zip(tracks, weights)]
+            colour = (near[0] * tracks[0].chroma + near[1] * tracks[1].chroma) / (near[0] + near[1]).clamp_min(1e-6)
+            weight = 1.0 - (1.0 - weights[0]) * (1.0 - weights[1])
+        return torch.lerp(model, colour, weight)
 
 
 def build_stage(config: TemporalConfig) -> ChromaStage:

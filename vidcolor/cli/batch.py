@@ -105,6 +105,9 @@ def batch_run(
     preset: str = typer.Option(None, "--preset", help="x264/x265 speed preset. Default: the recipe's (medium)."),
     container: str = typer.Option(None, "--container", help="Films are written as 'mp4' or 'mkv'. Default: the recipe's (mp4)."),
     no_temporal: bool = typer.Option(False, "--no-temporal", help="Colour every frame on its own (no flow-guided smoothing)."),
+    references: Path = typer.Option(
+        None, "--references", metavar="DIR", help="Reference frames per film: DIR/<film's output path without extension>/ holds that film's references (as for run --reference). Default: the recipe's."
+    ),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (each worker). Default: the recipe's (auto)."),
     engine: str = typer.Option("local", "--engine", "-e", help="'local' (worker processes here) or 'ray' (one Ray task per item)."),
     workers: int = typer.Option(None, "--workers", "-w", help="local: worker processes (default 1; 0 = in this process). ray: most tasks at once (default: what the cluster holds).", min=0),
@@ -133,6 +136,7 @@ def batch_run(
         container=container,
         device=device,
         temporal=False if no_temporal else None,
+        references=str(references.resolve()) if references is not None else None,
     )
     options = JobOptions(
         engine=engine,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from vidcolor.cli.common import app, err_console, handle_errors, show_progress
-from vidcolor.errors import InputError, OutputError
+from vidcolor.errors import OutputError
 
 RUN_HELP = """Colorize a black-and-white video file IN into OUT.
 
@@ -28,7 +29,17 @@ Examples:\n
   vidcolor run film.mp4 film-colour.mp4\n
   vidcolor run film.mkv master.mkv --codec ffv1          (lossless video)\n
   vidcolor run film.mp4 out.mp4 --render-factor 12 --keyframe-interval auto --report run.json\n
-  vidcolor run film.mp4 out.mp4 --model vidcolor-lite0-cls-v2-preview --hints hints/   (colour painted on frames)
+  vidcolor run film.mp4 out.mp4 --model vidcolor-lite0-cls-v2-preview --hints hints/   (colour painted on frames)\n
+  vidcolor run film.mp4 out.mp4 --reference keys/      (frames you coloured, from `vidcolor keyframes film.mp4 -o keys`)
+
+Shots: a scene cut (a jump in the luma histogram, or a frame that flow cannot match to the one
+before) starts a new shot; no colour is carried across it. Inside a shot colour is carried along
+the optical flow both ways in time over a short look-ahead, so it neither flickers nor lags.
+A reference replaces the colour of its frame and is carried through its shot: forward to the
+shot's end, back over the look-ahead (16 frames); between two references both are blended, and
+far from any reference (or where the motion was lost) the model takes over gradually. A
+reference's size must be the film's and its luma its frame's (a wrong frame is refused, naming the
+frame that matches best); its luma is never used: OUT keeps IN's.
 """
 
 
@@ -83,7 +94,7 @@ def run_command(
         None, "--pix-fmt", help="Output pixel format. Default: the input's chroma subsampling and bit depth where the codec allows, else yuv420p."
     ),
     no_temporal: bool = typer.Option(False, "--no-temporal", help="Colour every frame on its own (no flow-guided smoothing)."),
-    temporal_strength: float = typer.Option(0.8, "--temporal-strength", help="Weight (0..1) of the previous frame's warped colour where motion is tracked."),
+    temporal_strength: float = typer.Option(1.0, "--temporal-strength", help="Weight (0..1) of the colour carried from neighbouring frames where the motion is tracked (1: the fresh prediction only where it is not)."),
     keyframe_interval: str = typer.Option(
         "1", "--keyframe-interval", help="Run the model every N frames and carry colour along the motion between; 'auto' picks key frames by tracking quality."
     ),
@@ -93,29 +104,31 @@ def run_command(
     hints: Path = typer.Option(
         None, "--hints", metavar="DIR", help="Colour hints: PNGs of the frame size, transparent except for painted colour, named by frame index (000120.png). A hint model only."
     ),
+    reference: Optional[list[Path]] = typer.Option(
+        None,
+        "--reference",
+        metavar="DIR|FILE",
+        help="Reference frames (repeatable): full-size colour pictures of frames, named by frame index (000120.png, or as `vidcolor keyframes` names them); each one's colour is carried through its shot.",
+    ),
 ) -> None:
     from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
     from vidcolor.hints import frame_hint_pictures
-    from vidcolor.media.images import atomic_write
-    from vidcolor.media.outfile import check_side_output
-    from vidcolor.media.plan import plan_output
-    from vidcolor.media.probe import probe
+    from vidcolor.media.outfile import atomic_write, check_side_output
     from vidcolor.models.registry import load_model
-    from vidcolor.pipeline import check_paths, colorize_video
+    from vidcolor.pipeline import colorize_video, prepare_run
+    from vidcolor.references import reference_pictures
 
     if report is not None and report.suffix.lower() != ".json":
         raise OutputError(f"--report {report}: give a .json file name")
-    if not 0.0 <= temporal_strength <= 1.0:
-        raise InputError(f"--temporal-strength {temporal_strength} must lie in [0, 1]")
     temporal = TemporalConfig(enabled=not no_temporal, strength=temporal_strength, keyframe_interval=keyframe_interval)
     render = RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device, backend=backend)
     encode = EncodeConfig(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
     # Validate paths, input and output settings before loading a model: a typo fails in milliseconds.
-    check_paths(input, output, overwrite)
+    prepared = prepare_run(input, output, encode, overwrite)
     if report is not None:
         check_side_output(report, "--report", [input, output])
-    plan_output(output, probe(input), encode)
     frame_hints = frame_hint_pictures(hints) if hints is not None else None
+    references = reference_pictures(reference) if reference else None
     color_model = load_model(model)
 
     with _StopFlag() as stop:
@@ -135,9 +148,9 @@ def run_command(
                     elapsed = bar.tasks[task].elapsed or 0.0
                     bar.update(task, completed=done, total=total, fps=done / elapsed if elapsed else 0.0)
 
-                result = colorize_video(input, output, color_model, render, temporal, encode, overwrite, on_progress, stop, frame_hints)
+                result = colorize_video(input, output, color_model, render, temporal, encode, overwrite, on_progress, stop, frame_hints, references, prepared)
         else:
-            result = colorize_video(input, output, color_model, render, temporal, encode, overwrite, None, stop, frame_hints)
+            result = colorize_video(input, output, color_model, render, temporal, encode, overwrite, None, stop, frame_hints, references, prepared)
 
     if report is not None:
         text = (result.to_json() + "\n").encode()

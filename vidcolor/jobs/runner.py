@@ -26,7 +26,7 @@ from vidcolor.jobs.executors.ray_engine import import_ray
 from vidcolor.jobs.fingerprint import fingerprint
 from vidcolor.jobs.report import ItemOutcome, JobReport
 from vidcolor.jobs.scan import MediaItem, ScanResult, scan_sources
-from vidcolor.jobs.settings import JobSettings, model_fingerprint, settings_hash
+from vidcolor.jobs.settings import JobSettings, item_settings_hash, model_fingerprint
 from vidcolor.jobs.store import ItemRow, JobStore, job_lock, output_signature, state_dir
 from vidcolor.jobs.work import ItemResult, ItemTask, stale_temps
 
@@ -100,7 +100,7 @@ def plan_items(store: JobStore, dst: Path, scan: ScanResult, settings: JobSettin
         row = store.get(item.key)
         known = row.fingerprint if row is not None and row.src == str(item.src) else None
         fp = fingerprint(item.src, known)
-        shash = settings_hash(settings, item.kind, model_id)
+        shash = item_settings_hash(settings, item.kind, model_id, item.key)
         if row is not None and row.settings_hash == shash and row.fingerprint.same_content(fp):
             if fp.mtime_ns != row.mtime_ns:  # touched, same bytes: keep, remember the new stat
                 store.refresh_fingerprint(item.key, fp)
@@ -146,6 +146,8 @@ def run_job(
     dst = Path(dst)
     if dst.exists() and not dst.is_dir():
         raise OutputError(f"{dst}: exists and is not a folder")
+    if settings.references is not None and not Path(settings.references).is_dir():
+        raise InputError(f"--references {settings.references}: no such folder")
     model_id = check_model(settings, local_device=options.engine != "ray")
     try:
         dst.mkdir(parents=True, exist_ok=True)
@@ -156,7 +158,8 @@ def run_job(
     notify(progress)
     report = JobReport(dst=str(dst.resolve()), engine=options.engine, settings=settings.to_dict(), started=now_iso())
     with job_lock(dst), JobStore.open(dst) as store:
-        scan = scan_sources(sources, dst, settings.container, cache=store)
+        exclude = [Path(settings.references)] if settings.references else []  # reference pictures are not work
+        scan = scan_sources(sources, dst, settings.container, cache=store, exclude=exclude)
         report.skipped = [{"src": str(s.src), "reason": s.reason} for s in scan.skipped]
         plan = plan_items(store, dst, scan, settings, model_id)
         store.set_meta("settings", json.dumps(settings.to_dict(), sort_keys=True))

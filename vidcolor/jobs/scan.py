@@ -210,9 +210,13 @@ def walk_files(root: Path, exclude: set[Path], skipped: list[Skipped] | None = N
     return found
 
 
-def scan_sources(sources: list[Path], dst: Path, container: str = "mp4", cache: DetectionCache | None = None) -> ScanResult:
-    """Every media file under ``sources`` with its output key; everything else in ``skipped``."""
+def scan_sources(
+    sources: list[Path], dst: Path, container: str = "mp4", cache: DetectionCache | None = None, exclude: list[Path] | None = None
+) -> ScanResult:
+    """Every media file under ``sources`` with its output key; everything else in ``skipped``.
+    Folders in ``exclude`` (and DST) are not searched."""
     dst = dst.resolve()
+    skip = {dst, *(p.resolve() for p in exclude or [])}
     result = ScanResult()
     if not sources:
         raise InputError("no source given")
@@ -231,7 +235,7 @@ def scan_sources(sources: list[Path], dst: Path, container: str = "mp4", cache: 
             names_seen[source.name] = source
         base = PurePosixPath(source.name) if prefixed else PurePosixPath()
         if source.is_dir():
-            files = [(p, base / PurePosixPath(p.relative_to(source).as_posix())) for p in walk_files(source, {dst}, result.skipped)]
+            files = [(p, base / PurePosixPath(p.relative_to(source).as_posix())) for p in walk_files(source, skip, result.skipped)]
         else:
             files = [(source, PurePosixPath(source.name))]
         for path, rel in files:

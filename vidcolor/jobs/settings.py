@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import tomllib
@@ -30,6 +30,9 @@ class JobSettings:
     crf: int = 18
     preset: str = "medium"
     temporal: bool = True
+    # A folder of reference-frame folders, one per film, named by the film's output path without
+    # its extension (DIR/sub/film/ for DST/sub/film.mp4); see vidcolor.references.
+    references: str | None = None
 
     def __post_init__(self) -> None:
         if self.container not in CONTAINERS:
@@ -49,7 +52,7 @@ class JobSettings:
 # sectioned file easier to read.
 SECTIONS: dict[str, tuple[str, ...]] = {
     "model": ("model", "render_factor", "device", "batch_size"),
-    "video": ("container", "codec", "crf", "preset", "temporal"),
+    "video": ("container", "codec", "crf", "preset", "temporal", "references"),
 }
 
 
@@ -76,8 +79,8 @@ def load_recipe(path: str | Path | None) -> JobSettings:
         values["render_factor"] = None
     types = {f.name: f.type for f in fields(JobSettings)}
     for key, value in values.items():
-        expected = {"int": int, "int | None": int, "str": str, "bool": bool}[str(types[key])]
-        if value is None and str(types[key]) == "int | None":
+        expected = {"int": int, "int | None": int, "str": str, "str | None": str, "bool": bool}[str(types[key])]
+        if value is None and str(types[key]).endswith("| None"):
             continue
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise InputError(f"recipe {path}: {key} must be {expected.__name__}, not {value!r}")
@@ -104,6 +107,33 @@ def model_fingerprint(spec: str) -> str:
         return f"{spec.partition(':')[0] if spec.startswith('deoldify-') else 'file'}:{sha256_file(path)}"
     entry = find_entry(spec)
     return f"{entry.name}:{entry.version}:{entry.sha256}"
+
+
+def references_for(settings: JobSettings, key: str) -> Path | None:
+    """The reference-frame folder of the film with output ``key``, if the job has one for it."""
+    if settings.references is None:
+        return None
+    folder = Path(settings.references) / PurePosixPath(key).with_suffix("")
+    return folder if folder.is_dir() else None
+
+
+def references_digest(folder: Path) -> str:
+    """What identifies a film's references: their names and contents (a changed picture redoes the film)."""
+    from vidcolor.hashing import sha256_file
+
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        h.update(path.name.encode() + b"\0" + sha256_file(path).encode() + b"\0")
+    return h.hexdigest()
+
+
+def item_settings_hash(settings: JobSettings, kind: str, model_id: str, key: str) -> str:
+    """``settings_hash``, and for a film with references, their digest too."""
+    base = settings_hash(settings, kind, model_id)
+    folder = references_for(settings, key) if kind == "video" else None
+    if folder is None:
+        return base
+    return hashlib.sha256((base + references_digest(folder)).encode()).hexdigest()[:16]
 
 
 def settings_hash(settings: JobSettings, kind: str, model_id: str) -> str:

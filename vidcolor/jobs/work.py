@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import glob
 import os
-import secrets
 import shutil
 import socket
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 from vidcolor.errors import VidcolorError
 from vidcolor.jobs.settings import JobSettings
+from vidcolor.media.outfile import temp_beside
 
 ProgressSink = Callable[[str, int, "int | None"], None]  # item key, frames done, expected total
 StopCheck = Callable[[], bool]
@@ -112,10 +112,13 @@ class Worker:
 
     def _video(self, task: ItemTask, staged: Path, progress: ProgressSink | None, should_stop: StopCheck | None) -> tuple[int, tuple[str, ...]]:
         from vidcolor.config import EncodeConfig, TemporalConfig
+        from vidcolor.jobs.settings import references_for
         from vidcolor.pipeline import colorize_video
+        from vidcolor.references import reference_pictures
 
         s = self.settings
         last = [0.0]
+        folder = references_for(s, task.key)
 
         def on_frames(done: int, total: int | None) -> None:
             now = time.monotonic()
@@ -133,6 +136,7 @@ class Worker:
             overwrite=True,
             progress=on_frames,
             should_stop=should_stop,
+            references=reference_pictures([folder]) if folder is not None else None,
         )
         return report.frames, tuple(report.warnings)
 
@@ -143,10 +147,6 @@ class Worker:
         if progress is not None:
             progress(task.key, 1, 1)
         return 1, ()
-
-
-def temp_beside(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{secrets.token_hex(4)}.partial")
 
 
 def stale_temps(final: Path) -> list[Path]:

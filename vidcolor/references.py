@@ -1,0 +1,183 @@
+"""Reference frames: a person's colour for chosen frames of a film (``vidcolor run --reference``).
+
+A reference is a full-size colour picture of one frame: the frame as decoded (``vidcolor
+keyframes`` writes them), recoloured in any image editor. Its chroma replaces the model's at that
+frame and the temporal stage carries it through the shot (vidcolor.temporal); its luma is only
+used to check that it belongs to the frame it names. Frames are counted from 0 in decoding order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from vidcolor.color import rgb_to_chroma, rgb_to_luma
+from vidcolor.errors import InputError
+
+PICTURE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
+KEYFRAMES_JSON = "keyframes.json"
+_FRAME_TAG = re.compile(r"frame[_-]?(\d+)", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+")
+# Thumbnail used to match a reference's luma against frames (long side, pixels).
+THUMB_SIDE = 64
+# Mean absolute luma difference (0..1) of the thumbnails above which a reference does not belong
+# to its frame. A colour edit moves luma a little (an editor's "colour" blend keeps L*, not Y');
+# another frame of a moving shot differs by far more.
+LUMA_TOLERANCE = 0.05
+
+
+def frame_index_from_name(path: Path) -> int:
+    """``shot0002_frame000120_….png`` -> 120 (the number after "frame"); else the only number
+    in the name (``000120.png``); InputError when the name does not say which frame."""
+    tagged = _FRAME_TAG.search(path.stem)
+    if tagged:
+        return int(tagged.group(1))
+    numbers = _NUMBER.findall(path.stem)
+    if len(numbers) == 1:
+        return int(numbers[0])
+    raise InputError(f"{path}: cannot tell which frame this reference is for; name it by frame index (000120.png or frame000120.png)")
+
+
+def _from_keyframes_json(folder: Path) -> dict[str, int]:
+    """file name -> frame, from the keyframes.json that ``vidcolor keyframes`` wrote (if any)."""
+    path = folder / KEYFRAMES_JSON
+    if not path.is_file():
+        return {}
+    try:
+        doc = json.loads(path.read_text())
+        return {str(shot["file"]): int(shot["keyframe"]) for shot in doc["shots"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a keyframes.json written by `vidcolor keyframes` ({exc.__class__.__name__})") from None
+
+
+def reference_pictures(items: Sequence[Path]) -> dict[int, Path]:
+    """``--reference`` values (folders of pictures, or picture files) -> {frame index: picture}.
+
+    In a folder, every picture counts (hidden files aside); its frame comes from the folder's
+    keyframes.json when that lists it, else from its name. InputError for a missing path, a folder
+    without pictures, a name without a frame or two references for one frame."""
+    found: dict[int, Path] = {}
+
+    def add(index: int, path: Path) -> None:
+        if index in found and found[index] != path:
+            raise InputError(f"{found[index]} and {path} are both references for frame {index}")
+        found[index] = path
+
+    for item in items:
+        item = Path(item)
+        if item.is_dir():
+            listed = _from_keyframes_json(item)
+            pictures = sorted(p for p in item.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+            if not pictures:
+                raise InputError(f"{item}: holds no reference picture (PNG, JPEG, TIFF, BMP or WebP)")
+            for path in pictures:
+                add(listed[path.name] if path.name in listed else frame_index_from_name(path), path)
+        elif item.is_file():
+            if item.suffix.lower() not in PICTURE_SUFFIXES:
+                raise InputError(f"{item}: a reference must be a picture (PNG, JPEG, TIFF, BMP or WebP)")
+            add(frame_index_from_name(item), item)
+        else:
+            raise InputError(f"{item}: no such reference file or folder")
+    return found
+
+
+@dataclass
+class Reference:
+    """One reference, read and checked for size: where it came from, its RGB and its luma thumbnail."""
+
+    frame: int
+    path: Path
+    rgb: torch.Tensor  # (1,3,H,W) in [0,1]
+    thumb: torch.Tensor  # (1,1,h,w) luma thumbnail
+
+    def chroma(self, size: tuple[int, int], padded: tuple[int, int], matrix: str) -> torch.Tensor:
+        """CbCr (1,2,h,w) at the render ``size`` of the ``padded`` (coded) frame, in ``matrix``."""
+        rgb = self.rgb
+        ph, pw = padded[0] - rgb.shape[-2], padded[1] - rgb.shape[-1]
+        if ph or pw:  # the coded frame's padding is at the bottom right, as the luma's
+            rgb = F.pad(rgb, (0, pw, 0, ph), mode="replicate")
+        chroma = rgb_to_chroma(rgb, matrix)
+        return F.interpolate(chroma, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def thumbnail(luma: torch.Tensor) -> torch.Tensor:
+    """(B,1,H,W) luma -> area-averaged thumbnails with the long side THUMB_SIDE."""
+    h, w = luma.shape[-2:]
+    scale = THUMB_SIDE / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return F.adaptive_avg_pool2d(luma.float(), size)
+
+
+def read_reference(frame: int, path: Path, height: int, width: int, matrix: str) -> Reference:
+    """Read one reference; it must be ``width`` x ``height`` (the film's frame). InputError otherwise."""
+    try:
+        with Image.open(path) as img:
+            if img.size != (width, height):
+                raise InputError(f"{path}: reference is {img.size[0]}x{img.size[1]}, the film's frames are {width}x{height}; they must match")
+            rgb = np.array(img.convert("RGB"))
+    except InputError:
+        raise
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: reference larger than the picture-size limit") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable picture ({exc.__class__.__name__})") from None
+    tensor = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
+    return Reference(frame, path, tensor, thumbnail(rgb_to_luma(tensor, matrix)))
+
+
+def read_references(pictures: dict[int, Path], height: int, width: int, matrix: str, frames: int | None) -> list[Reference]:
+    """Every reference read and its size checked, before any work; ``frames``: the film's count if known."""
+    refs = []
+    for index, path in sorted(pictures.items()):
+        if frames and index >= frames:
+            raise InputError(f"{path}: frame {index} is past the film's end ({frames} frames, counted from 0)")
+        refs.append(read_reference(index, path, height, width, matrix))
+    return refs
+
+
+def check_references(refs: Sequence[Reference], thumbs: Iterable[torch.Tensor], times: Sequence[float] | None = None) -> None:
+    """Refuse a reference whose luma does not match its frame, naming the frame that matches best.
+
+    ``thumbs``: the film's frames' luma thumbnails in order ((B,1,h,w) batches, from ``thumbnail``).
+    Stops reading as soon as every reference has been matched; a mismatch reads on to the end to
+    find the best frame."""
+    if not refs:
+        return
+    own: dict[int, float] = {}
+    best: dict[int, tuple[float, int]] = {}
+    last = max(r.frame for r in refs)
+    index = 0
+    for batch in _batches(thumbs):
+        for frame_thumb in batch:
+            for ref in refs:
+                diff = float((frame_thumb[None] - ref.thumb).abs().mean())
+                if ref.frame == index:
+                    own[ref.frame] = diff
+                if diff < best.get(ref.frame, (float("inf"), -1))[0]:
+                    best[ref.frame] = (diff, index)
+            index += 1
+        if index > last and all(own[r.frame] <= LUMA_TOLERANCE for r in refs):
+            return
+    for ref in refs:
+        if ref.frame not in own:
+            raise InputError(f"{ref.path}: frame {ref.frame} is past the film's end ({index} frames, counted from 0)")
+        if own[ref.frame] > LUMA_TOLERANCE:
+            diff, match = best[ref.frame]
+            when = f" (at {times[match]:.3f} s)" if times is not None and match < len(times) else ""
+            raise InputError(
+                f"{ref.path}: does not match frame {ref.frame} (mean luma difference {own[ref.frame]:.3f}); "
+                f"the frame that matches best is {match}{when} (difference {diff:.3f})"
+            )
+
+
+def _batches(thumbs: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+    for batch in thumbs:
+        yield batch if batch.dim() == 4 else batch[None]
