@@ -55,16 +55,6 @@ def decode(path: Path, keep: set[int]) -> tuple[list[np.ndarray], list[Fraction]
     return ys, times, chroma, rgb
 
 
-def audio_packets(path: Path) -> list[bytes]:
-    with av.open(str(path)) as c:
-        return [bytes(p) for p in c.demux(c.streams.audio) if p.size]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 def contact_sheet(rows: list[tuple[str, list[np.ndarray]]], width: int = 256) -> np.ndarray:
     out = []
     for label, frames in rows:
@@ -89,7 +79,7 @@ def main() -> None:
     clip = footage.acceptance_clip(args.frames)
     keep = {i for i in args.sheet_frames if i < args.frames}
     y_in, t_in, c_in, rgb_in = decode(clip, keep)
-    a_in = audio_packets(clip)
+    a_in = footage.audio_packets(clip)
     print(f"input {clip.relative_to(footage.ROOT)}: {len(y_in)} frames, {len(a_in)} AAC packets, mean chroma offset {np.mean(c_in):.2f}")
     tmp = Path(tempfile.mkdtemp(prefix="vidcolor-accept-"))
     cases = [("default (libx264 crf 18), .mp4", "default.mp4", [])]
@@ -113,14 +103,14 @@ def main() -> None:
         same_t: bool | str = t_out == t_in
         if not same_t and out.suffix == ".mkv":
             same_t = "relative" if [t - t_out[0] for t in t_out] == [t - t_in[0] for t in t_in] else False
-        values = [psnr(a, b) for a, b in zip(y_in, y_out)]
+        values = [footage.plane_psnr(a, b) for a, b in zip(y_in, y_out)]
         exact = len(y_in) == len(y_out) and all(np.array_equal(a, b) for a, b in zip(y_in, y_out))
         r = {
             "run": label,
             "command": " ".join(["vidcolor"] + cmd[3:]),
             "frames": len(y_out),
             "timestamps_equal": same_t,
-            "audio_identical": audio_packets(out) == a_in,
+            "audio_identical": footage.audio_packets(out) == a_in,
             "luma_psnr_mean": float(np.mean([min(v, 100.0) for v in values])) if not exact else float("inf"),
             "luma_psnr_worst": float(min(values)),
             "worst_frame": int(np.argmin(values)),

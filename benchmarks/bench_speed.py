@@ -42,6 +42,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vidcolor.media.probe import tag_bt709_limited
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "pipelines"))
 
@@ -82,14 +84,14 @@ def make_grey_input(src: Path, dst: Path, width: int, height: int, loops: int, m
     video.codec_context.time_base = Fraction(1, 25)
     video.options = {"crf": "14", "preset": "fast"}
     cc = video.codec_context
-    cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = 1, 1, 1, 1
+    tag_bt709_limited(cc)
     n = 0
     for planes in [f for _ in range(loops) for f in frames][: max_frames or None]:
         arr = planes.copy()
         arr[height:] = 128
         f = av.VideoFrame.from_ndarray(arr, format="yuv420p")
         f.pts, f.time_base = n, Fraction(1, 25)
-        f.color_range, f.colorspace = 1, 1
+        tag_bt709_limited(f)
         for p in video.encode(f):
             out.mux(p)
         n += 1

@@ -22,6 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import footage
 import numpy as np
 
 
@@ -37,16 +38,6 @@ def decode(path: Path) -> tuple[list[np.ndarray], list[Fraction], list[np.ndarra
     return ys, times, uvs
 
 
-def audio_packets(path: Path) -> list[bytes]:
-    with av.open(str(path)) as c:
-        return [bytes(p) for p in c.demux(c.streams.audio) if p.size]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clip", type=Path, default=Path("samples/clip.mp4"))
@@ -58,9 +49,6 @@ def main() -> None:
     ap.add_argument("--render-factor", type=int, default=8)
     args = ap.parse_args()
     if args.footage == "vtest":
-
-        import footage
-
         args.clip = footage.acceptance_clip(250)
 
     import torch
@@ -80,7 +68,7 @@ def main() -> None:
     model = load_model(spec)
     render = RenderConfig(render_factor=args.render_factor)
     y_in, t_in, _ = decode(args.clip)
-    a_in = audio_packets(args.clip)
+    a_in = footage.audio_packets(args.clip)
     print(f"input {args.clip}: {len(y_in)} frames, {len(a_in)} audio packets")
     print("| run | frames | timestamps equal | audio packets identical | luma PSNR mean / min (dB) | luma bit-exact | |U-128|,|V-128| mean | fps |")
     print("|---|---|---|---|---|---|---|---|")
@@ -96,11 +84,11 @@ def main() -> None:
         if not same_t and out.suffix == ".mkv":  # Matroska shifts all streams by AAC's priming delay
             same_t = [t - t_out[0] for t in t_out] == [t - t_in[0] for t in t_in]
             same_t = "relative" if same_t else False
-        values = [psnr(a, b) for a, b in zip(y_in, y_out)]
+        values = [footage.plane_psnr(a, b) for a, b in zip(y_in, y_out)]
         exact = len(y_in) == len(y_out) and all(np.array_equal(a, b) for a, b in zip(y_in, y_out))
         chroma = float(np.mean([np.abs(uv - 128).mean() for uv in uv_out]))
         print(
-            f"| {label} | {len(y_out)} | {same_t} | {audio_packets(out) == a_in} | "
+            f"| {label} | {len(y_out)} | {same_t} | {footage.audio_packets(out) == a_in} | "
             f"{np.mean(values):.2f} / {min(values):.2f} | {exact} | {chroma:.2f} | {report.fps:.1f} |",
             flush=True,
         )

