@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from vidcolor.errors import InputError
@@ -19,6 +20,9 @@ class RenderConfig:
     dtype: str = "float32"  # float32 | bfloat16 | float16
     backend: str = "auto"  # auto | eager | channels_last | bf16 | fp16 | compile | onnx (vidcolor.backends)
     hint_spread: HintSpread | None = HintSpread()  # None: hints act only through the model
+    # Stills from a DeOldify model: "native" finishes them exactly as DeOldify does (8-bit, its
+    # OpenCV YUV compose); "vidcolor" composes the chroma with the picture's own luma at its depth.
+    deoldify_postprocess: str = "native"
 
     def __post_init__(self) -> None:
         if self.render_factor is not None and (isinstance(self.render_factor, bool) or not 4 <= self.render_factor <= 128):
@@ -27,6 +31,8 @@ class RenderConfig:
             raise InputError(f"--batch-size {self.batch_size} must be at least 1")
         if self.dtype not in DTYPES:
             raise InputError(f"unknown dtype {self.dtype!r}: {', '.join(DTYPES)}")
+        if self.deoldify_postprocess not in POSTPROCESS:
+            raise InputError(f"--deoldify-postprocess {self.deoldify_postprocess!r}: {' or '.join(POSTPROCESS)}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -40,6 +46,7 @@ def resolve_device(name: str) -> torch.device:
         raise InputError(f"unknown device {name!r}: auto, cpu, cuda or cuda:N") from exc
 
 
+POSTPROCESS = ("native", "vidcolor")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -66,7 +73,26 @@ class Colorizer:
     def prepare(self, luma: torch.Tensor) -> torch.Tensor:
         """Full-resolution luma (B,1,H,W) in [0,1], any device -> luma at render size on the model's device."""
         size = self.render_size(*luma.shape[-2:])
-        return resize_luma(luma.to(self.device, non_blocking=True).float(), size)
+        luma = luma.to(self.device, non_blocking=True).float()
+        # A model with its own resize (DeOldify: 8-bit grey, Pillow's filter) is fed the way it was trained.
+        own = getattr(self.model, "resize_luma", None)
+        return own(luma, size) if own is not None else resize_luma(luma, size)
+
+    @property
+    def native_pictures(self) -> bool:
+        """Stills are finished by the model's own post-processing (DeOldify's, when chosen)."""
+        return self.config.deoldify_postprocess == "native" and hasattr(self.model, "predict_rgb")
+
+    def predict_rgb(self, small: torch.Tensor) -> torch.Tensor:
+        """Render-size luma (B,1,h,w) -> the model's own RGB (B,3,h,w), in chunks of ``batch_size``
+        (only for a model with ``predict_rgb``: see ``native_pictures``)."""
+        step = max(1, self.config.batch_size)
+        return torch.cat([self.model.predict_rgb(small[i : i + step]) for i in range(0, len(small), step)])  # type: ignore[attr-defined]
+
+    def finish_picture(self, rgb_small: torch.Tensor, luma: np.ndarray) -> np.ndarray:
+        """The model's own RGB (1,3,h,w) and the picture's full-size luma (H,W) in [0, 1] -> the
+        8-bit (H,W,3) picture, by the model's own post-processing (see ``native_pictures``)."""
+        return self.model.finish_picture(rgb_small[0], luma)  # type: ignore[attr-defined]
 
     def require_hints(self) -> None:
         """InputError unless the model takes colour hints (checked before any work is done)."""

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from vidcolor.color import rgb_to_chroma
 from vidcolor.colorizer import Colorizer
 from vidcolor.compose import compose_image
 from vidcolor.errors import InputError, OutputError, VidcolorError
@@ -219,6 +220,28 @@ def _finish(item: _Loaded, chroma_small: torch.Tensor, overwrite: bool) -> Image
     return _result(item)
 
 
+def _finish_native(item: _Loaded, rgb_small: torch.Tensor, colorizer: Colorizer, overwrite: bool) -> ImageResult:
+    """A picture from the model's own RGB (B=1,3,s,s): DeOldify's own post-processing for 8-bit
+    pictures; a 16-bit one keeps its depth (DeOldify reads only 8 bits), so its chroma is
+    composed with its own luma as usual."""
+    if item.image.bit_depth != 8:
+        return _finish(item, rgb_to_chroma(rgb_small, MATRIX), overwrite)
+    rgb = colorizer.finish_picture(rgb_small, item.image.luma)
+    write_image(item.output, rgb, item.image.alpha, item.image.meta, overwrite)
+    return _result(item)
+
+
+def _predict_and_finish(items: list[_Loaded], colorizer: Colorizer, overwrite: bool) -> Iterator[ImageResult]:
+    small = torch.cat([it.small for it in items])
+    native = colorizer.native_pictures
+    out = colorizer.predict_rgb(small) if native else colorizer.predict(small, MATRIX)
+    for i, item in enumerate(items):
+        try:
+            yield _finish_native(item, out[i : i + 1], colorizer, overwrite) if native else _finish(item, out[i : i + 1], overwrite)
+        except VidcolorError as exc:
+            yield ImageResult(item.source, item.output, ok=False, error=str(exc))
+
+
 def colorize_image_file(src: Path, dst: Path, colorizer: Colorizer, overwrite: bool = False, hints: HintSource | None = None) -> ImageResult:
     """Colorize one picture into ``dst`` (same format and bit depth as ``src``), following a
     person's colour ``hints`` when given (the model must take hints).
@@ -235,7 +258,11 @@ def colorize_image_file(src: Path, dst: Path, colorizer: Colorizer, overwrite: b
         parts = hints.load(item.image.height, item.image.width)
         hinted = sum(len(p) for p in parts)
         planes = hint_planes(parts, (int(item.small.shape[-2]), int(item.small.shape[-1])))
-    result = _finish(item, colorizer.predict(item.small, MATRIX, planes), overwrite)
+        result = _finish(item, colorizer.predict(item.small, MATRIX, planes), overwrite)
+    elif colorizer.native_pictures:
+        result = _finish_native(item, colorizer.predict_rgb(item.small), colorizer, overwrite)
+    else:
+        result = _finish(item, colorizer.predict(item.small, MATRIX), overwrite)
     return replace(result, hinted_pixels=hinted)
 
 
@@ -255,13 +282,7 @@ def colorize_images(jobs: Iterable[tuple[Path, Path]], colorizer: Colorizer, ove
         return sum(it.image.height * it.image.width for items in pending.values() for it in items)
 
     def flush(key: tuple[int, int]) -> Iterator[ImageResult]:
-        items = pending.pop(key)
-        chroma = colorizer.predict(torch.cat([it.small for it in items]), MATRIX)
-        for i, item in enumerate(items):
-            try:
-                yield _finish(item, chroma[i : i + 1], overwrite)
-            except VidcolorError as exc:
-                yield ImageResult(item.source, item.output, ok=False, error=str(exc))
+        yield from _predict_and_finish(pending.pop(key), colorizer, overwrite)
 
     for src, dst in jobs:
         src, dst = Path(src), Path(dst)

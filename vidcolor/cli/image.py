@@ -55,6 +55,13 @@ def image_command(
         None, "--hints", metavar="HINTS.png", help="Colour hints for a single picture: a PNG of its size, transparent except where you painted colour."
     ),
     hint: Optional[list[str]] = typer.Option(None, "--hint", metavar="X,Y,#RRGGBB", help="One colour point (pixel column, row, hex colour); repeat for more."),
+    deoldify_postprocess: str = typer.Option(
+        "native",
+        "--deoldify-postprocess",
+        metavar="native|vidcolor",
+        help="DeOldify models only: 'native' finishes 8-bit pictures exactly as DeOldify does (its 8-bit output resized back with Pillow, "
+        "then OpenCV's YUV with the original Y); 'vidcolor' composes the network's chroma with the picture's own luma at full precision.",
+    ),
 ) -> None:
     from vidcolor.models.registry import load_model  # imported late: `--help` stays fast
 
@@ -64,7 +71,11 @@ def image_command(
         raise InputError(f"--hints and --hint guide one picture; {len(pairs)} were given")
     jobs = plan_outputs(pairs, output_dir, overwrite)
     colour_model = load_model(model)
-    colorizer = Colorizer(colour_model, RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device, backend=backend), video=False)
+    colorizer = Colorizer(
+        colour_model,
+        RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device, backend=backend, deoldify_postprocess=deoldify_postprocess),
+        video=False,
+    )
 
     results: list[ImageResult] = []
     if len(jobs) == 1:

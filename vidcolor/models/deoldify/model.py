@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vidcolor.color import rgb_to_chroma
 from vidcolor.errors import ModelError
 from vidcolor.models.base import ModelInfo, TorchColorModel, precision, resize_luma
+from vidcolor.models.deoldify import native
 from vidcolor.models.deoldify.checkpoint import generator_from_state, is_deoldify_file, load_deoldify_file, read_checkpoint
-from vidcolor.models.deoldify.unet import IMAGENET_MEAN, IMAGENET_STD, RENDER_FACTOR, RENDER_FACTOR_VIDEO, DeOldifyUnet, spec_for
+from vidcolor.models.deoldify.unet import RENDER_FACTOR, RENDER_FACTOR_VIDEO, DeOldifyUnet, spec_for
 from vidcolor.models.weights import sha256_file
 
 # --------------------------------------------------------------------------- as a ColorModel
@@ -20,32 +22,42 @@ from vidcolor.models.weights import sha256_file
 class DeOldifyModel(TorchColorModel):
     """A DeOldify generator as a ColorModel: luma in, CbCr out (the pipeline keeps the luma).
 
-    DeOldify's own pre/post-processing: the frame stretched to a square render size, made grey
-    (3 equal channels), ImageNet-normalised; the output denormalised to RGB in [0, 1], and only
-    its chroma used. DeOldify also rounds that RGB to 8 bits before taking the chroma; we keep
-    floats (a difference below one 8-bit code value).
+    DeOldify's own pre-processing (``native``): the frame made 8-bit grey, stretched to the
+    render square with Pillow's bilinear filter (``resize_luma``, which the Colorizer uses for
+    this model), ImageNet-normalised; the output de-normalised, clamped and truncated to 8 bits
+    (``predict_rgb``). Stills can also take DeOldify's own post-processing (native.finish_picture,
+    chosen in vidcolor.images); video composes the chroma of that RGB with the frame's own luma.
     """
 
     def __init__(self, generator: DeOldifyUnet, info: ModelInfo) -> None:
         super().__init__(generator, info)
 
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
+    def resize_luma(self, luma: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Full-size luma (B,1,H,W) -> what DeOldify's network sees at ``size`` (a square)."""
+        return native.squares(luma, size[0]) if size[0] == size[1] else resize_luma(luma, size)
+
+    @torch.inference_mode()
+    def predict_rgb(self, square: torch.Tensor) -> torch.Tensor:
+        """(B,1,s,s) grey on 8-bit steps -> (B,3,s,s) DeOldify's 8-bit RGB output, in [0, 1]."""
+        x = native.normalise(square)
         with precision(x.device, self.dtype):
-            return self.generator(x).float()
+            out = self.generator(x).float()
+        return native.output_8bit(out)
+
+    def finish_picture(self, rgb_square: torch.Tensor, luma: np.ndarray) -> np.ndarray:
+        """DeOldify's post-processing of a still: (3,s,s) 8-bit RGB + full-size luma (H,W) in
+        [0, 1] -> (H,W,3) uint8, the original's 8-bit Y kept in OpenCV's YUV."""
+        return native.finish_picture(rgb_square, native.grey_8bit(luma))
 
     @torch.inference_mode()
     def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
         h, w = luma.shape[-2:]
-        # The colorizer already gives a square of side render_factor × 16; anything else is
+        # The Colorizer already gives a square of side render_factor × 16; anything else is
         # stretched to the nearest such square, as DeOldify does, and the chroma stretched back.
         side = max(16, round((h * w) ** 0.5 / 16) * 16)
         square = h == w and h % 16 == 0
-        x = luma.float().clamp(0.0, 1.0) if square else resize_luma(luma.float().clamp(0.0, 1.0), (side, side))
-        mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-        out = self._run((x.expand(-1, 3, -1, -1) - mean) / std)
-        rgb = (out * std + mean).clamp(0.0, 1.0)
-        chroma = rgb_to_chroma(rgb, matrix)
+        x = luma.float().clamp(0.0, 1.0) if square else native.squares(luma, side)
+        chroma = rgb_to_chroma(self.predict_rgb(x), matrix)
         if not square:
             chroma = F.interpolate(chroma, size=(h, w), mode="bilinear", align_corners=False)
         return chroma

@@ -107,8 +107,8 @@ class WeightNormConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(c_out)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        v = self.weight_v
-        weight = v * (self.weight_g / torch.linalg.vector_norm(v, dim=(1, 2, 3), keepdim=True))
+        # torch's own kernel (what nn.utils.weight_norm computes), so the weights match it to the bit.
+        weight = torch._weight_norm(self.weight_v, self.weight_g, 0)
         return F.conv2d(x, weight, self.bias, padding=self.padding)
 
 
@@ -127,7 +127,8 @@ class SelfAttention(nn.Module):
         flat = x.reshape(b, c, h * w)
         q, k, v = self.query(flat), self.key(flat), self.value(flat)
         # Attention weights normalised over the attending positions (dim 1), as in DeOldify.
-        attn = torch.softmax(torch.bmm(q.transpose(1, 2), k), dim=1)
+        # (a contiguous copy, as fastai makes: bmm then takes the same kernel and rounds the same)
+        attn = torch.softmax(torch.bmm(q.transpose(1, 2).contiguous(), k), dim=1)
         out = self.gamma * torch.bmm(v, attn) + flat
         return out.reshape(b, c, h, w)
 
