@@ -13,7 +13,6 @@ machinery shows), and prints a Markdown table:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import tempfile
 import time
@@ -67,6 +66,7 @@ def timed_run(src: Path, dst: Path, settings, options) -> tuple[float, object]:
 
 
 def hash_speed(root: Path) -> tuple[float, float]:
+    from vidcolor.hashing import sha256_file
     from vidcolor.jobs.fingerprint import content_hash
 
     big = root / "big.bin"
@@ -76,10 +76,7 @@ def hash_speed(root: Path) -> tuple[float, float]:
             f.write(chunk)
     size = big.stat().st_size
     t0 = time.perf_counter()
-    h = hashlib.sha256()
-    with open(big, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    sha256_file(big)
     full = time.perf_counter() - t0
     t0 = time.perf_counter()
     assert content_hash(big, size).startswith("ht:")

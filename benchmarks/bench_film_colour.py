@@ -21,7 +21,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-import torch
+from footage import rgb_frames
 from PIL import Image, ImageDraw
 
 from vidcolor import metrics
@@ -31,11 +31,6 @@ from vidcolor.pipeline import colorize_video
 
 CLIPS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "video-tune"
 TILE = (214, 120)
-
-
-def rgb_frames(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
 def desaturate(src: Path, dst: Path) -> Path:
@@ -60,13 +55,8 @@ def desaturate(src: Path, dst: Path) -> Path:
     return dst
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """8-bit pictures' PSNR in dB (vidcolor.metrics.psnr)."""
-    return float(metrics.psnr(torch.from_numpy(a)[None], torch.from_numpy(b)[None], peak=255.0)[0])
-
-
 def mean_psnr(frames: list[np.ndarray], truth: list[np.ndarray]) -> float:
-    return float(np.mean([psnr(a, b) for a, b in zip(frames, truth, strict=True)]))
+    return float(np.mean([metrics.psnr_uint8(a, b) for a, b in zip(frames, truth, strict=True)]))
 
 
 def main() -> None:

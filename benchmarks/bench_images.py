@@ -25,10 +25,10 @@ import torch
 from PIL import Image
 
 from vidcolor.colorizer import Colorizer, RenderConfig
-from vidcolor.images import colorize_images
 from vidcolor.models.generator import Generator
 from vidcolor.models.registry import load_model
 from vidcolor.models.weights import save_generator
+from vidcolor.stills import colorize_images
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "photos"
 

@@ -41,10 +41,11 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from footage import rgb_frames
 from PIL import Image
 
 from vidcolor import metrics
-from vidcolor.color import rgb_to_luma
+from vidcolor.color import rgb_to_chroma, rgb_to_luma
 from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.flow import FlowEstimator
 from vidcolor.models.registry import load_model
@@ -91,11 +92,6 @@ def join(clips: list[Path], grey_path: Path) -> tuple[list[np.ndarray], int, flo
         for p in stream.encode():
             out.mux(p)
     return truth, cut, rate
-
-
-def rgb_frames(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -255,7 +251,7 @@ def tune(args: argparse.Namespace) -> None:
     colorizer = Colorizer(load_model(args.model), RenderConfig(), video=True)
     args.cache.mkdir(parents=True, exist_ok=True)
     for a, b in PAIRS[: args.pairs]:
-        truth, cut, _ = join([args.clips / f"{a}.mp4", args.clips / f"{b}.mp4"], args.cache / f"{a}-{b}-grey.mkv")
+        truth, cut, fps = join([args.clips / f"{a}.mp4", args.clips / f"{b}.mp4"], args.cache / f"{a}-{b}-grey.mkv")
         frames = torch.stack([to_tensor(t)[0] for t in truth])
         luma = rgb_to_luma(frames)
         small = torch.cat([colorizer.prepare(luma[i : i + 8]) for i in range(0, len(luma), 8)])
@@ -268,7 +264,14 @@ def tune(args: argparse.Namespace) -> None:
             geometry = {i: metrics.warp_geometry(luma[i - 1], luma[i], estimator) for i in range(1, len(frames)) if i != cut}
             torch.save((fresh, geometry), cached)
 
-        def score(chroma: torch.Tensor, frames: torch.Tensor = frames, luma: torch.Tensor = luma, geometry: dict = geometry) -> tuple[float, float, float]:
+        # With --tune-references: the true colour of each shot's first frame, at render size (as
+        # vidcolor.references gives the stage), and the frames of each shot's last second.
+        anchors = {k: torch.nn.functional.interpolate(rgb_to_chroma(frames[k : k + 1]), size=small.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
+                   for k in (0, cut)} if args.tune_references else {}
+        second = round(fps)
+        tail = set(range(max(0, cut - second), cut)) | set(range(max(cut, len(frames) - second), len(frames)))
+
+        def score(chroma: torch.Tensor, frames: torch.Tensor = frames, luma: torch.Tensor = luma, geometry: dict = geometry, tail: set = tail) -> tuple[float, float, float, float]:
             full = torch.nn.functional.interpolate(chroma, size=frames.shape[-2:], mode="bilinear", align_corners=False)
             rgb = (ycbcr_to_rgb(luma, full) * 255).round() / 255
             cdc, errors, psnrs = metrics.ColourConsistency(), [], []
@@ -278,7 +281,7 @@ def tune(args: argparse.Namespace) -> None:
                 if i in geometry:
                     sse, n = metrics.pair_warp_error(metrics.chroma_component(rgb[i - 1 : i]), metrics.chroma_component(rgb[i : i + 1]), *geometry[i])
                     errors.append(sse / max(n, 1))
-            return float(np.mean(errors)), cdc.value, float(np.mean(psnrs))
+            return float(np.mean(errors)), cdc.value, float(np.mean(psnrs)), float(np.mean([psnrs[i] for i in sorted(tail)]))
 
         truth_cdc, truth_errors = metrics.ColourConsistency(), []
         for i in range(len(frames)):
@@ -290,7 +293,7 @@ def tune(args: argparse.Namespace) -> None:
         per_frame = score(fresh)
         grey = score(torch.zeros_like(fresh))
         print(f"{a}|{b}: truth E_warp {t_ew:.6f}; per-frame {per_frame[0] / t_ew:.2f}x truth, CDC {per_frame[1] / t_cdc:.2f}x, "
-              f"PSNR {per_frame[2]:.2f}; grey CDC {grey[1] / t_cdc:.2f}x, PSNR {grey[2]:.2f}")
+              f"PSNR {per_frame[2]:.2f} (last s {per_frame[3]:.2f}); grey CDC {grey[1] / t_cdc:.2f}x, PSNR {grey[2]:.2f}")
         for name, config in variants.items():
             stage = FlowStage(config)
             parts = []
@@ -301,10 +304,11 @@ def tune(args: argparse.Namespace) -> None:
                 def predict(x: torch.Tensor, i: int = i, batch: torch.Tensor = batch, fresh: torch.Tensor = fresh) -> torch.Tensor:
                     return fresh[[i + int((batch - f).abs().flatten(1).amax(1).argmin()) for f in x]]
 
-                parts.append(stage.push(batch, predict))
+                refs = {k - i: c for k, c in anchors.items() if i <= k < i + len(batch)}
+                parts.append(stage.push(batch, predict, references=refs))
             parts.append(stage.flush())
-            ew, cdc, p = score(torch.cat([q for q in parts if len(q)]))
-            print(f"  {name}: chroma E_warp {ew / t_ew:.2f}x truth, {ew / per_frame[0]:.2f}x per-frame; CDC {cdc / t_cdc:.2f}x truth; PSNR {p:.2f}")
+            ew, cdc, p, last = score(torch.cat([q for q in parts if len(q)]))
+            print(f"  {name}: chroma E_warp {ew / t_ew:.2f}x truth, {ew / per_frame[0]:.2f}x per-frame; CDC {cdc / t_cdc:.2f}x truth; PSNR {p:.2f}, last s {last:.2f}")
 
 
 def main() -> None:
@@ -315,6 +319,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write every figure as JSON")
     ap.add_argument("--memory", action="store_true", help="measure peak RSS against film length instead")
     ap.add_argument("--tune", help="JSON {name: TemporalConfig fields}: compare stage settings instead")
+    ap.add_argument("--tune-references", action="store_true", help="--tune with the true colour of each shot's first frame as a reference")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "vidcolor-bench-shots", help="--tune's cache")
     args = ap.parse_args()
     if args.memory:

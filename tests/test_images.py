@@ -14,14 +14,14 @@ from vidcolor.color import ycbcr_to_rgb
 from vidcolor.colorizer import Colorizer, RenderConfig
 from vidcolor.compose import fit_chroma_to_gamut
 from vidcolor.errors import InputError, OutputError
-from vidcolor.images import (
+from vidcolor.media.images import read_image
+from vidcolor.media.outfile import atomic_write
+from vidcolor.stills import (
     collect_images,
     colorize_image_file,
     colorize_images,
     plan_outputs,
 )
-from vidcolor.media.images import read_image
-from vidcolor.media.outfile import atomic_write
 
 W601 = np.array([0.299, 0.587, 0.114])
 

@@ -25,8 +25,8 @@ from helpers import SMALL, make_shapes, recipe, run_logged  # noqa: E402
 from vidcolor.errors import InputError, ModelError  # noqa: E402
 from vidcolor.models.generator import Generator, GeneratorConfig  # noqa: E402
 from vidcolor.models.weights import load_generator, save_generator  # noqa: E402
+from vidcolor.train.modes import build_trainer  # noqa: E402
 from vidcolor.train.recipe import recipe_from_dict  # noqa: E402
-from vidcolor.train.trainer import build_trainer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,9 @@ from vidcolor.models.weights import load_generator, read_metadata
 from vidcolor.train.hints import HintSimulation, fixed_point_hints, simulate_hints
 from vidcolor.train.index import IndexEntry, TrainIndex, cap_per_class, class_key
 from vidcolor.train.losses import classification_loss
+from vidcolor.train.modes import build_trainer
 from vidcolor.train.recipe import recipe_from_dict
-from vidcolor.train.trainer import build_trainer, lr_factor
+from vidcolor.train.trainer import lr_factor
 
 
 @pytest.fixture(scope="module")

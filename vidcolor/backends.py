@@ -6,7 +6,7 @@
   and the colour conversion stay in float32).
 - ``compile``: ``torch.compile`` of the network (inductor; needs a C++ compiler on the CPU; the first
   batch of each size pays the compilation).
-- ``onnx``: ONNX Runtime (CPU) on the network exported in memory at start (vidcolor.export); a file
+- ``onnx``: ONNX Runtime (CPU) on the network's ONNX graph built in memory at start (vidcolor.models.onnx_graph); a file
   written by ``vidcolor export onnx`` loads with ``load_onnx_model``.
 - ``auto``: the fastest backend measured on the device whose output matches float32 within
   ``TOLERANCE`` (benchmarks/bench_backends.py; figures in benchmarks/RESULTS.md).
@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from vidcolor.color import ab_to_chroma, luma_to_lightness
-from vidcolor.errors import InputError, ModelError
+from vidcolor.errors import InputError
 from vidcolor.models.base import ColorModel, GeneratorModel, LightnessToAb, ModelInfo, precision
+from vidcolor.models.onnx_graph import OnnxRuntimeModel, load_onnx_model, onnx_bytes, require_onnx
+
+__all__ = ["BACKENDS", "TOLERANCE", "OnnxRuntimeModel", "TorchBackendModel", "load_onnx_model", "prepare_backend", "resolve_backend"]
 
 BACKENDS = ("auto", "eager", "channels_last", "bf16", "fp16", "compile", "onnx")
 REDUCED = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -114,8 +116,6 @@ def _onnx_graph(model: GeneratorModel) -> bytes:
     """The model's dynamic-size ONNX graph. The export takes seconds, so the last few are kept,
     keyed by a digest of the weights themselves (not the file's name or sha256: weights changed
     in memory, as in training, get a new export): a batch job's many files export once."""
-    from vidcolor.export import onnx_bytes, require_onnx
-
     require_onnx()
     digest = hashlib.blake2b(digest_size=16)
     for name, tensor in model.generator.state_dict().items():
@@ -176,94 +176,3 @@ class TorchBackendModel:
         with precision(luma.device, self.dtype):
             ab = self.net(lightness, hints)
         return ab_to_chroma(luma.float(), ab.float().contiguous(), matrix)
-
-
-class OnnxRuntimeModel:
-    """An ONNX graph (L* -> ab, vidcolor.export's contract) run by ONNX Runtime as a ColorModel."""
-
-    def __init__(self, model: bytes | str, info: ModelInfo, multiple: int = 32, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        # Decode and encode threads share the cores with the model: idle ONNX Runtime workers
-        # must sleep rather than spin, or they steal the encoder's CPU time.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own (unexported) exception types
-            raise ModelError(f"ONNX Runtime cannot load the model: {str(exc).splitlines()[0]}") from None
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        names = [i.name for i in inputs]
-        if names not in (["lightness"], ["lightness", "hints"]) or [o.name for o in outputs] != ["ab"]:
-            raise ModelError("not a vidcolor ONNX model (expects input 'lightness' (and 'hints') and output 'ab')")
-        shape = inputs[0].shape
-        self.fixed_size = tuple(shape[2:]) if all(isinstance(s, int) for s in shape[2:]) else None
-        self.hint_input = names == ["lightness", "hints"]
-        self.info = replace(info, takes_hints=self.hint_input)
-        self.multiple = multiple
-
-    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> OnnxRuntimeModel:
-        if device.type != "cpu":
-            raise InputError("an ONNX model runs on the CPU here; use --device cpu")
-        if dtype not in (None, torch.float32):
-            raise InputError("an ONNX model runs float32; leave --dtype at float32")
-        return self
-
-    @torch.inference_mode()
-    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> torch.Tensor:
-        luma = luma.float().cpu()
-        h, w = luma.shape[-2:]
-        lightness = luma_to_lightness(luma)
-        if hints is not None and not self.hint_input:
-            raise InputError(f"model {self.info.name!r} takes no colour hints")
-        if self.hint_input:
-            hints = hints.float().cpu() if hints is not None else luma.new_zeros(luma.shape[0], 3, h, w)
-        if self.fixed_size is not None:
-            if (h, w) != self.fixed_size:
-                fh, fw = self.fixed_size
-                raise InputError(f"this ONNX model was exported for {fh}x{fw} inputs, the render size is {h}x{w}")
-        else:
-            ph, pw = (-h) % self.multiple, (-w) % self.multiple
-            if ph or pw:
-                lightness = F.pad(lightness, (0, pw, 0, ph), mode="replicate")
-                hints = F.pad(hints, (0, pw, 0, ph)) if hints is not None else None  # no hints in the padding
-        feed = {"lightness": lightness.contiguous().numpy()}
-        if hints is not None:
-            feed["hints"] = hints.contiguous().numpy()
-        ab = torch.from_numpy(self.session.run(["ab"], feed)[0])
-        return ab_to_chroma(luma, ab[..., :h, :w].contiguous(), matrix)
-
-
-def load_onnx_model(path: str) -> OnnxRuntimeModel:
-    """A file written by ``vidcolor export onnx`` as a ColorModel (its metadata gives name, version
-    and render factors; a fixed-size export only accepts that render size)."""
-    from pathlib import Path
-
-    from vidcolor.export import FORMAT, require_onnx
-    from vidcolor.models.weights import sha256_file
-
-    require_onnx()
-    import onnx
-
-    p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"model file not found: {p}")
-    try:
-        proto = onnx.load(str(p), load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError and others for a damaged file
-        raise ModelError(f"{p}: not a readable ONNX file ({exc.__class__.__name__})") from None
-    meta = {m.key: m.value for m in proto.metadata_props}
-    if meta.get("format") != FORMAT:
-        raise ModelError(f"{p}: not written by `vidcolor export onnx` (no vidcolor metadata)")
-    info = ModelInfo(
-        name=meta.get("name", p.stem),
-        version=meta.get("version", ""),
-        sha256=sha256_file(p),
-        default_render_factor=int(meta.get("default_render_factor", 16)),
-        default_render_factor_video=int(meta.get("default_render_factor_video", 16)),
-        extra={"source_sha256": meta.get("source_sha256", ""), "render_size": meta.get("render_size", "")},
-    )
-    return OnnxRuntimeModel(str(p), info, multiple=int(meta.get("size_multiple", 32)))

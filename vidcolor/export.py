@@ -1,35 +1,26 @@
-"""Export a vidcolor generator to ONNX, for ONNX Runtime (``--backend onnx``) or any other runtime.
-
-The exported graph is the generator's own contract, without the colour conversions around it
-(those depend on the video's matrix and stay in vidcolor.color):
-
-- input ``lightness``: CIE L* (B,1,H,W) float32 in [0, 100] (``vidcolor.color.luma_to_lightness``);
-- output ``ab``: CIE a*, b* (B,2,H,W) float32 at the same size.
+"""``vidcolor export onnx``: write a vidcolor generator's ONNX graph (vidcolor.models.onnx_graph,
+the contract: ``lightness`` L* in, ``ab`` out, optional ``hints``) to a file, with its metadata and
+a check against PyTorch, for ONNX Runtime (``--model model.onnx``) or any other runtime.
 
 With a fixed render size any H, W is accepted at export time (the padding to a multiple of 32 is
 part of the graph). With ``dynamic`` sizes, the batch, H and W are free but H and W must be
 multiples of 32 (the wrapper in vidcolor.backends pads; the metadata says so). The
 classification head's annealed-mean temperature is baked in. The file's metadata records the
 model's name, version, sha256, default render factors and the conventions above, so
-``vidcolor.backends.load_onnx_model`` rebuilds a ColorModel from the file alone.
+``vidcolor.models.onnx_graph.load_onnx_model`` rebuilds a ColorModel from the file alone.
 """
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from vidcolor.errors import InputError, ModelError, OutputError
-from vidcolor.media.outfile import atomic_write
+from vidcolor.media.outfile import atomic_write, check_output_file
 from vidcolor.models.base import ColorModel, GeneratorModel, LightnessToAb
-
-OPSET = 17
-MULTIPLE = 32  # the generator's stride: dynamic-size inputs must be multiples of it
-FORMAT = "vidcolor-generator-onnx"
+from vidcolor.models.onnx_graph import FORMAT, MULTIPLE, onnx_bytes, require_onnx
 
 
 def parse_render_size(text: str | None) -> tuple[int, int] | None:
@@ -49,38 +40,6 @@ def generator_of(model: ColorModel) -> GeneratorModel:
     if not isinstance(model, GeneratorModel):
         raise ModelError(f"model {model.info.name!r} is not a vidcolor generator; only those export to ONNX")
     return model
-
-
-def onnx_bytes(model: GeneratorModel, render_size: tuple[int, int] | None, opset: int = OPSET) -> bytes:
-    """The model as an in-memory ONNX file (float32, CPU), fixed ``render_size`` or dynamic (None)."""
-    module = LightnessToAb(model.generator, model.temperature).eval()
-    params = next(model.generator.parameters())
-    if params.device.type != "cpu" or params.dtype != torch.float32:
-        raise ModelError("ONNX export needs the model's weights on the CPU in float32")
-    h, w = render_size or (2 * MULTIPLE, 2 * MULTIPLE)
-    sample = torch.full((1, 1, h, w), 50.0)
-    # A hint model's graph takes the hint planes as a second input (zeros: automatic colour).
-    names = ["lightness", "hints"] if model.info.takes_hints else ["lightness"]
-    inputs = (sample, torch.zeros(1, 3, h, w)) if model.info.takes_hints else (sample,)
-    free = {0: "batch"} if render_size is not None else {0: "batch", 2: "height", 3: "width"}
-    axes = {name: free for name in [*names, "ab"]}
-    buf = io.BytesIO()
-    # The TorchScript exporter: no extra dependency (the dynamo one needs onnxscript). Its
-    # deprecation and tracer warnings say nothing the user can act on.
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            inputs,
-            buf,
-            dynamo=False,
-            input_names=names,
-            output_names=["ab"],
-            opset_version=opset,
-            dynamic_axes=axes,
-            do_constant_folding=True,
-        )
-    return buf.getvalue()
 
 
 def metadata_for(model: GeneratorModel, render_size: tuple[int, int] | None) -> dict[str, str]:
@@ -123,26 +82,12 @@ class ExportResult:
     checked_size: tuple[int, int]
 
 
-def require_onnx() -> None:
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        raise ModelError(f"ONNX support needs onnx and onnxruntime (vidcolor's own dependencies; {exc.name} is missing): pip install onnx onnxruntime") from None
-
-
 def check_destination(dst: str | Path, overwrite: bool) -> Path:
     """Refuse a non-.onnx name, a folder, an existing file without ``overwrite``, a missing folder."""
     dst = Path(dst)
     if dst.suffix.lower() != ".onnx":
         raise OutputError(f"{dst}: give a .onnx file name")
-    if dst.is_dir():
-        raise OutputError(f"{dst}: is a directory; give an output file name")
-    if dst.exists() and not overwrite:
-        raise OutputError(f"{dst}: already exists (use --overwrite to replace it)")
-    if not dst.parent.is_dir():
-        what = "is a file, not a folder" if dst.parent.exists() else "does not exist"
-        raise OutputError(f"{dst.parent}: output folder {what}")
+    check_output_file(dst, overwrite)
     return dst
 
 

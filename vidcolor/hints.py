@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from vidcolor.bilateral import spread
 from vidcolor.color import ab_to_chroma, rgb_to_lab
 from vidcolor.errors import InputError
+from vidcolor.media.images import read_guide_picture
 from vidcolor.models.generator import AB_SCALE, HINT_CHANNELS
 
 POINT_PATCH = 3  # a --hint point covers this many render pixels a side (the training patches' scale)
@@ -79,21 +79,9 @@ def read_hint_picture(path: Path, height: int, width: int) -> Hints:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such hints picture")
-    try:
-        with Image.open(path) as img:
-            size = img.size
-            has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
-            if size != (width, height):
-                raise InputError(f"{path}: hints picture is {size[0]}x{size[1]}, the picture it guides is {width}x{height} (upright); they must match")
-            if not has_alpha:
-                raise InputError(f"{path}: hints picture has no transparency; paint the hints on a transparent layer and save it as PNG")
-            rgba = np.asarray(img.convert("RGBA"))
-    except InputError:
-        raise
-    except Image.DecompressionBombError:
-        raise InputError(f"{path}: hints picture larger than the picture-size limit") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable hints picture ({exc.__class__.__name__})") from None
+    rgba, has_alpha = read_guide_picture(path, (width, height), "RGBA", "hints picture", f"the picture it guides is {width}x{height} (upright)")
+    if not has_alpha:
+        raise InputError(f"{path}: hints picture has no transparency; paint the hints on a transparent layer and save it as PNG")
     ys, xs = np.nonzero(rgba[..., 3] >= PAINTED_ALPHA)
     return Hints(height, width, ys.astype(np.int64), xs.astype(np.int64), rgba[ys, xs, :3].copy(), patch=1)
 

@@ -7,6 +7,7 @@ Süsstrunk (2003), which tells a vivid result from a sepia-safe one.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from vidcolor.color import rgb_to_lab
@@ -16,6 +17,11 @@ def psnr(pred: torch.Tensor, truth: torch.Tensor, peak: float = 1.0) -> torch.Te
     """Per-image PSNR in dB of (B,C,H,W) images with values in [0, peak]; capped at 100 dB."""
     mse = ((pred.double() - truth.double()) ** 2).flatten(1).mean(1)
     return (10.0 * torch.log10(peak**2 / mse.clamp_min(peak**2 * 1e-10))).float()
+
+
+def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two 8-bit pictures or planes of one shape ((H,W) or (H,W,C) arrays), by ``psnr``."""
+    return float(psnr(torch.from_numpy(np.ascontiguousarray(a)).reshape(1, -1), torch.from_numpy(np.ascontiguousarray(b)).reshape(1, -1), peak=255.0)[0])
 
 def ciede2000(lab1: torch.Tensor, lab2: torch.Tensor, dim: int = 1) -> torch.Tensor:
     """CIEDE2000 colour difference (kL = kC = kH = 1) between Lab tensors, L, a, b along ``dim``.
@@ -98,8 +104,6 @@ def colourfulness(rgb: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 
 from collections.abc import Iterable  # noqa: E402
-
-import numpy as np  # noqa: E402
 
 from vidcolor.color import rgb_to_chroma, rgb_to_luma  # noqa: E402
 from vidcolor.flow import FlowConfig, FlowEstimator, fb_inconsistency, flow_to_tensor, motion_boundaries, warp  # noqa: E402

@@ -29,7 +29,7 @@ from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.hints import Hints, hint_planes, read_hint_picture
 from vidcolor.media.frames import ComposedBatch, fit_luma, pad_luma_tensor, quantise_chroma
-from vidcolor.media.outfile import is_input
+from vidcolor.media.outfile import check_output_file
 from vidcolor.media.plan import OutputPlan, plan_output
 from vidcolor.media.probe import MediaInfo, probe
 from vidcolor.media.reader import VideoReader
@@ -72,15 +72,7 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
     """Refuse OUT == IN (whatever the spelling), an existing OUT without ``overwrite``, a missing folder."""
     if not src.exists():  # the input's problem first: it is the one the user must fix
         raise InputError(f"{src}: no such file")
-    if dst.is_dir():
-        raise OutputError(f"{dst}: is a directory; give an output file name")
-    if is_input(dst, [src]):
-        raise OutputError(f"{dst}: is the input file; choose another output name")
-    if dst.exists() and not overwrite:
-        raise OutputError(f"{dst}: already exists (use --overwrite to replace it)")
-    if not dst.parent.is_dir():
-        what = "is a file, not a folder" if dst.parent.exists() else "does not exist"
-        raise OutputError(f"{dst.parent}: output folder {what}")
+    check_output_file(dst, overwrite, [src])
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 
 from vidcolor.color import rgb_to_chroma, rgb_to_luma
 from vidcolor.errors import InputError
+from vidcolor.media.images import read_guide_picture
 
 PICTURE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
 KEYFRAMES_JSON = "keyframes.json"
@@ -118,17 +117,8 @@ def thumbnail(luma: torch.Tensor) -> torch.Tensor:
 
 def read_reference(frame: int, path: Path, height: int, width: int, matrix: str) -> Reference:
     """Read one reference; it must be ``width`` x ``height`` (the film's frame). InputError otherwise."""
-    try:
-        with Image.open(path) as img:
-            if img.size != (width, height):
-                raise InputError(f"{path}: reference is {img.size[0]}x{img.size[1]}, the film's frames are {width}x{height}; they must match")
-            rgb = np.array(img.convert("RGB"))
-    except InputError:
-        raise
-    except Image.DecompressionBombError:
-        raise InputError(f"{path}: reference larger than the picture-size limit") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable picture ({exc.__class__.__name__})") from None
+    # Named "picture" in its errors: "not a readable picture", "picture is 60x40, the film's frames ...".
+    rgb, _ = read_guide_picture(path, (width, height), "RGB", "picture", f"the film's frames are {width}x{height}")
     tensor = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
     return Reference(frame, path, tensor, thumbnail(rgb_to_luma(tensor, matrix)))
 

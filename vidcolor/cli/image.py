@@ -13,8 +13,8 @@ from vidcolor.cli.common import app, err_console, fail, handle_errors, out_conso
 from vidcolor.colorizer import Colorizer, RenderConfig
 from vidcolor.errors import InputError, OutputError
 from vidcolor.hints import HintSource, parse_hint
-from vidcolor.images import ImageResult, collect_images, colorize_image_file, colorize_images, plan_outputs
 from vidcolor.media.outfile import atomic_write
+from vidcolor.stills import ImageResult, collect_images, colorize_image_file, colorize_images, plan_outputs
 
 # One line per paragraph: rich re-wraps help text to the terminal's width.
 HELP = "\n\n".join(

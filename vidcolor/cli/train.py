@@ -78,8 +78,8 @@ def train_command(
     if export_backbone is not None and export_backbone.suffix != ".safetensors":
         raise InputError(f"--export-backbone {export_backbone}: use a .safetensors file name")
 
+    from vidcolor.train.modes import build_trainer
     from vidcolor.train.recipe import load_recipe
-    from vidcolor.train.trainer import build_trainer
 
     parsed = load_recipe(recipe, _overrides(steps, out, device, batch_size, amp, import_backbone, procs))
     if parsed.train.procs > 1:

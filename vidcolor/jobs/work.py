@@ -141,7 +141,7 @@ class Worker:
         return report.frames, tuple(report.warnings)
 
     def _image(self, task: ItemTask, staged: Path, progress: ProgressSink | None) -> tuple[int, tuple[str, ...]]:
-        from vidcolor.images import colorize_image_file
+        from vidcolor.stills import colorize_image_file
 
         colorize_image_file(task.src, staged, self.image_colorizer(), overwrite=True)
         if progress is not None:

@@ -275,6 +275,25 @@ def _webp_is_lossless(path: Path) -> bool:
 # ----------------------------------------------------------------------------------------- output
 
 
+def read_guide_picture(path: Path, size: tuple[int, int], mode: str, what: str, expected: str) -> tuple[np.ndarray, bool]:
+    """A picture a person made to guide the colour (a hints layer, a reference frame) -> its pixels
+    (H,W,C) uint8 in Pillow ``mode`` and whether the file had transparency. It must be exactly
+    ``size`` (width, height); ``what`` names it and ``expected`` says what it must match (with that
+    size), in the one-line InputError for a wrong size, an oversized or an unreadable file."""
+    try:
+        with Image.open(path) as img:
+            if img.size != size:
+                raise InputError(f"{path}: {what} is {img.size[0]}x{img.size[1]}, {expected}; they must match")
+            had_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+            return np.array(img.convert(mode)), had_alpha
+    except InputError:
+        raise
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: {what} larger than the picture-size limit") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable {what} ({exc.__class__.__name__})") from None
+
+
 def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, meta: ImageMeta, overwrite: bool = False) -> None:
     """Write RGB (H, W, 3) uint8/uint16 (+ alpha) to ``path`` in ``meta.format``, atomically.
 

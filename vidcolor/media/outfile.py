@@ -119,6 +119,20 @@ def create_partial(dst: Path, inputs: Iterable[Path]) -> Path:
     raise OutputError(f"{dst}: no free temporary name beside it")
 
 
+def check_output_file(dst: Path, overwrite: bool, inputs: Iterable[Path] = ()) -> None:
+    """Before any work: OUT must be a file name (not a folder), none of the ``inputs`` (whatever
+    the spelling), new unless ``overwrite``, in a folder that exists; else a one-line OutputError."""
+    if dst.is_dir():
+        raise OutputError(f"{dst}: is a directory; give an output file name")
+    if is_input(dst, inputs):
+        raise OutputError(f"{dst}: is the input file; choose another output name")
+    if dst.exists() and not overwrite:
+        raise OutputError(f"{dst}: already exists (use --overwrite to replace it)")
+    if not dst.parent.is_dir():
+        what = "is a file, not a folder" if dst.parent.exists() else "does not exist"
+        raise OutputError(f"{dst.parent}: output folder {what}")
+
+
 def check_side_output(path: Path, option: str, protected: Iterable[Path]) -> None:
     """Before any work: a second file a run writes (e.g. ``--report``) must not be one of the
     ``protected`` paths (the input, OUT) and its folder must exist; else a one-line error."""

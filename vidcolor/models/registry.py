@@ -89,7 +89,7 @@ def load_model(spec: str = DEFAULT_ALIAS, temperature: float | None = None) -> C
     if spec.lower().endswith(".onnx"):  # written by `vidcolor export onnx`; runs on ONNX Runtime
         if temperature is not None:
             raise ModelError(f"{spec}: an ONNX model's temperature is fixed when it is exported")
-        from vidcolor.backends import load_onnx_model
+        from vidcolor.models.onnx_graph import load_onnx_model
 
         return load_onnx_model(spec)
     if spec.endswith(".safetensors") or path.is_file():

@@ -19,8 +19,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from vidcolor.train.modes import build_trainer
 from vidcolor.train.recipe import Recipe
-from vidcolor.train.trainer import TrainResult, build_trainer
+from vidcolor.train.trainer import TrainResult
 
 
 def prepare_cache(recipe: Recipe) -> None:

@@ -146,7 +146,7 @@ class Trainer:
         self.log = log or (lambda _: None)
         self.on_step = on_step or (lambda _: None)
         if self.cfg.mode not in self.modes:
-            raise InputError(f"training mode {self.cfg.mode!r} needs {'GanTrainer' if self.cfg.mode == 'gan' else 'another trainer'}: use build_trainer()")
+            raise InputError(f"training mode {self.cfg.mode!r} needs {'GanTrainer' if self.cfg.mode == 'gan' else 'another trainer'}: use vidcolor.train.modes.build_trainer()")
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         # Data parallel over processes (see run_data_parallel): each rank trains on its share of
@@ -467,11 +467,3 @@ class Trainer:
         self.model.to(self.device)
         return TrainResult(self.steps_done, time.time() - start, weights, ps, gray)
 
-
-def build_trainer(recipe: Recipe, log: LogFn | None = None, on_step: LogFn | None = None) -> Trainer:
-    """The trainer for the recipe's mode."""
-    if recipe.train.mode == "gan":
-        from vidcolor.train.gan import GanTrainer
-
-        return GanTrainer(recipe, log, on_step)
-    return Trainer(recipe, log, on_step)

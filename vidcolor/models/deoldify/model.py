@@ -26,7 +26,7 @@ class DeOldifyModel(TorchColorModel):
     render square with Pillow's bilinear filter (``resize_luma``, which the Colorizer uses for
     this model), ImageNet-normalised; the output de-normalised, clamped and truncated to 8 bits
     (``predict_rgb``). Stills can also take DeOldify's own post-processing (native.finish_picture,
-    chosen in vidcolor.images); video composes the chroma of that RGB with the frame's own luma.
+    chosen in vidcolor.stills); video composes the chroma of that RGB with the frame's own luma.
     """
 
     def __init__(self, generator: DeOldifyUnet, info: ModelInfo) -> None:
