@@ -294,3 +294,50 @@ def test_frames_held_back_stay_bounded_on_a_long_input(clip: Clip) -> None:
     assert handed == 12 * len(pingpong)
     assert peak <= 2 * 6 + len(pingpong)  # the look-ahead and its chunk, plus the batch pushed
     assert stage.pending == 0
+
+
+def make_jump_clip() -> tuple[Clip, list[tuple[int, int]]]:
+    """One shot: the red square moves, then jumps across the frame at frame 5 (the flow loses it:
+    it is newly visible where it lands) and moves on. Returns the clip and each frame's box."""
+    back = _texture(1, 0.25, 0.55)
+    obj = _texture(3, 0.7, 0.95)[:SIDE, :SIDE]
+    boxes = [(10 + 2 * t, 20) if t < 5 else (80 + 2 * (t - 5), 60) for t in range(CUT)]
+    lumas, chromas = [], []
+    for x0, y0 in boxes:
+        y = back.copy()
+        y[y0 : y0 + SIDE, x0 : x0 + SIDE] = obj
+        c = np.zeros((2, H, W), np.float32)
+        c[0], c[1] = BACK_A
+        c[0, y0 : y0 + SIDE, x0 : x0 + SIDE], c[1, y0 : y0 + SIDE, x0 : x0 + SIDE] = RED
+        lumas.append(torch.from_numpy(y.astype(np.float32))[None])
+        chromas.append(torch.from_numpy(c))
+    return Clip(torch.stack(lumas), torch.stack(chromas)), boxes
+
+
+def test_palette_keeps_a_reference_colour_where_the_flow_loses_the_object() -> None:
+    jump, boxes = make_jump_clip()
+
+    def run(config: TemporalConfig) -> torch.Tensor:
+        ref = jump.chroma[0].clone()
+        x0, y0 = boxes[0]
+        ref[0, y0 : y0 + SIDE, x0 : x0 + SIDE], ref[1, y0 : y0 + SIDE, x0 : x0 + SIDE] = BLUE
+        stage, oracle = FlowStage(config), Oracle(jump)
+        parts = [stage.push(jump.luma[i : i + 4], oracle, references={0: ref[None]} if i == 0 else None) for i in range(0, CUT, 4)]
+        return torch.cat([p for p in [*parts, stage.flush()] if len(p)])
+
+    def cb(out: torch.Tensor, t: int) -> float:
+        rows, cols = inner(*boxes[t])
+        return float(out[t, 0, rows, cols].mean())
+
+    with_palette, without = run(TemporalConfig()), run(TemporalConfig(palette_strength=0.0))
+    # Before the jump both carry the blue along the flow.
+    assert cb(with_palette, 4) > 0.2 and cb(without, 4) > 0.2
+    # After it, the object is where no tracked colour reaches: the model's red comes back,
+    # unless the palette maps the model's red (at the object's brightness) to the person's blue
+    # (the track's own guess, filled in from the surroundings, still counts while it fades).
+    assert max(cb(without, t) for t in range(6, CUT)) < 0.05
+    assert min(cb(with_palette, t) for t in range(6, CUT)) > max(cb(without, t) for t in range(6, CUT)) + 0.1
+    untracked = run(TemporalConfig(lost_factor=0.0))  # a lost track gives way at once: the palette alone
+    assert min(cb(untracked, t) for t in range(6, CUT)) > 0.25
+    # The background keeps its colour: the palette maps it to itself.
+    torch.testing.assert_close(with_palette[CUT - 1, :, :10, :10], jump.chroma[CUT - 1, :, :10, :10], atol=0.02, rtol=0)

@@ -18,8 +18,12 @@ carried across it). Colour is carried along the optical flow both ways in time:
 - anchors: a reference (a person's colour for a frame: ``references``), or a hinted frame's
   prediction, replaces the colour at its frame and is carried along the motion through its shot:
   forward to the shot's end, backward up to ``lookahead`` frames. Its weight falls with the
-  distance (``reference_reach`` frames) and where the tracking was lost, so far from any anchor
-  the model takes over smoothly; between two anchors both are blended by distance.
+  distance (``reference_reach`` frames) and where the tracking was lost; between two anchors both
+  are blended by distance;
+- palettes: where an anchor's tracked colour was lost, the model's colour is mapped through the
+  anchor frame's palette (vidcolor.palette: the anchor's colour for each luma and model colour),
+  so a person's choice holds after fast motion too; its weight falls with the same distance, so
+  far from any anchor the model takes over smoothly.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import torch.nn.functional as F
 from vidcolor.bilateral import slice_grid
 from vidcolor.errors import InputError
 from vidcolor.flow import FlowConfig, Motion, to_uint8
+from vidcolor.palette import Palette, apply_palette, fit_palette
 from vidcolor.shots import Link, ShotConfig, ShotDetector
 
 # The model: render-size luma (B,1,h,w) -> CbCr (B,2,h,w); called as predict(luma, hints) with
@@ -84,6 +89,13 @@ class TemporalConfig:
     # frames over which an anchor's (reference's) weight falls to 1/e.
     lookahead: int = 16
     reference_reach: float = 250.0
+    # Weight (0..1) of an anchor's palette on the model's colour where its tracked colour is lost
+    # (0: the model's own colour there). Chosen on the video-tune cut films (RESULTS.md, "Shots").
+    palette_strength: float = 1.0
+    # A carried anchor's reliability drops by up to this factor a frame where the warp is not
+    # trusted (its colour there was filled in from neighbours, not tracked); the palette, or the
+    # model, takes over there as it drops.
+    lost_factor: float = 0.7
     # Where the flow is not trusted (newly visible, occluded, fast motion), the weight (0..1) of
     # colour filled in from trusted neighbours of similar luma against the fresh prediction.
     # Steadier still, but costs a bilateral fill a frame each way: off by default (RESULTS.md).
@@ -110,6 +122,10 @@ class TemporalConfig:
             raise InputError(f"lookahead must be a whole number of frames >= 0, not {self.lookahead!r}")
         if not self.reference_reach > 0:
             raise InputError(f"reference_reach must be a positive number of frames, not {self.reference_reach!r}")
+        if not 0.0 <= self.lost_factor <= 1.0:
+            raise InputError(f"lost_factor must lie in [0, 1], not {self.lost_factor!r}")
+        if not 0.0 <= self.palette_strength <= 1.0:
+            raise InputError(f"palette_strength must lie in [0, 1], not {self.palette_strength!r}")
 
     @property
     def flow(self) -> FlowConfig:
@@ -210,29 +226,27 @@ def fill_holes(chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tenso
     return confidence * chroma + (1.0 - confidence) * local
 
 
-# A carried anchor's reliability drops by up to this factor a frame where the warp is not trusted
-# (its colour there was filled in from neighbours, not tracked).
-LOST_FACTOR = 0.7
-
-
 @dataclass
 class _Track:
-    """An anchor's colour carried along the motion: chroma, per-pixel reliability, frames travelled."""
+    """An anchor's colour carried along the motion: chroma, per-pixel reliability, frames travelled,
+    and the anchor frame's palette (None: not used)."""
 
     chroma: torch.Tensor  # (1,2,h,w)
     reliability: torch.Tensor  # (1,1,h,w) in [0,1]
     distance: int
+    palette: Palette | None = None
 
     @classmethod
-    def at(cls, chroma: torch.Tensor) -> _Track:
-        return cls(chroma, torch.ones_like(chroma[:, :1]), 0)
+    def at(cls, chroma: torch.Tensor, palette: Palette | None) -> _Track:
+        return cls(chroma, torch.ones_like(chroma[:, :1]), 0, palette)
 
-    def carried(self, motion: Motion, trust: torch.Tensor, luma: torch.Tensor) -> _Track:
-        """This track moved one frame along ``motion`` onto the frame of ``luma``."""
+    def carried(self, motion: Motion, trust: torch.Tensor, luma: torch.Tensor, lost_factor: float) -> _Track:
+        """This track moved one frame along ``motion`` onto the frame of ``luma``; its reliability
+        falls by up to ``lost_factor`` where the warp is not trusted."""
         moved = motion.warp(torch.cat([self.chroma, self.reliability], 1))
         chroma = fill_holes(moved[:, :2], trust, luma)
-        kept = LOST_FACTOR + (1.0 - LOST_FACTOR) * ((trust - 0.2) / 0.5).clamp(0.0, 1.0)
-        return _Track(chroma, moved[:, 2:] * kept, self.distance + 1)
+        kept = lost_factor + (1.0 - lost_factor) * ((trust - 0.2) / 0.5).clamp(0.0, 1.0)
+        return _Track(chroma, moved[:, 2:] * kept, self.distance + 1, self.palette)
 
 
 @dataclass
@@ -245,6 +259,7 @@ class _Frame:
     anchor: torch.Tensor | None = None  # a reference's (or hinted prediction's) chroma
     forward: torch.Tensor | None = None  # colour carried forward (the model's, smoothed)
     track: _Track | None = None  # the last anchor before it in its shot, carried here
+    palette: Palette | None = None  # an anchor frame's palette (model colour -> anchor colour)
 
     @property
     def starts_shot(self) -> bool:
@@ -347,15 +362,22 @@ class FlowStage:
             assert frame.fresh is not None  # a shot's first frame is always a key frame
             self.cuts += int(frame.link is not None)
             frame.forward = frame.fresh
-            frame.track = _Track.at(frame.anchor) if frame.anchor is not None else None
+            self._fit_palette(frame)
+            frame.track = _Track.at(frame.anchor, frame.palette) if frame.anchor is not None else None
             return
         link = frame.link
         assert link is not None and link.back is not None and link.confidence is not None and prev.forward is not None
         frame.forward = self._blend(frame, link.back.warp(prev.forward), link.confidence)
+        self._fit_palette(frame)
         if frame.anchor is not None:
-            frame.track = _Track.at(frame.anchor)
+            frame.track = _Track.at(frame.anchor, frame.palette)
         elif prev.track is not None:
-            frame.track = prev.track.carried(link.back, link.confidence, frame.luma)
+            frame.track = prev.track.carried(link.back, link.confidence, frame.luma, self.config.lost_factor)
+
+    def _fit_palette(self, frame: _Frame) -> None:
+        """An anchor frame's palette, from the model's colour there (smoothed) to the anchor's."""
+        if frame.anchor is not None and frame.forward is not None and self.config.palette_strength > 0:
+            frame.palette = fit_palette(frame.luma, frame.forward, frame.anchor)
 
     def _blend(self, frame: _Frame, carried: torch.Tensor, trust: torch.Tensor) -> torch.Tensor:
         """Carried colour and the frame's fresh prediction, by trust; between key frames, carried
@@ -381,7 +403,7 @@ class FlowStage:
                 continue
             if nxt is None:  # the last frame of its shot, or of the look-ahead
                 backward[j] = frame.fresh if frame.fresh is not None else frame.forward
-                tracks[j] = _Track.at(frame.anchor) if frame.anchor is not None else None
+                tracks[j] = _Track.at(frame.anchor, frame.palette) if frame.anchor is not None else None
                 continue
             link = nxt.link
             assert link is not None and link.forward is not None and link.back_confidence is not None
@@ -389,9 +411,9 @@ class FlowStage:
             assert later is not None
             backward[j] = self._blend(frame, link.forward.warp(later), link.back_confidence)
             if frame.anchor is not None:
-                tracks[j] = _Track.at(frame.anchor)
+                tracks[j] = _Track.at(frame.anchor, frame.palette)
             elif tracks[j + 1] is not None:
-                tracks[j] = tracks[j + 1].carried(link.forward, link.back_confidence, frame.luma)  # type: ignore[union-attr]
+                tracks[j] = tracks[j + 1].carried(link.forward, link.back_confidence, frame.luma, self.config.lost_factor)  # type: ignore[union-attr]
         done = [self._finish(frames[j], backward[j], tracks[j]) for j in range(count)]
         for _ in range(count):
             self._buffer.popleft()
@@ -405,6 +427,7 @@ class FlowStage:
         if not tracks:
             return model
         reach = self.config.reference_reach
+        model = self._through_palettes(frame.luma, model, tracks)
         weights = [t.reliability * float(np.exp(-t.distance / reach)) for t in tracks]
         if len(tracks) == 1:
             colour, weight = tracks[0].chroma, weights[0]
@@ -414,6 +437,27 @@ class FlowStage:
             colour = (near[0] * tracks[0].chroma + near[1] * tracks[1].chroma) / (near[0] + near[1]).clamp_min(1e-6)
             weight = 1.0 - (1.0 - weights[0]) * (1.0 - weights[1])
         return torch.lerp(model, colour, weight)
+
+
+    def _through_palettes(self, luma: torch.Tensor, model: torch.Tensor, tracks: list[_Track]) -> torch.Tensor:
+        """The model's colour mapped through the anchors' palettes, each by its confidence and
+        distance (the nearer anchor counts more); where no palette is confident, the model's."""
+        mixed = torch.zeros_like(model)
+        total = torch.zeros_like(model[:, :1])
+        unmapped = torch.ones_like(model[:, :1])
+        for track in tracks:
+            if track.palette is None:
+                continue
+            mapped, confidence = apply_palette(track.palette, luma, model)
+            weight = confidence * float(np.exp(-track.distance / self.config.reference_reach))
+            near = weight / (track.distance + 1)
+            mixed += near * mapped
+            total += near
+            unmapped *= 1.0 - weight
+        if not bool((total > 0).any()):
+            return model
+        mapped = torch.where(total > 0, mixed / total.clamp_min(1e-12), model)
+        return torch.lerp(model, mapped, self.config.palette_strength * (1.0 - unmapped))
 
 
 def build_stage(config: TemporalConfig) -> ChromaStage:
