@@ -139,3 +139,17 @@ def test_image_cli_backend_option(tiny_model_path, tmp_path):
     result = runner.invoke(app, ["image", str(src), "-o", str(tmp_path / "out"), "-m", str(tiny_model_path), "-q", "-r", "4", "--backend", "onnx"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "in.png").is_file()
+
+
+def test_onnx_keeps_the_confidence_shrink(tiny_model_path, luma):
+    """confidence_gamma is part of the exported graph; a changed decoding gets a new export."""
+    model = load_model(str(tiny_model_path))
+    bias = torch.zeros(model.generator.config.bins)
+    bias[40] = 3.0  # some pixels confident, others not: the shrink varies over the picture
+    model.generator.set_decoding(temperature=0.5, bin_bias=tuple(bias.tolist()))
+    plain = prepare_backend(model, "onnx", CPU)[0].predict_chroma(luma)
+    model.generator.set_decoding(confidence_gamma=2.0)
+    eager = model.predict_chroma(luma)
+    onnx = prepare_backend(model, "onnx", CPU)[0].predict_chroma(luma)
+    assert float((eager - onnx).abs().max()) < 1e-3
+    assert float((plain - onnx).abs().max()) > 1e-3  # not the cached graph of the old decoding

@@ -9,7 +9,7 @@ import torch
 
 from vidcolor.errors import ModelError
 from vidcolor.models import registry
-from vidcolor.models.ab_bins import annealed_mean, in_gamut_bin_centers, rebalance_weights, soft_encode
+from vidcolor.models.ab_bins import annealed_mean, confidence, in_gamut_bin_centers, rebalance_weights, soft_encode
 from vidcolor.models.base import render_shape
 from vidcolor.models.generator import Generator, GeneratorConfig, count_macs, count_params
 from vidcolor.models.weights import load_generator, save_generator, sha256_file
@@ -62,9 +62,30 @@ def test_bin_bias_undoes_a_tilt():
         g.set_decoding(bin_bias=(1.0, 2.0))
 
 
+def test_confidence_shrinks_only_uncertain_colour():
+    peaked = torch.full((1, 4, 1, 1), -20.0)
+    peaked[0, 2] = 20.0
+    flat = torch.zeros(1, 4, 1, 1)
+    assert float(confidence(peaked)) == pytest.approx(1.0, abs=1e-6)
+    assert float(confidence(flat)) == pytest.approx(0.0, abs=1e-6)
+    g = Generator().eval()
+    x = torch.rand(1, 1, 64, 64) * 100
+    plain = g(x)
+    g.set_decoding(confidence_gamma=2.0)
+    shrunk = g(x)
+    head = g.head_output(x)
+    conf = torch.nn.functional.interpolate(confidence(head.float()), size=x.shape[-2:], mode="bilinear", align_corners=False)
+    assert (shrunk.abs() <= plain.abs() + 1e-4).all()  # only ever toward neutral
+    assert torch.allclose(shrunk, plain * conf**2, atol=0.5)  # by confidence squared (up to the upsampling)
+    with pytest.raises(ValueError):
+        g.set_decoding(confidence_gamma=-1.0)
+    with pytest.raises(ValueError, match="confidence_gamma"):
+        GeneratorConfig.from_dict({"confidence_gamma": "lots"})
+
+
 def test_weights_roundtrip_keeps_decoding_and_outputs(tmp_path):
     g = Generator().eval()
-    g.set_decoding(temperature=0.7, bin_bias=tuple(torch.linspace(-1, 1, g.config.bins).tolist()))
+    g.set_decoding(temperature=0.7, bin_bias=tuple(torch.linspace(-1, 1, g.config.bins).tolist()), confidence_gamma=1.5)
     path = tmp_path / "m.safetensors"
     sha = save_generator(g, path, {"name": "t"})
     assert sha == sha256_file(path)

@@ -121,6 +121,8 @@ def _onnx_graph(model: GeneratorModel) -> bytes:
     for name, tensor in model.generator.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    # The decoding settings live in the config, not the state dict (bin_bias, confidence_gamma).
+    digest.update(repr(getattr(model.generator, "config", None)).encode())
     key = (digest.hexdigest(), model.temperature)
     if key not in _EXPORTS:
         _EXPORTS[key] = onnx_bytes(model, None)

@@ -6,6 +6,8 @@ dense sample of the sRGB cube, so they depend on nothing but the colour space.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from vidcolor.color import rgb_to_lab
@@ -54,6 +56,14 @@ def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: floa
     """(B,Q,H,W) logits -> (B,2,H,W) ab. T=1 is the mean (safe, greyish); T->0 the mode (vivid)."""
     prob = torch.softmax(logits / max(temperature, 1e-3), dim=1)
     return torch.einsum("bqhw,qc->bchw", prob, centers.to(prob.dtype))
+
+
+def confidence(logits: torch.Tensor) -> torch.Tensor:
+    """(B,Q,H,W) logits -> (B,1,H,W) in [0,1]: one minus the normalised entropy of the predicted
+    distribution (softmax at T = 1). 1: one bin is certain; 0: every bin equally likely."""
+    logp = torch.log_softmax(logits, dim=1)
+    entropy = -(logp.exp() * logp).sum(dim=1, keepdim=True)
+    return (1.0 - entropy / math.log(logits.shape[1])).clamp(0.0, 1.0)
 
 
 def rebalance_weights(prior: torch.Tensor, lam: float = 0.5) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidcolor.models.ab_bins import annealed_mean, in_gamut_bin_centers
+from vidcolor.models.ab_bins import annealed_mean, confidence, in_gamut_bin_centers
 from vidcolor.models.efficientnet import FEATURE_CHANNELS, GREY_MEAN, GREY_STD, STEM_CHANNELS, EfficientNetLite0Encoder
 
 AB_SCALE = 110.0
@@ -44,6 +44,10 @@ class GeneratorConfig:
     # predicted distribution by the class weights w (towards rare, saturated colours); an offset of
     # -alpha*log(w) undoes that tilt (alpha = 1: the unbiased posterior). Empty: no offset.
     bin_bias: tuple[float, ...] = ()
+    # Chroma scaled by confidence**gamma (ab_bins.confidence: 1 - the normalised entropy of the
+    # predicted distribution): where the model cannot tell the colour (a grey wall, a coat that
+    # could be any colour) it moves toward neutral instead of painting an average tint. 0: off.
+    confidence_gamma: float = 0.0
     hints: bool = False  # takes optional colour-hint planes (a, b, mask) beside L*
 
     def to_dict(self) -> dict:
@@ -81,6 +85,8 @@ class GeneratorConfig:
             if not isinstance(bias, (list, tuple)) or len(bias) > MAX_BINS or not all(number(b) for b in bias):
                 raise ValueError(f"bin_bias must be at most {MAX_BINS} finite numbers")
             d["bin_bias"] = tuple(float(b) for b in bias)
+        if "confidence_gamma" in d and not (number(d["confidence_gamma"]) and 0 <= d["confidence_gamma"] <= 10):
+            raise ValueError("confidence_gamma must be a number in [0, 10]")
         if "hints" in d and not isinstance(d["hints"], bool):
             raise ValueError("hints must be true or false")
         return GeneratorConfig(**d)
@@ -146,11 +152,15 @@ class Generator(nn.Module):
             raise ValueError(f"bin_bias has {len(bias)} values; the classification head has {self.config.bins} bins")
         return torch.tensor(bias, dtype=torch.float32).view(1, -1, 1, 1) if bias else torch.zeros(0)
 
-    def set_decoding(self, temperature: float | None = None, bin_bias: tuple[float, ...] | None = None) -> None:
+    def set_decoding(self, temperature: float | None = None, bin_bias: tuple[float, ...] | None = None, confidence_gamma: float | None = None) -> None:
         """Change how the classification head is decoded (its weights are unaffected)."""
         changes: dict = {}
         if temperature is not None:
             changes["temperature"] = float(temperature)
+        if confidence_gamma is not None:
+            if not 0 <= confidence_gamma <= 10:
+                raise ValueError("confidence_gamma must lie in [0, 10]")
+            changes["confidence_gamma"] = float(confidence_gamma)
         if bin_bias is not None:
             changes["bin_bias"] = tuple(float(b) for b in bin_bias)
             self.bin_bias = self._bias_tensor(changes["bin_bias"]).to(self.bin_centers.device)
@@ -201,7 +211,10 @@ class Generator(nn.Module):
         logits = head.float()
         if self.bin_bias.numel():
             logits = logits + self.bin_bias
-        return annealed_mean(logits, self.bin_centers, t)
+        ab = annealed_mean(logits, self.bin_centers, t)
+        if self.config.confidence_gamma > 0:
+            ab = ab * confidence(logits) ** self.config.confidence_gamma
+        return ab
 
     def forward(self, lightness: torch.Tensor, temperature: float | None = None, hints: torch.Tensor | None = None) -> torch.Tensor:
         """L* (B,1,H,W) of any size (+ optional hints (B,3,H,W)) -> ab (B,2,H,W)."""
