@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -50,12 +51,23 @@ def cpu_name() -> str:
 
 
 def machine_busy() -> str:
-    """Whether the background training run shares the CPU (then every timing is contended)."""
+    """What else shares the CPU: a running (not paused) training run, and the load average."""
     try:
-        found = subprocess.run(["pgrep", "-f", "_bg_train"], capture_output=True, text=True, check=False).stdout.split()
+        pids = subprocess.run(["pgrep", "-f", "vidcolor train|_bg_train"], capture_output=True, text=True, check=False).stdout.split()
     except OSError:
-        return "load unknown"
-    return f"CONTENDED: _bg_train running (pids {' '.join(found)})" if found else "no background training run"
+        pids = []
+    running = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "T":  # T: stopped (paused with SIGSTOP for a quiet measurement)
+            running.append(pid)
+    load = os.getloadavg()[0]
+    if running:
+        return f"CONTENDED: a training run is running (pids {' '.join(running)}); load average {load:.2f}"
+    return f"no training run running; load average {load:.2f} (1 min)"
 
 
 def load(spec: str, seed: int = 0):

@@ -359,17 +359,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M')}; {cpu_name()}, {os.cpu_count()} cores; {machine_busy()}")
     print(f"model: {model_label}; encoder libx264 crf {args.crf} preset {args.preset}; batch {args.batch}; backend {args.backend}")
     print()
-    print("| size | frames | run | end-to-end fps (process) | pipeline fps (after start-up) | wall s | peak RSS MiB | busy s: decode / model+temporal / compose / encode |")
+    print("| size | frames | run | end-to-end fps (process) | pipeline fps (after start-up) | wall s | peak RSS MiB | busy s: decode / model / stage / compose / encode |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
     for row in results:
         if "floor" in row:
             f = row["floor"]
-            print(f"| {row['size']} | {row['frames']} | decode+encode floor | {f['fps']:.1f} | - | {f['wall_s']:.1f} | {f['peak_rss_mib']:.0f} | {f['decode_s']:.1f} / - / - / {f['encode_s']:.1f} |")
+            print(f"| {row['size']} | {row['frames']} | decode+encode floor | {f['fps']:.1f} | - | {f['wall_s']:.1f} | {f['peak_rss_mib']:.0f} | {f['decode_s']:.1f} / - / - / - / {f['encode_s']:.1f} |")
         for label in ("every", "auto"):
             if label in row:
                 r, s = row[label], row[label]["seconds"]
                 print(f"| {row['size']} | {row['frames']} | {label} ({r['backend']}) | {r['fps']:.1f} | {r['pipeline_fps']:.1f} | {r['wall_s']:.1f} | {r['peak_rss_mib']:.0f} | "
-                      f"{s['decode']:.1f} / {s['model']:.1f} / {s['compose']:.1f} / {s['encode']:.1f} |")
+                      f"{s['decode']:.1f} / {s['model']:.1f} / {s.get('stage', float('nan')):.1f} / {s['compose']:.1f} / {s['encode']:.1f} |")
     if any("stages" in row for row in results):
         print()
         print("| size | decode alone fps | model alone fps | temporal alone fps (every / auto) | encode alone fps | every: e2e / slowest stage alone |")

@@ -10,10 +10,18 @@ Reusable by every test module:
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 from helpers import make_clip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Stored ONNX graphs (vidcolor.models.onnx_cache) go to a folder of this test session's own,
+    # inherited by the CLI subprocesses: tests neither read nor fill the user's cache.
+    os.environ["VIDCOLOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="vidcolor-test-cache-")
 
 
 @pytest.fixture(scope="session")

@@ -16,16 +16,16 @@ Every backend is wrapped back into a ColorModel, so the pipeline does not know w
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
 
 from vidcolor.color import ab_to_chroma, luma_to_lightness
-from vidcolor.errors import InputError
+from vidcolor.errors import InputError, ModelError
 from vidcolor.models.base import ColorModel, GeneratorModel, LightnessToAb, ModelInfo, precision
-from vidcolor.models.onnx_graph import OnnxRuntimeModel, load_onnx_model, onnx_bytes, require_onnx
+from vidcolor.models.onnx_cache import forget_graph, graph_key, read_graph, write_graph
+from vidcolor.models.onnx_graph import OPSET, OnnxRuntimeModel, load_onnx_model, onnx_bytes, require_onnx
 
 __all__ = ["BACKENDS", "TOLERANCE", "OnnxRuntimeModel", "TorchBackendModel", "load_onnx_model", "prepare_backend", "resolve_backend"]
 
@@ -82,12 +82,15 @@ def resolve_backend(name: str, device: torch.device, model: ColorModel, dtype: t
     return "eager"
 
 
-def prepare_backend(model: ColorModel, name: str, device: torch.device, dtype: torch.dtype = torch.float32) -> tuple[ColorModel, str]:
-    """Wrap ``model`` (already on ``device``) for backend ``name``; returns (model, resolved name)."""
+def prepare_backend(
+    model: ColorModel, name: str, device: torch.device, dtype: torch.dtype = torch.float32, threads: int | None = None
+) -> tuple[ColorModel, str]:
+    """Wrap ``model`` (already on ``device``) for backend ``name``; returns (model, resolved name).
+    ``threads``: ONNX Runtime's intra-op threads (None: torch's thread count)."""
     if isinstance(model, OnnxRuntimeModel):  # an exported file: ONNX Runtime is its only backend
         if name not in ("auto", "eager", "onnx"):
             raise InputError(f"an ONNX model file runs on ONNX Runtime; --backend {name} needs a .safetensors model")
-        return model.to(device, dtype), "onnx"
+        return model.to(device, dtype).with_threads(threads), "onnx"
     backend = resolve_backend(name, device, model, dtype)
     if backend in REDUCED and dtype != torch.float32 and dtype != REDUCED[backend]:
         raise InputError(f"--backend {backend} runs {REDUCED[backend]}; it cannot be combined with --dtype {dtype}")
@@ -100,7 +103,7 @@ def prepare_backend(model: ColorModel, name: str, device: torch.device, dtype: t
             raise InputError("--backend onnx runs on the CPU (ONNX Runtime's CPU provider); use --device cpu")
         if not isinstance(model, GeneratorModel):
             raise InputError(f"--backend onnx supports vidcolor generators, not {model.info.name!r}")
-        return OnnxRuntimeModel(_onnx_graph(model), model.info, multiple=32), backend
+        return _onnx_model(model, threads), backend
     if backend == "eager":
         return model, backend
     if isinstance(model, GeneratorModel):
@@ -108,28 +111,36 @@ def prepare_backend(model: ColorModel, name: str, device: torch.device, dtype: t
     return _generic(model, backend, device), backend
 
 
-_EXPORTS: OrderedDict[tuple[str, float | None], bytes] = OrderedDict()
+_EXPORTS: OrderedDict[str, bytes] = OrderedDict()
 _EXPORTS_KEPT = 2
 
 
-def _onnx_graph(model: GeneratorModel) -> bytes:
-    """The model's dynamic-size ONNX graph. The export takes seconds, so the last few are kept,
-    keyed by a digest of the weights themselves (not the file's name or sha256: weights changed
-    in memory, as in training, get a new export): a batch job's many files export once."""
+def _onnx_model(model: GeneratorModel, threads: int | None) -> OnnxRuntimeModel:
+    """The model's dynamic-size ONNX graph in an ONNX Runtime session. The export takes ~1.5 s,
+    so graphs are kept: the last few in memory (a batch job's many files export once) and on disk
+    between runs (vidcolor.models.onnx_cache), keyed by the weights themselves and the settings."""
     require_onnx()
-    digest = hashlib.blake2b(digest_size=16)
-    for name, tensor in model.generator.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    # The decoding settings live in the config, not the state dict (bin_bias, confidence_gamma).
-    digest.update(repr(getattr(model.generator, "config", None)).encode())
-    key = (digest.hexdigest(), model.temperature)
-    if key not in _EXPORTS:
-        _EXPORTS[key] = onnx_bytes(model, None)
-        while len(_EXPORTS) > _EXPORTS_KEPT:
-            _EXPORTS.popitem(last=False)
+    key = graph_key(model.generator, model.temperature, OPSET)
+    graph = _EXPORTS.get(key)
+    stored = graph is None and (graph := read_graph(key)) is not None
+    if graph is not None:
+        try:
+            return _keep(key, graph, OnnxRuntimeModel(graph, model.info, multiple=32, threads=threads))
+        except ModelError:
+            if not stored:
+                raise
+            forget_graph(key)  # a damaged file on disk: build the graph again
+    graph = onnx_bytes(model, None)
+    write_graph(key, graph)
+    return _keep(key, graph, OnnxRuntimeModel(graph, model.info, multiple=32, threads=threads))
+
+
+def _keep(key: str, graph: bytes, session: OnnxRuntimeModel) -> OnnxRuntimeModel:
+    _EXPORTS[key] = graph
     _EXPORTS.move_to_end(key)
-    return _EXPORTS[key]
+    while len(_EXPORTS) > _EXPORTS_KEPT:
+        _EXPORTS.popitem(last=False)
+    return session
 
 
 def _generic(model: ColorModel, backend: str, device: torch.device) -> ColorModel:

@@ -58,11 +58,15 @@ class Colorizer:
     the compose step upsamples the chroma to the frame's chroma planes.
     """
 
-    def __init__(self, model: ColorModel, config: RenderConfig = RenderConfig(), video: bool = True) -> None:
+    def __init__(self, model: ColorModel, config: RenderConfig = RenderConfig(), video: bool = True, threads: int | None = None) -> None:
+        """``threads``: the CPU threads of an ONNX Runtime model (None: torch's count); the video
+        pipeline runs the model on one thread beside the other stages (vidcolor.model_thread)."""
         self.device = resolve_device(config.device)
         from vidcolor.backends import prepare_backend  # late: backends imports the model wrappers
 
-        self.model, self.backend = prepare_backend(model.to(self.device, DTYPES[config.dtype]), config.backend, self.device, DTYPES[config.dtype])
+        self.model, self.backend = prepare_backend(
+            model.to(self.device, DTYPES[config.dtype]), config.backend, self.device, DTYPES[config.dtype], threads
+        )
         info = model.info
         self.render_factor = config.render_factor or (info.default_render_factor_video if video else info.default_render_factor)
         self.config = config

@@ -23,7 +23,7 @@ import av
 import numpy as np
 import torch
 
-from vidcolor.colorizer import Colorizer
+from vidcolor.colorizer import Colorizer, resolve_device
 from vidcolor.compose import upsample_chroma
 from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.errors import InputError, OutputError, VidcolorError
@@ -34,6 +34,7 @@ from vidcolor.media.plan import OutputPlan, plan_output
 from vidcolor.media.probe import MediaInfo, probe
 from vidcolor.media.reader import VideoReader
 from vidcolor.media.writer import VideoWriter
+from vidcolor.model_thread import AheadPrediction, ModelThread, torch_threads
 from vidcolor.models.base import ColorModel
 from vidcolor.references import check_references, read_references, thumbnail
 from vidcolor.temporal import build_stage
@@ -57,7 +58,10 @@ class RunReport:
     expected_frames: int | None  # what the container announces (or duration x rate); None if unknown
     skipped_packets: int
     copied_side_packets: int
-    seconds: dict[str, float]  # decode / model / compose / encode are busy time per stage; wall is elapsed
+    # Busy time per stage: decode, model (the network, on the model thread or inline), stage (the
+    # main thread's resize + temporal stage, waits for the model included), compose, encode; and
+    # wall, the elapsed time.
+    seconds: dict[str, float]
     fps: float
     warnings: list[str] = field(default_factory=list)
 
@@ -122,7 +126,9 @@ def colorize_video(
         from vidcolor.models.registry import load_model
 
         model = load_model(model)
-    colorizer = Colorizer(model, render, video=True)
+    # On the CPU the model runs on one thread beside the other stages (vidcolor.model_thread):
+    # two threads for it alone would cost more CPU time than they save on a 2-core machine.
+    colorizer = Colorizer(model, render, video=True, threads=1 if resolve_device(render.device).type == "cpu" else None)
     frame_hints = _load_frame_hints(hints, media, plan, colorizer) if hints else {}
     render_size = colorizer.render_size(plan.height, plan.width)
     anchors = _load_references(src, media, plan, references, render_size, colorizer.device) if references else {}
@@ -132,11 +138,17 @@ def colorize_video(
     chroma_fmt = av.VideoFormat(plan.pix_fmt)
     chroma_size = (chroma_fmt.chroma_height(plan.height), chroma_fmt.chroma_width(plan.width))
     total = media.video.estimated_frames
-    model_s = compose_s = 0.0
+    stage_s = compose_s = 0.0
+    model_s = [0.0]  # busy in the model, on whichever thread ran it (one runs at a time)
     frames = 0
 
-    def predict(small, planes=None):  # the stage decides which frames the model colours (planes: hints)
-        return colorizer.predict(small, matrix, planes)
+    def predict(small: torch.Tensor, planes: torch.Tensor | None = None) -> torch.Tensor:
+        # the stage decides which frames the model colours (planes: hints)
+        t0 = time.perf_counter()
+        try:
+            return colorizer.predict(small, matrix, planes)
+        finally:
+            model_s[0] += time.perf_counter() - t0
 
     held = _HeldFrames()  # decoded frames whose chroma the stage has not handed back yet
 
@@ -149,30 +161,62 @@ def colorize_video(
         writer.put(ComposedBatch(y=y, uv=uv, pts=pts, time_base=time_base))
         return time.perf_counter() - t0
 
-    with VideoReader(src, media.video, batch_size=render.batch_size) as reader, VideoWriter(
-        src, media, plan, threads=encode.threads, queue_batches=max(1, encode.queue_frames // max(1, render.batch_size))
-    ) as writer:
-        for batch in reader:
+    ahead = ModelThread(predict) if stage.predicts_every_frame else None
+    waiting: _Batch | None = None  # read and submitted to the model thread, not yet pushed
+
+    def finish(item: _Batch, writer: VideoWriter) -> None:
+        nonlocal stage_s, compose_s, frames
+        t0 = time.perf_counter()
+        held.put(item.y, item.pts, item.time_base)
+        cbcr = stage.push(item.small, item.predict, item.hints, item.refs)
+        stage_s += time.perf_counter() - t0
+        compose_s += write(cbcr, writer)
+        frames += len(item.pts)
+        if progress is not None:
+            progress(frames, max(total, frames) if total else None)
+
+    try:
+        with torch_threads(1 if colorizer.device.type == "cpu" else None), VideoReader(
+            src, media.video, batch_size=render.batch_size
+        ) as reader, VideoWriter(
+            src, media, plan, threads=encode.threads, queue_batches=max(1, encode.queue_frames // max(1, render.batch_size))
+        ) as writer:
+            read = 0
+            for batch in reader:
+                if should_stop is not None and should_stop():
+                    raise RunCancelled(f"stopped after {frames} frames; {dst.name} was not written")
+                t0 = time.perf_counter()
+                small = colorizer.prepare(pad_luma_tensor(batch.luma, plan.height, plan.width))
+                planes = _batch_hints(frame_hints, read, small)
+                item = _Batch(
+                    y=fit_luma(batch.y_planes, batch.bits, plan.bits, plan.height, plan.width),
+                    pts=list(batch.pts),
+                    time_base=batch.time_base,
+                    small=small,
+                    hints=planes,
+                    refs={i: anchors[read + i] for i in range(len(batch)) if read + i in anchors},
+                    predict=ahead.submit(small, planes) if ahead is not None else predict,
+                )
+                read += len(batch)
+                stage_s += time.perf_counter() - t0
+                if waiting is not None:
+                    finish(waiting, writer)
+                waiting = item
+            if waiting is not None:
+                finish(waiting, writer)
+                waiting = None
             if should_stop is not None and should_stop():
                 raise RunCancelled(f"stopped after {frames} frames; {dst.name} was not written")
             t0 = time.perf_counter()
-            luma = pad_luma_tensor(batch.luma, plan.height, plan.width)
-            small = colorizer.prepare(luma)
-            batch_refs = {i: anchors[frames + i] for i in range(len(batch)) if frames + i in anchors}
-            held.put(fit_luma(batch.y_planes, batch.bits, plan.bits, plan.height, plan.width), batch.pts, batch.time_base)
-            cbcr = stage.push(small, predict, _batch_hints(frame_hints, frames, small), batch_refs)
-            model_s += time.perf_counter() - t0
-            compose_s += write(cbcr, writer)
-            frames += len(batch)
-            if progress is not None:
-                progress(frames, max(total, frames) if total else None)
-        if should_stop is not None and should_stop():
-            raise RunCancelled(f"stopped after {frames} frames; {dst.name} was not written")
-        t0 = time.perf_counter()
-        rest = stage.flush()
-        model_s += time.perf_counter() - t0
-        compose_s += write(rest, writer)
-        writer.finish()
+            rest = stage.flush()
+            stage_s += time.perf_counter() - t0
+            compose_s += write(rest, writer)
+            writer.finish()
+    finally:
+        if waiting is not None and isinstance(waiting.predict, AheadPrediction):
+            waiting.predict.wait()
+        if ahead is not None:
+            ahead.close()
     if frames == 0:
         dst.unlink(missing_ok=True)
         raise OutputError(f"{src}: no video frame could be decoded; nothing was written")
@@ -213,7 +257,8 @@ def colorize_video(
         copied_side_packets=writer.stats.side_packets,
         seconds={
             "decode": round(reader.decode_seconds, 3),
-            "model": round(model_s, 3),
+            "model": round(model_s[0], 3),
+            "stage": round(stage_s, 3),
             "compose": round(compose_s, 3),
             "encode": round(writer.stats.encode_seconds, 3),
             "wall": round(wall, 3),
@@ -235,6 +280,21 @@ def _load_frame_hints(hints: Mapping[int, Path], media: MediaInfo, plan: OutputP
         # Coordinates hold in the coded frame (padding, where the codec needs it, is at the bottom right).
         loaded[index] = [replace(part, height=plan.height, width=plan.width)]
     return loaded
+
+
+@dataclass
+class _Batch:
+    """One decoded batch on its way to the stage: the frames' Y planes at the output's depth, their
+    timestamps, render-size luma, hint planes, references, and the model call (or its result
+    under way on the model thread)."""
+
+    y: np.ndarray
+    pts: list[int]
+    time_base: Fraction
+    small: torch.Tensor
+    hints: torch.Tensor | None
+    refs: dict[int, torch.Tensor]
+    predict: Callable[..., torch.Tensor]
 
 
 class _HeldFrames:

@@ -9,6 +9,7 @@ matches. The temporal stage and ``vidcolor keyframes`` share it, so they agree o
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -44,9 +45,18 @@ class ShotConfig:
     cut_confidence: float = 0.15  # mean trust below which the frame is a cut
 
 
+@functools.lru_cache(maxsize=8)
 def _pixel_coords(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel x and y coordinates (read-only: shared between calls of one size)."""
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    xs.flags.writeable = ys.flags.writeable = False
     return xs, ys
+
+
+def _square_norm(v: np.ndarray) -> np.ndarray:
+    """|v|² of an (h,w,2) field (two planes added: numpy's sum over a length-2 axis is slow)."""
+    x, y = v[..., 0], v[..., 1]
+    return x * x + y * y
 
 
 def _trust(flow_ab: np.ndarray, flow_ba: np.ndarray, luma_a: np.ndarray, luma_b: np.ndarray, sigma: float) -> np.ndarray:
@@ -58,8 +68,8 @@ def _trust(flow_ab: np.ndarray, flow_ba: np.ndarray, luma_a: np.ndarray, luma_b:
     xs, ys = _pixel_coords(h, w)
     mx, my = xs + flow_ab[..., 0], ys + flow_ab[..., 1]
     back = cv2.remap(flow_ba, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    err_fb = ((flow_ab + back) ** 2).sum(-1)
-    tol = 0.01 * ((flow_ab**2).sum(-1) + (back**2).sum(-1)) + 0.5
+    err_fb = _square_norm(flow_ab + back)
+    tol = 0.01 * (_square_norm(flow_ab) + _square_norm(back)) + 0.5
     warped = cv2.remap(luma_b, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     # A light blur keeps film grain from reading as mismatch.
     err = cv2.blur(np.abs(luma_a - warped), (3, 3), borderType=cv2.BORDER_REPLICATE)

@@ -141,6 +141,12 @@ Anchors = Mapping[int, torch.Tensor]
 
 
 class ChromaStage(Protocol):
+    @property
+    def predicts_every_frame(self) -> bool:
+        """True when ``push`` asks the model for every frame it is given, all at once (so the
+        caller may compute that ahead: vidcolor.model_thread)."""
+        ...
+
     def push(self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None, references: Anchors | None = None) -> torch.Tensor:
         """Take the next frames' (B,1,h,w) render-size luma; return (K,2,h,w) CbCr of the K oldest
         frames now finished, in order (K may be 0, or more than B once the look-ahead fills).
@@ -168,6 +174,8 @@ def _hinted(hints: torch.Tensor | None) -> set[int]:
 class PerFrameStage:
     """No temporal processing: the model colours every frame on its own (``--no-temporal``);
     a reference replaces the colour of its own frame only."""
+
+    predicts_every_frame = True
 
     def push(self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None, references: Anchors | None = None) -> torch.Tensor:
         out = (predict(luma) if hints is None else predict(luma, hints)).float()
@@ -198,7 +206,10 @@ def _splat(values: torch.Tensor, weight: torch.Tensor, cell: int) -> tuple[torch
     return pool_blur(values * weight), pool_blur(weight)
 
 
-def fill_holes(chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tensor, cell: int = 8, bins: int = 8) -> torch.Tensor:
+HALF_SIZE_FILL = 160
+
+
+def fill_holes(chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tensor, cell: int = 8, bins: int = 8, scale: int = 2) -> torch.Tensor:
     """Replace untrusted pixels by the chroma of trusted pixels nearby AND of similar luma.
 
     Used between key frames, where newly visible pixels have no fresh prediction and their warped
@@ -206,7 +217,27 @@ def fill_holes(chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tenso
     confidence-weighted chroma is splatted into ``cell``-pixel cells × ``bins`` luma bins, blurred,
     and read back trilinearly at each pixel's position and luma, O(pixels). Where no trusted pixel
     of similar luma is near, a luma-blind neighbourhood average, then the frame's mean, are used.
+
+    On frames of at least ``HALF_SIZE_FILL`` rows and columns (real render sizes) the fill is
+    computed at 1/``scale`` of the size (chroma averaged by confidence) and upsampled: it only
+    replaces untrusted pixels with a smooth neighbourhood colour, and at full size it was most of
+    keyframe mode's cost (RESULTS.md, "Speed v2"); the upsampling's blur, a pixel or two, matters
+    only on tiny frames. Trusted pixels keep their own chroma.
     """
+    n, c, h, w = chroma.shape
+    if scale > 1 and min(h, w) >= HALF_SIZE_FILL:
+        weight = F.avg_pool2d(confidence, scale, ceil_mode=True)
+        small = F.avg_pool2d(chroma * confidence, scale, ceil_mode=True) / weight.clamp_min(1e-6)
+        local = _neighbourhood_colour(small, weight, F.avg_pool2d(luma, scale, ceil_mode=True), cell // scale, bins)
+        local = F.interpolate(local, size=(h, w), mode="bilinear", align_corners=False)
+    else:
+        local = _neighbourhood_colour(chroma, confidence, luma, cell, bins)
+    return confidence * chroma + (1.0 - confidence) * local
+
+
+def _neighbourhood_colour(chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tensor, cell: int, bins: int) -> torch.Tensor:
+    """At every pixel: the confidence-weighted chroma of nearby pixels of similar luma (bilateral
+    grid), else of nearby pixels, else the frame's mean."""
     n, c, h, w = chroma.shape
     index = (luma * bins).long().clamp(0, bins - 1)  # (B,1,h,w)
     onehot = (index == torch.arange(bins, device=luma.device).view(1, bins, 1, 1)).to(chroma.dtype)
@@ -222,8 +253,7 @@ def fill_holes(chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tenso
     blind_den = F.interpolate(blind_den, size=(h, w), mode="bilinear", align_corners=False)
     global_mean = (chroma * confidence).sum((2, 3), keepdim=True) / confidence.sum((2, 3), keepdim=True).clamp_min(1e-6)
     local = torch.where(blind_den > 1e-3, blind_num / blind_den.clamp_min(1e-3), global_mean.expand_as(chroma))
-    local = torch.where(den_px > 1e-3, num_px / den_px.clamp_min(1e-3), local)
-    return confidence * chroma + (1.0 - confidence) * local
+    return torch.where(den_px > 1e-3, num_px / den_px.clamp_min(1e-3), local)
 
 
 @dataclass
@@ -283,6 +313,10 @@ class FlowStage:
         self._prev_u8: np.ndarray | None = None
         self._tracked: torch.Tensor | None = None  # (1,1,h,w): confidence chained since the last key frame
         self._since_key = 0
+
+    @property
+    def predicts_every_frame(self) -> bool:
+        return self.config.keyframe_interval == 1
 
     @property
     def pending(self) -> int:

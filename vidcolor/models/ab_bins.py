@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from vidcolor.color import rgb_to_lab
 
 GRID = 10.0
 AB_LIMIT = 110.0
+_OFFSET = 1 << 16
 
 
 def in_gamut_bin_centers(grid: float = GRID, steps: int = 64) -> torch.Tensor:
@@ -23,8 +25,12 @@ def in_gamut_bin_centers(grid: float = GRID, steps: int = 64) -> torch.Tensor:
     rgb = torch.stack([r, g, b]).reshape(1, 3, steps, steps * steps)
     ab = rgb_to_lab(rgb)[0, 1:].reshape(2, -1).T
     cells = torch.round(ab / grid).to(torch.int64)
-    unique = torch.unique(cells, dim=0)
-    return unique.to(torch.float32) * grid
+    # unique rows, sorted by (a, b), through one int per cell: torch.unique(dim=0) sorts rows and
+    # took 0.4 s of every start-up. Cells lie within ±(AB_LIMIT/grid + 1), far inside ±OFFSET.
+    code = (cells[:, 0] + _OFFSET) * (2 * _OFFSET) + (cells[:, 1] + _OFFSET)
+    unique = torch.unique(code)
+    rows = torch.stack([unique // (2 * _OFFSET) - _OFFSET, unique % (2 * _OFFSET) - _OFFSET], dim=1)
+    return rows.to(torch.float32) * grid
 
 
 def soft_encode_sparse(ab: torch.Tensor, centers: torch.Tensor, neighbours: int = 5, sigma: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,17 +58,34 @@ def soft_encode(ab: torch.Tensor, centers: torch.Tensor, neighbours: int = 5, si
     return target.reshape(b, h, w, -1).permute(0, 3, 1, 2)
 
 
+def _shifted_exp(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits − their max over the bins, exp of that): a softmax's numerator, overflow-free."""
+    shifted = logits - logits.amax(dim=1, keepdim=True)
+    return shifted, shifted.exp()
+
+
 def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float) -> torch.Tensor:
-    """(B,Q,H,W) logits -> (B,2,H,W) ab. T=1 is the mean (safe, greyish); T->0 the mode (vivid)."""
-    prob = torch.softmax(logits / max(temperature, 1e-3), dim=1)
-    return torch.einsum("bqhw,qc->bchw", prob, centers.to(prob.dtype))
+    """(B,Q,H,W) logits -> (B,2,H,W) ab. T=1 is the mean (safe, greyish); T->0 the mode (vivid).
+
+    softmax(logits/T)·centers, written as Σ e·c / Σ e with one 1×1 convolution over the bins
+    (outputs a, b and the normaliser): the same numbers as ``torch.softmax`` then ``einsum``,
+    but in NCHW throughout, so ONNX Runtime does not transpose a (B,Q,H,W) tensor to soft-max
+    over channels (that transpose was 40% of the network's time: RESULTS.md, "Speed v2")."""
+    _, e = _shifted_exp(logits / max(temperature, 1e-3))
+    weight = torch.cat([centers.to(e.dtype), torch.ones_like(centers[:, :1], dtype=e.dtype)], dim=1)
+    sums = F.conv2d(e, weight.t()[:, :, None, None])
+    return sums[:, :2] / sums[:, 2:]
 
 
 def confidence(logits: torch.Tensor) -> torch.Tensor:
     """(B,Q,H,W) logits -> (B,1,H,W) in [0,1]: one minus the normalised entropy of the predicted
-    distribution (softmax at T = 1). 1: one bin is certain; 0: every bin equally likely."""
-    logp = torch.log_softmax(logits, dim=1)
-    entropy = -(logp.exp() * logp).sum(dim=1, keepdim=True)
+    distribution (softmax at T = 1). 1: one bin is certain; 0: every bin equally likely.
+
+    With s = logits − max and Z = Σ exp(s): entropy = log Z − Σ exp(s)·s / Z (no log-softmax over
+    channels, for the reason given in ``annealed_mean``)."""
+    shifted, e = _shifted_exp(logits)
+    total = e.sum(dim=1, keepdim=True)
+    entropy = total.log() - (e * shifted).sum(dim=1, keepdim=True) / total
     return (1.0 - entropy / math.log(logits.shape[1])).clamp(0.0, 1.0)
 
 

@@ -77,8 +77,9 @@ class OnnxRuntimeModel:
     def __init__(self, model: bytes | str, info: ModelInfo, multiple: int = 32, threads: int | None = None) -> None:
         import onnxruntime as ort
 
+        self.source, self.threads = model, threads or torch.get_num_threads()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         # Decode and encode threads share the cores with the model: idle ONNX Runtime workers
         # must sleep rather than spin, or they steal the encoder's CPU time.
@@ -97,6 +98,12 @@ class OnnxRuntimeModel:
         self.hint_input = names == ["lightness", "hints"]
         self.info = replace(info, takes_hints=self.hint_input)
         self.multiple = multiple
+
+    def with_threads(self, threads: int | None) -> OnnxRuntimeModel:
+        """The same graph in a session with ``threads`` intra-op threads (None: this one)."""
+        if threads is None or threads == self.threads:
+            return self
+        return OnnxRuntimeModel(self.source, self.info, self.multiple, threads)
 
     def to(self, device: torch.device, dtype: torch.dtype | None = None) -> OnnxRuntimeModel:
         if device.type != "cpu":
