@@ -11,6 +11,10 @@ For each size, in the same run:
   with the same encoder settings as the runs below (default: libx264 CRF 18, preset medium);
 - ``every``: ``vidcolor run`` with the model on every frame (temporal smoothing on, the default);
 - ``auto``: ``vidcolor run --keyframe-interval auto``;
+- ``cpu``: ``every`` with ``--device cpu``, to compare a GPU's output with (``--device cuda``;
+  benchmarks/bench_gpu.sh);
+- ``loaded``: ``every`` again while a second ``vidcolor run`` of the same clip (restarted as
+  often as needed) keeps the cores busy: the share of the quiet speed that survives contention;
 - each stage alone on the same frames: decode, model (render-size batches), temporal stage
   (flow + blending, model output cached), encode (frames already in memory);
 - the quality cost of ``auto``: its chroma against ``every``'s, and both against the colour
@@ -29,6 +33,7 @@ same speed) is saved and used; the quality-against-original figures then mean no
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -131,6 +136,30 @@ def run_child(cmd: list[str]) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{b''.join(err_chunks).decode()[-2000:]}")
     return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "stdout": b"".join(out_chunks).decode()}
+
+
+@contextlib.contextmanager
+def other_run(cmd: list[str]):
+    """A second CPU-bound process for the block: ``cmd`` run again and again until the block ends."""
+    stop = threading.Event()
+    current: list[subprocess.Popen] = []
+
+    def loop() -> None:
+        while not stop.is_set():
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            current[:] = [proc]
+            proc.wait()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    time.sleep(3.0)  # past its start-up: the measured run meets a busy machine from its first frame
+    try:
+        yield
+    finally:
+        stop.set()
+        for proc in current:
+            proc.kill()
+        thread.join()
 
 
 def floor_main(src: str, dst: str, crf: int, preset: str, batch: int) -> None:
@@ -297,10 +326,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="854x480,1920x1080")
+    ap.add_argument("--source", choices=("bbb", "vtest"), default="bbb", help="bbb: Big Buck Bunny (132 frames, animation); vtest: OpenCV's vtest.avi (795 frames of real footage, 768x576)")
     ap.add_argument("--loops", type=int, default=3, help="times the 132-frame source is repeated (scene cut at each seam)")
     ap.add_argument("--max-frames", type=int, default=0, help="cut the looped input to this many frames (0: all)")
     ap.add_argument("--model", default="default", help="registered name, file, 'random' (Generator()) or 'deoldify-video-random'")
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--device", default="auto", help="for every/auto/loaded; the 'cpu' run is always on the CPU (compare a GPU with it)")
     ap.add_argument("--crf", type=int, default=18)
     ap.add_argument("--preset", default="medium")
     ap.add_argument("--batch", type=int, default=8)
@@ -313,14 +344,19 @@ def main(argv: list[str] | None = None) -> None:
 
     work = args.work_dir
     work.mkdir(parents=True, exist_ok=True)
-    src = colour_source(work, args.wheel_dir)
+    if args.source == "vtest":  # OpenCV's vtest.avi, real 768x576 footage (benchmarks/footage.py)
+        import footage
+
+        src = footage.vtest()
+    else:
+        src = colour_source(work, args.wheel_dir)
     model, model_label = model_file(args.model, work)
     runs = set(args.runs.split(","))
     py = sys.executable
     results = []
     for size in args.sizes.split(","):
         w, h = (int(v) for v in size.lower().split("x"))
-        grey = work / f"grey-{w}x{h}-x{args.loops}{f'-{args.max_frames}' if args.max_frames else ''}.mp4"
+        grey = work / f"grey-{args.source}-{w}x{h}-x{args.loops}{f'-{args.max_frames}' if args.max_frames else ''}.mp4"
         frames = make_grey_input(src, grey, w, h, args.loops, args.max_frames)
         row: dict = {"size": f"{w}x{h}", "frames": frames}
         print(f"{size}: {frames} frames", file=sys.stderr, flush=True)
@@ -330,14 +366,19 @@ def main(argv: list[str] | None = None) -> None:
             row["floor"] = {"fps": frames / r["wall_s"], "wall_s": r["wall_s"], "peak_rss_mib": r["peak_rss_mib"], "decode_s": info["decode"], "encode_s": info["encode"]}
             print(f"  floor {row['floor']['fps']:.1f} fps", file=sys.stderr, flush=True)
         outs = {}
-        for label, extra in (("every", []), ("auto", ["--keyframe-interval", "auto"])):
+        device = ["--device", args.device]
+        for label, extra in (("every", device), ("auto", [*device, "--keyframe-interval", "auto"]), ("loaded", device), ("cpu", ["--device", "cpu"])):
             if label not in runs:
                 continue
             out = work / f"out-{label}-{w}x{h}.mp4"
             report = work / f"report-{label}-{w}x{h}.json"
             cmd = [py, "-m", "vidcolor", "run", str(grey), str(out), "-m", model, "--backend", args.backend, "--crf", str(args.crf),
                    "--preset", args.preset, "--batch-size", str(args.batch), "-y", "-q", "--report", str(report), *extra]
-            r = run_child(cmd)
+            if label == "loaded":  # the same run while a second `vidcolor run` keeps both cores busy
+                with other_run([*cmd[:5], str(work / f"out-load-{w}x{h}.mp4"), *cmd[6:16], "-y", "-q"]):
+                    r = run_child(cmd)
+            else:
+                r = run_child(cmd)
             rep = json.loads(report.read_text())
             row[label] = {"fps": frames / r["wall_s"], "wall_s": r["wall_s"], "peak_rss_mib": r["peak_rss_mib"], "pipeline_fps": rep["fps"],
                           "seconds": rep["seconds"], "backend": rep["settings"].get("backend"), "render_size": rep["settings"]["render_size"],
@@ -352,6 +393,8 @@ def main(argv: list[str] | None = None) -> None:
             row["auto_vs_every"] = chroma_error(chroma_planes(outs["auto"]), chroma_planes(outs["every"]))
             row["every_vs_original"] = chroma_error(chroma_planes(outs["every"]), reference_chroma(src, w, h, args.loops))
             row["auto_vs_original"] = chroma_error(chroma_planes(outs["auto"]), reference_chroma(src, w, h, args.loops))
+        if "every" in outs and "cpu" in outs:
+            row["every_vs_cpu"] = chroma_error(chroma_planes(outs["every"]), chroma_planes(outs["cpu"]))
         results.append(row)
 
     from bench_backends import cpu_name, machine_busy
@@ -365,10 +408,15 @@ def main(argv: list[str] | None = None) -> None:
         if "floor" in row:
             f = row["floor"]
             print(f"| {row['size']} | {row['frames']} | decode+encode floor | {f['fps']:.1f} | - | {f['wall_s']:.1f} | {f['peak_rss_mib']:.0f} | {f['decode_s']:.1f} / - / - / - / {f['encode_s']:.1f} |")
-        for label in ("every", "auto"):
+        for label in ("every", "auto", "loaded", "cpu"):
             if label in row:
                 r, s = row[label], row[label]["seconds"]
-                print(f"| {row['size']} | {row['frames']} | {label} ({r['backend']}) | {r['fps']:.1f} | {r['pipeline_fps']:.1f} | {r['wall_s']:.1f} | {r['peak_rss_mib']:.0f} | "
+                name = {"loaded": "every, beside a second `vidcolor run`", "cpu": "every, --device cpu"}.get(label, label)
+                if label != "cpu" and args.device != "auto":
+                    name += f" --device {args.device}"
+                if label == "loaded" and "every" in row:
+                    name += f" ({r['fps'] / row['every']['fps']:.0%} of quiet)"
+                print(f"| {row['size']} | {row['frames']} | {name} ({r['backend']}) | {r['fps']:.1f} | {r['pipeline_fps']:.1f} | {r['wall_s']:.1f} | {r['peak_rss_mib']:.0f} | "
                       f"{s['decode']:.1f} / {s['model']:.1f} / {s.get('stage', float('nan')):.1f} / {s['compose']:.1f} / {s['encode']:.1f} |")
     if any("stages" in row for row in results):
         print()
@@ -388,6 +436,14 @@ def main(argv: list[str] | None = None) -> None:
             if "auto_vs_every" in row:
                 a, e, o = row["auto_vs_every"], row["every_vs_original"], row["auto_vs_original"]
                 print(f"| {row['size']} | {a['mean_abs_cv']:.2f} / {a['chroma_psnr_db']:.1f} | {e['mean_abs_cv']:.2f} / {e['chroma_psnr_db']:.1f} | {o['mean_abs_cv']:.2f} / {o['chroma_psnr_db']:.1f} |")
+    if any("every_vs_cpu" in row for row in results):
+        print()
+        print(f"| size | every on {args.device} vs every on the CPU: mean abs dCbCr (code values) / chroma PSNR dB |")
+        print("| --- | --- |")
+        for row in results:
+            if "every_vs_cpu" in row:
+                d = row["every_vs_cpu"]
+                print(f"| {row['size']} | {d['mean_abs_cv']:.3f} / {d['chroma_psnr_db']:.1f} |")
     if args.json:
         args.json.write_text(json.dumps({"model": model_label, "results": results}, indent=2, default=str))
 

@@ -24,11 +24,10 @@ import numpy as np
 import torch
 
 from vidcolor.colorizer import Colorizer, resolve_device
-from vidcolor.compose import upsample_chroma
 from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.hints import Hints, hint_planes, read_hint_picture
-from vidcolor.media.frames import ComposedBatch, fit_luma, pad_luma_tensor, quantise_chroma
+from vidcolor.media.frames import ComposedBatch, chroma_planes, fit_luma, pad_luma_tensor
 from vidcolor.media.outfile import check_output_file
 from vidcolor.media.plan import OutputPlan, plan_output
 from vidcolor.media.probe import MediaInfo, probe
@@ -157,7 +156,7 @@ def colorize_video(
             return 0.0
         t0 = time.perf_counter()
         y, pts, time_base = held.take(len(cbcr))
-        uv = quantise_chroma(upsample_chroma(cbcr, chroma_size).cpu(), plan.bits, plan.full_range)
+        uv = chroma_planes(cbcr, chroma_size, plan.bits, plan.full_range)
         writer.put(ComposedBatch(y=y, uv=uv, pts=pts, time_base=time_base))
         return time.perf_counter() - t0
 

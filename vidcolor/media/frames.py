@@ -6,20 +6,51 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+import cv2
 import numpy as np
 import torch
 
 
-def quantise_chroma(chroma: torch.Tensor, bits: int, full_range: bool) -> np.ndarray:
-    """CbCr (B,2,h,w) centred on 0 -> integer U, V samples (B,2,h,w) with the stream's range."""
+def _code_range(bits: int, full_range: bool) -> tuple[float, float, float, float]:
+    """(scale, mid, lowest, highest) chroma code values of a stream."""
     mid = float(1 << (bits - 1))
     if full_range:
-        scale, lo, hi = float((1 << bits) - 1), 0.0, float((1 << bits) - 1)
-    else:
-        s = float(1 << (bits - 8))
-        scale, lo, hi = 224.0 * s, 16.0 * s, 240.0 * s
+        return float((1 << bits) - 1), mid, 0.0, float((1 << bits) - 1)
+    s = float(1 << (bits - 8))
+    return 224.0 * s, mid, 16.0 * s, 240.0 * s
+
+
+def chroma_planes(chroma: torch.Tensor, size: tuple[int, int], bits: int, full_range: bool) -> np.ndarray:
+    """CbCr (B,2,h,w) at render size -> the stream's U, V planes (B,2,H,W) of ``size``: bilinear
+    upsampling (align_corners=False, as vidcolor.compose.upsample_chroma) and ``quantise_chroma``.
+
+    On the CPU, OpenCV upsamples the planes already mapped to code values (+0.5: truncation is
+    then rounding; interpolation commutes with that affine map), and the result is clipped and
+    cast once: 1080p planes cost a fifth of the PyTorch route (RESULTS.md, "Speed v2"). Elsewhere
+    (CUDA) the device does the work and only the integer planes come back.
+    """
+    if chroma.device.type != "cpu":
+        upsampled = torch.nn.functional.interpolate(chroma.float(), size=size, mode="bilinear", align_corners=False)
+        return quantise_chroma(upsampled, bits, full_range)
+    scale, mid, lo, hi = _code_range(bits, full_range)
+    codes = (chroma.float() * scale + (mid + 0.5)).numpy()
+    height, width = size
+    out = np.empty((*codes.shape[:2], height, width), np.uint8 if bits <= 8 else np.uint16)
+    for i in range(codes.shape[0]):
+        for c in range(codes.shape[1]):
+            plane = cv2.resize(codes[i, c], (width, height), interpolation=cv2.INTER_LINEAR)
+            np.clip(plane, lo, hi + 0.5, out=plane)
+            out[i, c] = plane  # the cast truncates: floor(code + 0.5)
+    return out
+
+
+def quantise_chroma(chroma: torch.Tensor, bits: int, full_range: bool) -> np.ndarray:
+    """CbCr (B,2,h,w) centred on 0 -> integer U, V samples (B,2,h,w) with the stream's range."""
+    scale, mid, lo, hi = _code_range(bits, full_range)
     q = (chroma.float() * scale + mid).round_().clamp_(lo, hi)
-    return q.to(torch.int32).numpy().astype(np.uint8 if bits <= 8 else np.uint16)
+    if bits <= 8:  # clamped to [0, 255]: one conversion, straight to the encoder's type
+        return q.to(torch.uint8).numpy()
+    return q.to(torch.int32).numpy().astype(np.uint16)
 
 
 def fit_luma(y: np.ndarray, in_bits: int, out_bits: int, height: int, width: int) -> np.ndarray:

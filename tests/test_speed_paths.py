@@ -1,0 +1,188 @@
+"""The fast paths of issue 14, each against the plain computation it replaces: the annealed mean
+without a channel soft-max, the chroma planes through OpenCV, the model one batch ahead on its
+own thread, the ONNX graphs stored on disk, and the scoped torch thread count."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vidcolor.backends as backends
+from vidcolor.compose import upsample_chroma
+from vidcolor.media.frames import chroma_planes, quantise_chroma
+from vidcolor.model_thread import ModelThread, torch_threads
+from vidcolor.models import onnx_cache
+from vidcolor.models.ab_bins import annealed_mean, confidence, in_gamut_bin_centers
+from vidcolor.models.registry import load_model
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("temperature", [0.38, 1.0, 0.05])
+def test_annealed_mean_and_confidence_equal_the_softmax_forms(temperature):
+    centers = in_gamut_bin_centers()
+    torch.manual_seed(1)
+    logits = torch.randn(2, centers.shape[0], 9, 11) * 6
+    expected = torch.einsum("bqhw,qc->bchw", torch.softmax(logits / temperature, dim=1), centers)
+    torch.testing.assert_close(annealed_mean(logits, centers, temperature), expected, atol=1e-3, rtol=1e-5)
+    logp = torch.log_softmax(logits, dim=1)
+    entropy = -(logp.exp() * logp).sum(dim=1, keepdim=True)
+    torch.testing.assert_close(confidence(logits), (1 - entropy / math.log(logits.shape[1])).clamp(0, 1), atol=1e-5, rtol=0)
+
+
+def test_bin_centres_are_the_sorted_unique_cells():
+    centers = in_gamut_bin_centers()
+    assert centers.shape == (261, 2)
+    keys = [tuple(c) for c in centers.tolist()]
+    assert keys == sorted(set(keys))  # unique, sorted by (a, b) as torch.unique(dim=0) gives them
+
+
+@pytest.mark.parametrize(("bits", "full_range", "size"), [(8, False, (61, 97)), (8, True, (40, 40)), (10, False, (61, 97))])
+def test_chroma_planes_match_upsample_then_quantise(bits, full_range, size):
+    torch.manual_seed(2)
+    chroma = torch.randn(3, 2, 20, 30) * 0.3  # beyond the legal range too: clipped the same way
+    expected = quantise_chroma(upsample_chroma(chroma, size), bits, full_range).astype(np.int64)
+    got = chroma_planes(chroma, size, bits, full_range)
+    assert got.dtype == (np.uint8 if bits == 8 else np.uint16) and got.shape == (3, 2, *size)
+    diff = np.abs(got.astype(np.int64) - expected)
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01  # rounding of float ties only
+
+
+def test_model_thread_result_is_the_inline_result_and_runs_once():
+    calls: list[str] = []
+
+    def predict(luma, hints=None):
+        calls.append(threading.current_thread().name)
+        return luma * 2
+
+    luma = torch.rand(4, 1, 8, 8)
+    with ModelThread(predict) as worker:
+        ahead = worker.submit(luma)
+        got = ahead(luma[[0, 1, 2, 3]])  # the stage indexes its key frames: a copy, equal values
+        assert torch.equal(got, luma * 2) and len(calls) == 1 and calls[0].startswith("vidcolor-model")
+        part = ahead(luma[:2])  # anything else: computed inline, on the caller's thread
+        assert torch.equal(part, luma[:2] * 2) and calls[1] == threading.current_thread().name
+
+
+def test_model_thread_error_reaches_the_caller():
+    def predict(luma, hints=None):
+        raise RuntimeError("model failed")
+
+    with ModelThread(predict) as worker:
+        ahead = worker.submit(torch.zeros(1, 1, 4, 4))
+        with pytest.raises(RuntimeError, match="model failed"):
+            ahead(torch.zeros(1, 1, 4, 4))
+
+
+def test_torch_threads_is_scoped():
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError), torch_threads(1):
+        raise ValueError
+    assert torch.get_num_threads() == before
+
+
+@pytest.fixture()
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("VIDCOLOR_CACHE_DIR", str(tmp_path / "cache"))
+    backends._EXPORTS.clear()
+    return tmp_path / "cache" / "onnx"
+
+
+def test_onnx_graph_is_stored_and_reused_across_runs(tiny_model_path, cache, monkeypatch):
+    luma = torch.rand(1, 1, 64, 64)
+    first, _ = backends.prepare_backend(load_model(str(tiny_model_path)), "onnx", CPU)
+    stored = list(cache.glob("*.onnx"))
+    assert len(stored) == 1 and not list(cache.glob("*.tmp"))
+    backends._EXPORTS.clear()  # a new process: nothing in memory
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("the stored graph should have been used")
+
+    monkeypatch.setattr(backends, "onnx_bytes", no_export)
+    second, _ = backends.prepare_backend(load_model(str(tiny_model_path)), "onnx", CPU)
+    torch.testing.assert_close(second.predict_chroma(luma), first.predict_chroma(luma))
+
+
+def test_onnx_cache_key_follows_the_weights_and_decoding(tiny_model_path):
+    model = load_model(str(tiny_model_path))
+    key = onnx_cache.graph_key(model.generator, model.temperature, 17)
+    assert onnx_cache.graph_key(model.generator, 0.9, 17) != key
+    with torch.no_grad():
+        next(model.generator.parameters()).add_(1e-3)
+    assert onnx_cache.graph_key(model.generator, model.temperature, 17) != key
+
+
+def test_damaged_stored_graph_is_rebuilt(tiny_model_path, cache):
+    backends.prepare_backend(load_model(str(tiny_model_path)), "onnx", CPU)
+    (path,) = cache.glob("*.onnx")
+    good = path.read_bytes()
+    path.write_bytes(b"not an onnx graph")
+    backends._EXPORTS.clear()
+    model, _ = backends.prepare_backend(load_model(str(tiny_model_path)), "onnx", CPU)
+    assert model.predict_chroma(torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)
+    assert path.read_bytes() == good
+
+
+def test_unwritable_cache_only_costs_time(tiny_model_path, tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("VIDCOLOR_CACHE_DIR", str(blocker))
+    backends._EXPORTS.clear()
+    model, resolved = backends.prepare_backend(load_model(str(tiny_model_path)), "onnx", CPU)
+    assert resolved == "onnx" and model.predict_chroma(torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)
+
+
+class _FailingModel:
+    """A ColorModel whose third batch fails: the error must reach the caller through the model
+    thread, and leave nothing on disk."""
+
+    def __init__(self, base) -> None:
+        self.base, self.info, self.calls = base, base.info, 0
+
+    def to(self, device, dtype=None):
+        return self
+
+    def predict_chroma(self, luma, matrix="bt601"):
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("the model broke on batch 3")
+        return self.base.predict_chroma(luma, matrix)
+
+
+def test_a_model_error_on_its_thread_ends_the_run_cleanly(color_clip, tiny_model, tmp_path):
+    from vidcolor.colorizer import RenderConfig
+    from vidcolor.pipeline import colorize_video
+
+    dst = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError, match="batch 3"):
+        colorize_video(color_clip, dst, _FailingModel(tiny_model), render=RenderConfig(batch_size=4, backend="eager"))
+    assert list(tmp_path.iterdir()) == []  # neither the output nor a temporary file
+
+
+def test_every_frame_run_matches_the_model_called_inline(color_clip, tiny_model, tmp_path, monkeypatch):
+    """The model thread changes when the model runs, not what the film looks like: the same run
+    with the stage forced to call the model inline hands the encoder identical chroma planes.
+    (Compared before encoding: x264 on several threads is not bit-reproducible run to run.)"""
+    import vidcolor.pipeline as pipeline
+    from vidcolor.colorizer import RenderConfig
+    from vidcolor.temporal import FlowStage
+
+    planes: dict[bool, list[np.ndarray]] = {False: [], True: []}
+    for inline in (False, True):
+        real = pipeline.chroma_planes
+        monkeypatch.setattr(pipeline, "chroma_planes", lambda *a, inline=inline, real=real: planes[inline].append(real(*a)) or planes[inline][-1])
+        if inline:
+            monkeypatch.setattr(FlowStage, "predicts_every_frame", property(lambda self: False))
+        pipeline.colorize_video(color_clip, tmp_path / f"out-{inline}.mkv", tiny_model, render=RenderConfig(batch_size=4, backend="eager"))
+        monkeypatch.setattr(pipeline, "chroma_planes", real)
+    ahead, inline_planes = np.concatenate(planes[False]), np.concatenate(planes[True])
+    assert ahead.shape == inline_planes.shape and len(ahead) == 30
+    assert np.array_equal(ahead, inline_planes)
