@@ -25,7 +25,7 @@ from vidcolor.color import ab_to_chroma, luma_to_lightness
 from vidcolor.errors import InputError, ModelError
 from vidcolor.models.base import ColorModel, GeneratorModel, LightnessToAb, ModelInfo, precision
 from vidcolor.models.onnx_cache import forget_graph, graph_key, read_graph, write_graph
-from vidcolor.models.onnx_graph import OPSET, OnnxRuntimeModel, load_onnx_model, onnx_bytes, require_onnx
+from vidcolor.models.onnx_graph import OPSET, OnnxRuntimeModel, load_onnx_model, missing_onnx_package, onnx_bytes, require_onnx
 
 __all__ = ["BACKENDS", "TOLERANCE", "OnnxRuntimeModel", "TorchBackendModel", "load_onnx_model", "prepare_backend", "resolve_backend"]
 
@@ -57,12 +57,7 @@ AUTO_ORDER = {"cpu": ("onnx", "channels_last"), "cuda": ("channels_last",)}
 
 
 def onnxruntime_available() -> bool:
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return missing_onnx_package() is None
 
 
 def resolve_backend(name: str, device: torch.device, model: ColorModel, dtype: torch.dtype = torch.float32) -> str:

@@ -13,6 +13,7 @@ The colour conversions around it depend on the video's matrix and stay in vidcol
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import warnings
 from dataclasses import replace
@@ -31,12 +32,19 @@ MULTIPLE = 32  # the generator's stride: dynamic-size inputs must be multiples o
 FORMAT = "vidcolor-generator-onnx"
 
 
+def missing_onnx_package() -> str | None:
+    """The first of onnx, onnxruntime that is not installed, or None. Found, not imported:
+    importing onnx alone takes ~1 s, and a run whose graph is cached never needs it."""
+    for name in ("onnx", "onnxruntime"):
+        if importlib.util.find_spec(name) is None:
+            return name
+    return None
+
+
 def require_onnx() -> None:
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        raise ModelError(f"ONNX support needs onnx and onnxruntime (vidcolor's own dependencies; {exc.name} is missing): pip install onnx onnxruntime") from None
+    missing = missing_onnx_package()
+    if missing is not None:
+        raise ModelError(f"ONNX support needs onnx and onnxruntime (vidcolor's own dependencies; {missing} is missing): pip install onnx onnxruntime")
 
 
 def onnx_bytes(model: GeneratorModel, render_size: tuple[int, int] | None, opset: int = OPSET) -> bytes:
