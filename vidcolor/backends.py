@@ -6,7 +6,8 @@
   and the colour conversion stay in float32).
 - ``compile``: ``torch.compile`` of the network (inductor; needs a C++ compiler on the CPU; the first
   batch of each size pays the compilation).
-- ``onnx``: ONNX Runtime (CPU) on the network's ONNX graph built in memory at start (vidcolor.models.onnx_graph); a file
+- ``onnx``: ONNX Runtime (CPU) on the network's ONNX graph (vidcolor.models.onnx_graph), built once
+  and kept on disk (vidcolor.models.onnx_cache); a file
   written by ``vidcolor export onnx`` loads with ``load_onnx_model``.
 - ``auto``: the fastest backend measured on the device whose output matches float32 within
   ``TOLERANCE`` (benchmarks/bench_backends.py; figures in benchmarks/RESULTS.md).

@@ -23,7 +23,7 @@ import av
 import numpy as np
 import torch
 
-from vidcolor.colorizer import Colorizer, resolve_device
+from vidcolor.colorizer import Colorizer
 from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.hints import Hints, hint_planes, read_hint_picture
@@ -125,9 +125,10 @@ def colorize_video(
         from vidcolor.models.registry import load_model
 
         model = load_model(model)
-    # On the CPU the model runs on one thread beside the other stages (vidcolor.model_thread):
-    # two threads for it alone would cost more CPU time than they save on a 2-core machine.
-    colorizer = Colorizer(model, render, video=True, threads=1 if resolve_device(render.device).type == "cpu" else None)
+    # On the CPU the model (ONNX Runtime) runs on one thread beside the other stages
+    # (vidcolor.model_thread): two threads for it alone cost more CPU time than they save on a
+    # 2-core machine (RESULTS.md, "Speed v2"). The setting means nothing to a CUDA backend.
+    colorizer = Colorizer(model, render, video=True, threads=1)
     frame_hints = _load_frame_hints(hints, media, plan, colorizer) if hints else {}
     render_size = colorizer.render_size(plan.height, plan.width)
     anchors = _load_references(src, media, plan, references, render_size, colorizer.device) if references else {}
