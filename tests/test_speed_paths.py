@@ -14,7 +14,7 @@ import torch
 
 import vidcolor.backends as backends
 from vidcolor.compose import upsample_chroma
-from vidcolor.media.frames import chroma_planes, quantise_chroma
+from vidcolor.media.frames import chroma_planes, chroma_planes_on_device, quantise_chroma
 from vidcolor.model_thread import ModelThread, torch_threads
 from vidcolor.models import onnx_cache
 from vidcolor.models.ab_bins import annealed_mean, confidence, in_gamut_bin_centers
@@ -51,6 +51,8 @@ def test_chroma_planes_match_upsample_then_quantise(bits, full_range, size):
     assert got.dtype == (np.uint8 if bits == 8 else np.uint16) and got.shape == (3, 2, *size)
     diff = np.abs(got.astype(np.int64) - expected)
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01  # rounding of float ties only
+    on_device = chroma_planes_on_device(chroma, size, bits, full_range)  # the GPU route, run here on the CPU
+    assert on_device.dtype == got.dtype and np.array_equal(on_device.astype(np.int64), expected)
 
 
 def test_model_thread_result_is_the_inline_result_and_runs_once():

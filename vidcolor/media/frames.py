@@ -30,8 +30,7 @@ def chroma_planes(chroma: torch.Tensor, size: tuple[int, int], bits: int, full_r
     (CUDA) the device does the work and only the integer planes come back.
     """
     if chroma.device.type != "cpu":
-        upsampled = torch.nn.functional.interpolate(chroma.float(), size=size, mode="bilinear", align_corners=False)
-        return quantise_chroma(upsampled, bits, full_range)
+        return chroma_planes_on_device(chroma, size, bits, full_range)
     scale, mid, lo, hi = _code_range(bits, full_range)
     codes = (chroma.float() * scale + (mid + 0.5)).numpy()
     height, width = size
@@ -44,13 +43,20 @@ def chroma_planes(chroma: torch.Tensor, size: tuple[int, int], bits: int, full_r
     return out
 
 
+def chroma_planes_on_device(chroma: torch.Tensor, size: tuple[int, int], bits: int, full_range: bool) -> np.ndarray:
+    """``chroma_planes`` computed where ``chroma`` lives (PyTorch), only the integers copied back."""
+    upsampled = torch.nn.functional.interpolate(chroma.float(), size=size, mode="bilinear", align_corners=False)
+    return quantise_chroma(upsampled, bits, full_range)
+
+
 def quantise_chroma(chroma: torch.Tensor, bits: int, full_range: bool) -> np.ndarray:
-    """CbCr (B,2,h,w) centred on 0 -> integer U, V samples (B,2,h,w) with the stream's range."""
+    """CbCr (B,2,h,w) centred on 0, on any device -> integer U, V samples (B,2,h,w) with the
+    stream's range, in host memory (converted on the device: a GPU sends back bytes, not floats)."""
     scale, mid, lo, hi = _code_range(bits, full_range)
     q = (chroma.float() * scale + mid).round_().clamp_(lo, hi)
     if bits <= 8:  # clamped to [0, 255]: one conversion, straight to the encoder's type
-        return q.to(torch.uint8).numpy()
-    return q.to(torch.int32).numpy().astype(np.uint16)
+        return q.to(torch.uint8).cpu().numpy()
+    return q.to(torch.int32).cpu().numpy().astype(np.uint16)
 
 
 def fit_luma(y: np.ndarray, in_bits: int, out_bits: int, height: int, width: int) -> np.ndarray:
