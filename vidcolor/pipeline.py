@@ -139,16 +139,17 @@ def colorize_video(
     chroma_size = (chroma_fmt.chroma_height(plan.height), chroma_fmt.chroma_width(plan.width))
     total = media.video.estimated_frames
     stage_s = compose_s = 0.0
-    model_s = [0.0]  # busy in the model, on whichever thread ran it (one runs at a time)
+    model_s = 0.0  # busy in the model, on whichever thread ran it (one runs at a time)
     frames = 0
 
     def predict(small: torch.Tensor, planes: torch.Tensor | None = None) -> torch.Tensor:
         # the stage decides which frames the model colours (planes: hints)
+        nonlocal model_s
         t0 = time.perf_counter()
         try:
             return colorizer.predict(small, matrix, planes)
         finally:
-            model_s[0] += time.perf_counter() - t0
+            model_s += time.perf_counter() - t0
 
     held = _HeldFrames()  # decoded frames whose chroma the stage has not handed back yet
 
@@ -257,7 +258,7 @@ def colorize_video(
         copied_side_packets=writer.stats.side_packets,
         seconds={
             "decode": round(reader.decode_seconds, 3),
-            "model": round(model_s[0], 3),
+            "model": round(model_s, 3),
             "stage": round(stage_s, 3),
             "compose": round(compose_s, 3),
             "encode": round(writer.stats.encode_seconds, 3),

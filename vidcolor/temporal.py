@@ -224,7 +224,7 @@ def fill_holes(chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tenso
     keyframe mode's cost (RESULTS.md, "Speed v2"); the upsampling's blur, a pixel or two, matters
     only on tiny frames. Trusted pixels keep their own chroma.
     """
-    n, c, h, w = chroma.shape
+    h, w = chroma.shape[-2:]
     if scale > 1 and min(h, w) >= HALF_SIZE_FILL:
         weight = F.avg_pool2d(confidence, scale, ceil_mode=True)
         small = F.avg_pool2d(chroma * confidence, scale, ceil_mode=True) / weight.clamp_min(1e-6)

@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import torch
 
+from vidcolor.compose import upsample_chroma
+
 
 def _code_range(bits: int, full_range: bool) -> tuple[float, float, float, float]:
     """(scale, mid, lowest, highest) chroma code values of a stream."""
@@ -45,8 +47,7 @@ def chroma_planes(chroma: torch.Tensor, size: tuple[int, int], bits: int, full_r
 
 def chroma_planes_on_device(chroma: torch.Tensor, size: tuple[int, int], bits: int, full_range: bool) -> np.ndarray:
     """``chroma_planes`` computed where ``chroma`` lives (PyTorch), only the integers copied back."""
-    upsampled = torch.nn.functional.interpolate(chroma.float(), size=size, mode="bilinear", align_corners=False)
-    return quantise_chroma(upsampled, bits, full_range)
+    return quantise_chroma(upsample_chroma(chroma.float(), size), bits, full_range)
 
 
 def quantise_chroma(chroma: torch.Tensor, bits: int, full_range: bool) -> np.ndarray:
