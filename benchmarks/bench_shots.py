@@ -307,7 +307,7 @@ def tune(args: argparse.Namespace) -> None:
                     return fresh[[i + int((batch - f).abs().flatten(1).amax(1).argmin()) for f in x]]
 
                 refs = {k - i: c for k, c in anchors.items() if i <= k < i + len(batch)}
-                parts.append(stage.push(batch, predict, references=refs))
+                parts.append(stage.push(batch, predict, references=refs, describe=colorizer.describe if anchors else None))
             parts.append(stage.flush())
             ew, cdc, p, last = score(torch.cat([q for q in parts if len(q)]))
             print(f"  {name}: chroma E_warp {ew / t_ew:.2f}x truth, {ew / per_frame[0]:.2f}x per-frame; CDC {cdc / t_cdc:.2f}x truth; PSNR {p:.2f}, last s of each shot {last}")

@@ -341,3 +341,40 @@ def test_palette_keeps_a_reference_colour_where_the_flow_loses_the_object() -> N
     assert min(cb(untracked, t) for t in range(6, CUT)) > 0.25
     # The background keeps its colour: the palette maps it to itself.
     torch.testing.assert_close(with_palette[CUT - 1, :, :10, :10], jump.chroma[CUT - 1, :, :10, :10], atol=0.02, rtol=0)
+
+
+def luma_features(luma: torch.Tensor) -> torch.Tensor:
+    """Stand-in matching features: each stride-8 cell's histogram over 8 luma bins, unit length
+    (what the model's encoder gives in a real run: something that tells the object from the ground)."""
+    bins = (luma * 8).long().clamp(0, 7)
+    onehot = (bins == torch.arange(8).view(1, 8, 1, 1)).float()
+    return torch.nn.functional.normalize(torch.nn.functional.avg_pool2d(onehot, 8), dim=1)
+
+
+def test_matching_finds_a_reference_colour_where_the_flow_loses_the_object() -> None:
+    """With the model's features, a lost object's reference colour is found again by what it is,
+    even though the model colours it like the background (tests/test_matching.py: things a
+    palette cannot tell apart)."""
+    jump, boxes = make_jump_clip()
+    grey = Clip(jump.luma, torch.zeros_like(jump.chroma))  # the model: no colour anywhere
+
+    def run(config: TemporalConfig, describe) -> torch.Tensor:
+        ref = torch.zeros(1, 2, H, W)
+        x0, y0 = boxes[0]
+        ref[0, 0, y0 : y0 + SIDE, x0 : x0 + SIDE], ref[0, 1, y0 : y0 + SIDE, x0 : x0 + SIDE] = BLUE
+        stage, oracle = FlowStage(config), Oracle(grey)
+        parts = [stage.push(jump.luma[i : i + 4], oracle, references={0: ref} if i == 0 else None, describe=describe) for i in range(0, CUT, 4)]
+        return torch.cat([p for p in [*parts, stage.flush()] if len(p)])
+
+    def cb(out: torch.Tensor, t: int) -> float:
+        rows, cols = inner(*boxes[t])
+        return float(out[t, 0, rows, cols].mean())
+
+    lost = TemporalConfig(lost_factor=0.0)  # a lost track gives way at once
+    matched, palette = run(lost, luma_features), run(lost, None)
+    assert min(cb(matched, t) for t in range(6, CUT)) > 0.2  # the person's blue, found again
+    assert palette is not matched and not torch.equal(matched, palette)
+    # The background keeps the reference's (neutral) colour, and matching can be turned off.
+    assert float(matched[CUT - 1, :, :10, :10].abs().max()) < 0.02
+    off = run(TemporalConfig(lost_factor=0.0, match_strength=0.0), luma_features)
+    torch.testing.assert_close(off, palette)

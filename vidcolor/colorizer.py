@@ -64,9 +64,11 @@ class Colorizer:
         self.device = resolve_device(config.device)
         from vidcolor.backends import prepare_backend  # late: backends imports the model wrappers
 
-        self.model, self.backend = prepare_backend(
-            model.to(self.device, DTYPES[config.dtype]), config.backend, self.device, DTYPES[config.dtype], threads
-        )
+        placed = model.to(self.device, DTYPES[config.dtype])
+        self.model, self.backend = prepare_backend(placed, config.backend, self.device, DTYPES[config.dtype], threads)
+        # Matching features come from the eager model whatever the backend (only films with
+        # references or hints ask for them); models without them (DeOldify's) have none.
+        self._describe = getattr(placed, "describe", None)
         info = model.info
         self.render_factor = config.render_factor or (info.default_render_factor_video if video else info.default_render_factor)
         self.config = config
@@ -97,6 +99,17 @@ class Colorizer:
         """The model's own RGB (1,3,h,w) and the picture's full-size luma (H,W) in [0, 1] -> the
         8-bit (H,W,3) picture, by the model's own post-processing (see ``native_pictures``)."""
         return self.model.finish_picture(rgb_small[0], luma)  # type: ignore[attr-defined]
+
+    @property
+    def describes(self) -> bool:
+        """True when the model gives matching features (``describe``)."""
+        return self._describe is not None
+
+    def describe(self, small: torch.Tensor) -> torch.Tensor:
+        """Render-size luma (B,1,h,w) -> unit feature vectors at stride 8 (vidcolor.matching)."""
+        if self._describe is None:
+            raise ValueError(f"model {self.model.info.name!r} gives no matching features")
+        return self._describe(small)
 
     def require_hints(self) -> None:
         """InputError unless the model takes colour hints (checked before any work is done)."""

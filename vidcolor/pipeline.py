@@ -162,6 +162,9 @@ def colorize_video(
         writer.put(ComposedBatch(y=y, uv=uv, pts=pts, time_base=time_base))
         return time.perf_counter() - t0
 
+    # Anchors (references, hinted frames) are found again by feature matching where their
+    # tracking is lost; a film without them never computes features.
+    describe = colorizer.describe if (anchors or frame_hints) and colorizer.describes else None
     ahead = ModelThread(predict) if stage.predicts_every_frame else None
     waiting: _Batch | None = None  # read and submitted to the model thread, not yet pushed
 
@@ -169,7 +172,7 @@ def colorize_video(
         nonlocal stage_s, compose_s, frames
         t0 = time.perf_counter()
         held.put(item.y, item.pts, item.time_base)
-        cbcr = stage.push(item.small, item.predict, item.hints, item.refs)
+        cbcr = stage.push(item.small, item.predict, item.hints, item.refs, describe)
         stage_s += time.perf_counter() - t0
         compose_s += write(cbcr, writer)
         frames += len(item.pts)

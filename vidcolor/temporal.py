@@ -20,10 +20,13 @@ carried across it). Colour is carried along the optical flow both ways in time:
   forward to the shot's end, backward up to ``lookahead`` frames. Its weight falls with the
   distance (``reference_reach`` frames) and where the tracking was lost; between two anchors both
   are blended by distance;
-- palettes: where an anchor's tracked colour was lost, the model's colour is mapped through the
-  anchor frame's palette (vidcolor.palette: the anchor's colour for each luma and model colour),
-  so a person's choice holds after fast motion too; its weight falls with the same distance, so
-  far from any anchor the model takes over smoothly.
+- matching: where an anchor's tracked colour was lost, the anchor's colour is found again by what
+  things are: the model's encoder features matched to the anchor frame's (vidcolor.matching), so a
+  person's choice holds after fast motion, a turn of the camera or a change of scale too. Models
+  without matching features (DeOldify's) map the model's colour through the anchor frame's palette
+  instead (vidcolor.palette: the anchor's colour for each luma and model colour). Either weighs
+  by its confidence and falls with the same distance, so far from any anchor the model takes over
+  smoothly.
 """
 
 from __future__ import annotations
@@ -40,12 +43,15 @@ import torch.nn.functional as F
 from vidcolor.bilateral import slice_grid
 from vidcolor.errors import InputError
 from vidcolor.flow import FlowConfig, Motion, to_uint8
+from vidcolor.matching import Exemplar, MatchConfig, fit_exemplar, match_colour
 from vidcolor.palette import Palette, apply_palette, fit_palette
 from vidcolor.shots import Link, ShotConfig, ShotDetector
 
 # The model: render-size luma (B,1,h,w) -> CbCr (B,2,h,w); called as predict(luma, hints) with
 # the frames' hint planes (B,3,h,w) when the caller gave any (vidcolor.hints), else predict(luma).
 Predict = Callable[..., torch.Tensor]
+# The model's matching features: render-size luma (B,1,h,w) -> (B,C,h/8,w/8) unit vectors.
+Describe = Callable[[torch.Tensor], torch.Tensor]
 AUTO = "auto"
 
 
@@ -92,6 +98,13 @@ class TemporalConfig:
     # Weight (0..1) of an anchor's palette on the model's colour where its tracked colour is lost
     # (0: the model's own colour there). Chosen on the video-tune cut films (RESULTS.md, "Shots").
     palette_strength: float = 1.0
+    # Weight (0..1) of an anchor's colour found by feature matching, where its tracked colour is
+    # lost (0: the palette instead), and the matching's dials (vidcolor.matching.MatchConfig).
+    match_strength: float = 1.0
+    match_temperature: float = MatchConfig.temperature
+    match_top_k: int = MatchConfig.top_k
+    match_min_similarity: float | None = MatchConfig.min_similarity
+    match_full_similarity: float | None = MatchConfig.full_similarity
     # A carried anchor's reliability drops by up to this factor a frame where the warp is not
     # trusted (its colour there was filled in from neighbours, not tracked); the palette, or the
     # model, takes over there as it drops.
@@ -126,6 +139,13 @@ class TemporalConfig:
             raise InputError(f"lost_factor must lie in [0, 1], not {self.lost_factor!r}")
         if not 0.0 <= self.palette_strength <= 1.0:
             raise InputError(f"palette_strength must lie in [0, 1], not {self.palette_strength!r}")
+        if not 0.0 <= self.match_strength <= 1.0:
+            raise InputError(f"match_strength must lie in [0, 1], not {self.match_strength!r}")
+        MatchConfig(self.match_temperature, self.match_top_k, self.match_min_similarity, self.match_full_similarity)  # validates them
+
+    @property
+    def matching(self) -> MatchConfig:
+        return MatchConfig(self.match_temperature, self.match_top_k, self.match_min_similarity, self.match_full_similarity)
 
     @property
     def flow(self) -> FlowConfig:
@@ -147,13 +167,17 @@ class ChromaStage(Protocol):
         caller may compute that ahead: vidcolor.model_thread)."""
         ...
 
-    def push(self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None, references: Anchors | None = None) -> torch.Tensor:
+    def push(
+        self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None, references: Anchors | None = None, describe: Describe | None = None
+    ) -> torch.Tensor:
         """Take the next frames' (B,1,h,w) render-size luma; return (K,2,h,w) CbCr of the K oldest
         frames now finished, in order (K may be 0, or more than B once the look-ahead fills).
 
         ``hints`` (B,3,h,w): a person's colour hints for some of the frames (zeros elsewhere): the
         model colours a hinted frame with them, and that colour anchors its shot like a reference.
-        ``references``: a person's colour (CbCr) for some frames, used as it is at that frame."""
+        ``references``: a person's colour (CbCr) for some frames, used as it is at that frame.
+        ``describe``: the model's matching features, to find an anchor's colour again where its
+        tracking is lost (None: palettes instead)."""
         ...
 
     def flush(self) -> torch.Tensor:
@@ -177,7 +201,9 @@ class PerFrameStage:
 
     predicts_every_frame = True
 
-    def push(self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None, references: Anchors | None = None) -> torch.Tensor:
+    def push(
+        self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None, references: Anchors | None = None, describe: Describe | None = None
+    ) -> torch.Tensor:
         out = (predict(luma) if hints is None else predict(luma, hints)).float()
         for i, chroma in (references or {}).items():
             out[i : i + 1] = chroma.to(out)
@@ -259,16 +285,18 @@ def _neighbourhood_colour(chroma: torch.Tensor, confidence: torch.Tensor, luma: 
 @dataclass
 class _Track:
     """An anchor's colour carried along the motion: chroma, per-pixel reliability, frames travelled,
-    and the anchor frame's palette (None: not used)."""
+    and the anchor frame's exemplar and palette (None: not used)."""
 
     chroma: torch.Tensor  # (1,2,h,w)
     reliability: torch.Tensor  # (1,1,h,w) in [0,1]
     distance: int
     palette: Palette | None = None
+    exemplar: Exemplar | None = None
 
     @classmethod
-    def at(cls, chroma: torch.Tensor, palette: Palette | None) -> _Track:
-        return cls(chroma, torch.ones_like(chroma[:, :1]), 0, palette)
+    def at(cls, frame: _Frame) -> _Track:
+        assert frame.anchor is not None
+        return cls(frame.anchor, torch.ones_like(frame.anchor[:, :1]), 0, frame.palette, frame.exemplar)
 
     def carried(self, motion: Motion, trust: torch.Tensor, luma: torch.Tensor, lost_factor: float) -> _Track:
         """This track moved one frame along ``motion`` onto the frame of ``luma``; its reliability
@@ -276,7 +304,7 @@ class _Track:
         moved = motion.warp(torch.cat([self.chroma, self.reliability], 1))
         chroma = fill_holes(moved[:, :2], trust, luma)
         kept = lost_factor + (1.0 - lost_factor) * ((trust - 0.2) / 0.5).clamp(0.0, 1.0)
-        return _Track(chroma, moved[:, 2:] * kept, self.distance + 1, self.palette)
+        return _Track(chroma, moved[:, 2:] * kept, self.distance + 1, self.palette, self.exemplar)
 
 
 @dataclass
@@ -290,6 +318,8 @@ class _Frame:
     forward: torch.Tensor | None = None  # colour carried forward (the model's, smoothed)
     track: _Track | None = None  # the last anchor before it in its shot, carried here
     palette: Palette | None = None  # an anchor frame's palette (model colour -> anchor colour)
+    exemplar: Exemplar | None = None  # an anchor frame's features and colour (vidcolor.matching)
+    features: torch.Tensor | None = None  # its own matching features, once asked for
 
     @property
     def starts_shot(self) -> bool:
@@ -313,6 +343,7 @@ class FlowStage:
         self._prev_u8: np.ndarray | None = None
         self._tracked: torch.Tensor | None = None  # (1,1,h,w): confidence chained since the last key frame
         self._since_key = 0
+        self._describe: Describe | None = None  # the last push's; flush uses it too
 
     @property
     def predicts_every_frame(self) -> bool:
@@ -337,12 +368,15 @@ class FlowStage:
         self._tracked = tracked
         return float(tracked.mean()) < self.config.auto_min_tracked or self._since_key + 1 >= self.config.auto_max_gap
 
-    def push(self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None, references: Anchors | None = None) -> torch.Tensor:
+    def push(
+        self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None, references: Anchors | None = None, describe: Describe | None = None
+    ) -> torch.Tensor:
         if luma.dim() != 4 or luma.shape[1] != 1:
             raise InputError(f"temporal stage expects (B,1,h,w) luma, got {tuple(luma.shape)}")
         n = luma.shape[0]
         hinted = _hinted(hints)
         references = references or {}
+        self._describe = describe if self.config.match_strength > 0 else None
         small = to_uint8(luma)
         two_way = self.config.lookahead > 0
         # Geometry first (luma only: it never depends on chroma), so one model call serves the batch.
@@ -396,22 +430,33 @@ class FlowStage:
             assert frame.fresh is not None  # a shot's first frame is always a key frame
             self.cuts += int(frame.link is not None)
             frame.forward = frame.fresh
-            self._fit_palette(frame)
-            frame.track = _Track.at(frame.anchor, frame.palette) if frame.anchor is not None else None
+            self._fit_anchor(frame)
+            frame.track = _Track.at(frame) if frame.anchor is not None else None
             return
         link = frame.link
         assert link is not None and link.back is not None and link.confidence is not None and prev.forward is not None
         frame.forward = self._blend(frame, link.back.warp(prev.forward), link.confidence)
-        self._fit_palette(frame)
+        self._fit_anchor(frame)
         if frame.anchor is not None:
-            frame.track = _Track.at(frame.anchor, frame.palette)
+            frame.track = _Track.at(frame)
         elif prev.track is not None:
             frame.track = prev.track.carried(link.back, link.confidence, frame.luma, self.config.lost_factor)
 
-    def _fit_palette(self, frame: _Frame) -> None:
-        """An anchor frame's palette, from the model's colour there (smoothed) to the anchor's."""
-        if frame.anchor is not None and frame.forward is not None and self.config.palette_strength > 0:
+    def _fit_anchor(self, frame: _Frame) -> None:
+        """An anchor frame's exemplar (its features and colour) when the model gives features,
+        else its palette, from the model's colour there (smoothed) to the anchor's."""
+        if frame.anchor is None or frame.forward is None:
+            return
+        if self._describe is not None:
+            frame.exemplar = fit_exemplar(self._features(frame), frame.anchor, self.config.matching)
+        elif self.config.palette_strength > 0:
             frame.palette = fit_palette(frame.luma, frame.forward, frame.anchor)
+
+    def _features(self, frame: _Frame) -> torch.Tensor:
+        assert self._describe is not None
+        if frame.features is None:
+            frame.features = self._describe(frame.luma).float()
+        return frame.features
 
     def _blend(self, frame: _Frame, carried: torch.Tensor, trust: torch.Tensor) -> torch.Tensor:
         """Carried colour and the frame's fresh prediction, by trust; between key frames, carried
@@ -437,7 +482,7 @@ class FlowStage:
                 continue
             if nxt is None:  # the last frame of its shot, or of the look-ahead
                 backward[j] = frame.fresh if frame.fresh is not None else frame.forward
-                tracks[j] = _Track.at(frame.anchor, frame.palette) if frame.anchor is not None else None
+                tracks[j] = _Track.at(frame) if frame.anchor is not None else None
                 continue
             link = nxt.link
             assert link is not None and link.forward is not None and link.back_confidence is not None
@@ -445,7 +490,7 @@ class FlowStage:
             assert later is not None
             backward[j] = self._blend(frame, link.forward.warp(later), link.back_confidence)
             if frame.anchor is not None:
-                tracks[j] = _Track.at(frame.anchor, frame.palette)
+                tracks[j] = _Track.at(frame)
             elif tracks[j + 1] is not None:
                 tracks[j] = tracks[j + 1].carried(link.forward, link.back_confidence, frame.luma, self.config.lost_factor)  # type: ignore[union-attr]
         done = [self._finish(frames[j], backward[j], tracks[j]) for j in range(count)]
@@ -461,7 +506,7 @@ class FlowStage:
         if not tracks:
             return model
         reach = self.config.reference_reach
-        model = self._through_palettes(frame.luma, model, tracks)
+        model = self._anchor_colour(frame, model, tracks)
         weights = [t.reliability * float(np.exp(-t.distance / reach)) for t in tracks]
         if len(tracks) == 1:
             colour, weight = tracks[0].chroma, weights[0]
@@ -473,17 +518,23 @@ class FlowStage:
         return torch.lerp(model, colour, weight)
 
 
-    def _through_palettes(self, luma: torch.Tensor, model: torch.Tensor, tracks: list[_Track]) -> torch.Tensor:
-        """The model's colour mapped through the anchors' palettes, each by its confidence and
-        distance (the nearer anchor counts more); where no palette is confident, the model's."""
+    def _anchor_colour(self, frame: _Frame, model: torch.Tensor, tracks: list[_Track]) -> torch.Tensor:
+        """The anchors' colour found again anywhere in the frame, tracked or not: by feature
+        matching (exemplars), else through palettes; each by its confidence, strength and distance
+        (the nearer anchor counts more); where none is confident, the model's colour."""
         mixed = torch.zeros_like(model)
         total = torch.zeros_like(model[:, :1])
         unmapped = torch.ones_like(model[:, :1])
         for track in tracks:
-            if track.palette is None:
+            if track.exemplar is not None and self._describe is not None:
+                mapped, confidence = match_colour(track.exemplar, self._features(frame), tuple(model.shape[-2:]))
+                strength = self.config.match_strength
+            elif track.palette is not None:
+                mapped, confidence = apply_palette(track.palette, frame.luma, model)
+                strength = self.config.palette_strength
+            else:
                 continue
-            mapped, confidence = apply_palette(track.palette, luma, model)
-            weight = confidence * float(np.exp(-track.distance / self.config.reference_reach))
+            weight = strength * confidence * float(np.exp(-track.distance / self.config.reference_reach))
             near = weight / (track.distance + 1)
             mixed += near * mapped
             total += near
@@ -491,7 +542,7 @@ class FlowStage:
         if not bool((total > 0).any()):
             return model
         mapped = torch.where(total > 0, mixed / total.clamp_min(1e-12), model)
-        return torch.lerp(model, mapped, self.config.palette_strength * (1.0 - unmapped))
+        return torch.lerp(model, mapped, 1.0 - unmapped)
 
 
 def build_stage(config: TemporalConfig) -> ChromaStage:

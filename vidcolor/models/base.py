@@ -107,6 +107,14 @@ class GeneratorModel(TorchColorModel):
             ab = self.generator(lightness, temperature=self.temperature, hints=hints)
         return ab_to_chroma(luma, ab.float(), matrix)
 
+    @torch.inference_mode()
+    def describe(self, luma: torch.Tensor) -> torch.Tensor:
+        """(B,1,h,w) luma at render size -> the generator's matching features at stride 8
+        (vidcolor.matching: a reference's colour found again by what things are)."""
+        lightness = luma_to_lightness(luma)
+        with precision(luma.device, self.dtype):
+            return self.generator.match_features(lightness).float()
+
 
 def resize_luma(luma: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Area-filtered resize of (B,1,H,W) luma to the render size."""

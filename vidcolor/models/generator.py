@@ -196,6 +196,17 @@ class Generator(nn.Module):
             f4 = torch.cat([f4, F.avg_pool2d(hints, 4)], dim=1)
         return self.up4(y, f4)
 
+    def match_features(self, lightness: torch.Tensor) -> torch.Tensor:
+        """L* (B,1,H,W) of any size -> the encoder's stride-16 features (upsampled) beside its
+        stride-8 ones, L2-normalised over channels: (B,152,ceil(H/8),ceil(W/8)). What the network
+        sees of a thing, for finding it again in another frame (vidcolor.matching); no hints."""
+        h, w = lightness.shape[-2:]
+        ph, pw = (-h) % 32, (-w) % 32
+        x = F.pad(lightness, (0, pw, 0, ph), mode="replicate") if ph or pw else lightness
+        _, _, f8, f16, _ = self.encoder((x / 100.0 - GREY_MEAN) / GREY_STD)
+        both = torch.cat([F.interpolate(f16, size=f8.shape[-2:], mode="bilinear", align_corners=False), f8], dim=1)
+        return F.normalize(both[..., : -(-h // 8), : -(-w // 8)].float(), dim=1)
+
     def head_output(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         """Raw head at stride 4: logits (classification) or ab (regression). H, W multiple of 32."""
         out = self.head(self.features(lightness, hints))
