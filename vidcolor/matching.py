@@ -9,9 +9,9 @@ features there (what the network sees: texture and shape at strides 8 and 16, tr
 colour a thing is), L2-normalised, with the anchor's chroma as the value. Another frame of the
 shot reads, at each position, the softmax-weighted colour of its ``top_k`` most similar keys
 (cosine similarity / ``temperature``), as exemplar-based colorizers do with their attention over
-a reference (Zhang et al. 2019 "Deep Exemplar-based Video Colorization"; ColorMNet's memory). The
-car that was small in the reference and fills a later frame finds its own colour; so does a wall
-the camera turned back to after the flow lost it.
+a reference (Zhang et al. 2019 "Deep Exemplar-based Video Colorization"; ColorMNet's memory): a
+person who turned, or a wall the camera came back to after the flow lost it, can find its own
+colour again.
 
 By default every position trusts its best matches (confidence 1; how far the frame is from the
 anchor still decides its weight): on the tuning films a similarity gate lost more where the camera
@@ -36,7 +36,7 @@ from vidcolor.errors import InputError
 @dataclass(frozen=True)
 class MatchConfig:
     # Defaults chosen on the video-tune cut films (benchmarks/bench_shots.py --tune-references;
-    # benchmarks/RESULTS.md, "References matched by features"), never on held-out material.
+    # benchmarks/RESULTS.md, "References found again by feature matching"), never on held-out material.
     temperature: float = 0.05
     top_k: int = 8
     # Optional confidence gate on the best key's cosine similarity (both or neither).
@@ -86,7 +86,7 @@ def match_colour(exemplar: Exemplar, features: torch.Tensor, size: tuple[int, in
     picked = exemplar.values[:, index]  # (2, h·w, k)
     colour = (picked * weight).sum(-1).reshape(1, 2, h, w)
     if config.min_similarity is None or config.full_similarity is None:
-        confidence = torch.ones(1, 1, h, w)
+        confidence = top.new_ones(1, 1, h, w)
     else:
         span = config.full_similarity - config.min_similarity
         confidence = ((top[:, 0] - config.min_similarity) / span).clamp(0.0, 1.0).reshape(1, 1, h, w)
