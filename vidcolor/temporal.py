@@ -141,7 +141,7 @@ class TemporalConfig:
             raise InputError(f"palette_strength must lie in [0, 1], not {self.palette_strength!r}")
         if not 0.0 <= self.match_strength <= 1.0:
             raise InputError(f"match_strength must lie in [0, 1], not {self.match_strength!r}")
-        MatchConfig(self.match_temperature, self.match_top_k, self.match_min_similarity, self.match_full_similarity)  # validates them
+        _ = self.matching  # validates the matching's dials
 
     @property
     def matching(self) -> MatchConfig:

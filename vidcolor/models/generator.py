@@ -120,6 +120,18 @@ class UpBlock(nn.Module):
         return x + self.refine(x)
 
 
+def _normalised(lightness: torch.Tensor) -> torch.Tensor:
+    """L* -> the encoder's input scale."""
+    return (lightness / 100.0 - GREY_MEAN) / GREY_STD
+
+
+def _padded_to_32(lightness: torch.Tensor) -> torch.Tensor:
+    """Replicate-padded on the bottom and right to multiples of 32 (the encoder's stride)."""
+    h, w = lightness.shape[-2:]
+    ph, pw = (-h) % 32, (-w) % 32
+    return F.pad(lightness, (0, pw, 0, ph), mode="replicate") if ph or pw else lightness
+
+
 class Generator(nn.Module):
     def __init__(self, config: GeneratorConfig = GeneratorConfig()) -> None:
         super().__init__()
@@ -185,7 +197,7 @@ class Generator(nn.Module):
         if self.config.hints and hints is None:
             # Zeros rather than a skipped branch: one graph (and one ONNX export) for both uses.
             hints = lightness.new_zeros(lightness.shape[0], HINT_CHANNELS, *lightness.shape[-2:])
-        x = (lightness / 100.0 - GREY_MEAN) / GREY_STD
+        x = _normalised(lightness)
         stem_extra = self.hint_stem(hints) if hints is not None else None
         _, f4, f8, f16, f32 = self.encoder(x, stem_extra)
         y = self.bridge(f32)
@@ -201,9 +213,7 @@ class Generator(nn.Module):
         stride-8 ones, L2-normalised over channels: (B,152,ceil(H/8),ceil(W/8)). What the network
         sees of a thing, for finding it again in another frame (vidcolor.matching); no hints."""
         h, w = lightness.shape[-2:]
-        ph, pw = (-h) % 32, (-w) % 32
-        x = F.pad(lightness, (0, pw, 0, ph), mode="replicate") if ph or pw else lightness
-        _, _, f8, f16, _ = self.encoder((x / 100.0 - GREY_MEAN) / GREY_STD)
+        _, _, f8, f16, _ = self.encoder(_normalised(_padded_to_32(lightness)))
         both = torch.cat([F.interpolate(f16, size=f8.shape[-2:], mode="bilinear", align_corners=False), f8], dim=1)
         return F.normalize(both[..., : -(-h // 8), : -(-w // 8)].float(), dim=1)
 
@@ -230,11 +240,10 @@ class Generator(nn.Module):
     def forward(self, lightness: torch.Tensor, temperature: float | None = None, hints: torch.Tensor | None = None) -> torch.Tensor:
         """L* (B,1,H,W) of any size (+ optional hints (B,3,H,W)) -> ab (B,2,H,W)."""
         h, w = lightness.shape[-2:]
-        ph, pw = (-h) % 32, (-w) % 32
-        x = F.pad(lightness, (0, pw, 0, ph), mode="replicate") if ph or pw else lightness
+        x = _padded_to_32(lightness)
         hints = self._check_hints(lightness, hints)
-        if hints is not None and (ph or pw):
-            hints = F.pad(hints, (0, pw, 0, ph))  # no hints in the padding
+        if hints is not None and x.shape[-2:] != (h, w):
+            hints = F.pad(hints, (0, x.shape[-1] - w, 0, x.shape[-2] - h))  # no hints in the padding
         ab = self.decode(self.head_output(x, hints), temperature)
         ab = F.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return ab[..., :h, :w]
