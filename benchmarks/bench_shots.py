@@ -252,7 +252,10 @@ def tune(args: argparse.Namespace) -> None:
     variants = {name: TemporalConfig(**fields) for name, fields in json.loads(args.tune).items()}
     colorizer = Colorizer(load_model(args.model), RenderConfig(), video=True)
     args.cache.mkdir(parents=True, exist_ok=True)
+    wanted = set(args.only.split(",")) if args.only else None
     for a, b in PAIRS[: args.pairs]:
+        if wanted is not None and not wanted & {a, b}:
+            continue
         truth, cut, fps = join([args.clips / f"{a}.mp4", args.clips / f"{b}.mp4"], args.cache / f"{a}-{b}-grey.mkv")
         frames = torch.stack([to_tensor(t)[0] for t in truth])
         luma = rgb_to_luma(frames)
@@ -318,6 +321,7 @@ def main() -> None:
     ap.add_argument("--clips", type=Path, default=CLIPS)
     ap.add_argument("--model", default="default")
     ap.add_argument("--pairs", type=int, default=len(PAIRS), help="only the first N films")
+    ap.add_argument("--only", help="--tune: only the films with one of these comma-separated clips")
     ap.add_argument("--json", type=Path, help="also write every figure as JSON")
     ap.add_argument("--memory", action="store_true", help="measure peak RSS against film length instead")
     ap.add_argument("--tune", help="JSON {name: TemporalConfig fields}: compare stage settings instead")

@@ -225,6 +225,10 @@ def test_config_values_parse_cleanly() -> None:
             TemporalConfig(strength=bad)
     with pytest.raises(InputError):
         TemporalConfig(flow_preset="slowest")
+    assert TemporalConfig(match_zooms=[1.5, "2"]).match_zooms == (1.5, 2.0)
+    for zooms in ([1.0], [0.0], [5.0], ["near"], 2.0):
+        with pytest.raises(InputError, match="match_zooms"):
+            TemporalConfig(match_zooms=zooms)
     assert isinstance(build_stage(TemporalConfig(enabled=False)), PerFrameStage)
     assert isinstance(build_stage(TemporalConfig()), FlowStage)
 
@@ -378,3 +382,6 @@ def test_matching_finds_a_reference_colour_where_the_flow_loses_the_object() -> 
     assert float(matched[CUT - 1, :, :10, :10].abs().max()) < 0.02
     off = run(TemporalConfig(lost_factor=0.0, match_strength=0.0), luma_features)
     torch.testing.assert_close(off, palette)
+    # The reference frame described at other zooms too: still the person's blue.
+    zoomed = run(TemporalConfig(lost_factor=0.0, match_zooms=(0.5, 2.0)), luma_features)
+    assert min(cb(zoomed, t) for t in range(6, CUT)) > 0.2

@@ -13,11 +13,11 @@ a reference (Zhang et al. 2019 "Deep Exemplar-based Video Colorization"; ColorMN
 person who turned, or a wall the camera came back to after the flow lost it, can find its own
 colour again.
 
-By default every position trusts its best matches (confidence 1; how far the frame is from the
-anchor still decides its weight): on the tuning films a similarity gate lost more where the camera
-had turned than it saved elsewhere. With ``min_similarity`` and ``full_similarity`` set, the
-confidence is the best key's similarity mapped linearly from the first (0) to the second (1), so
-a thing that looks like nothing in the reference keeps the model's colour.
+The confidence of a position is its best key's similarity mapped linearly from ``min_similarity``
+(0) to ``full_similarity`` (1), so a thing that looks like nothing in the reference keeps the
+model's colour (with both None every position trusts its best matches). The anchor frame may be
+described at other zooms too (``fit_exemplar`` takes several views), so a thing shown small in it
+is recognised in a close-up.
 
 Shapes: features (1,C,h',w') L2-normalised over C (stride 8 of the render size); chroma (1,2,h,w)
 CbCr at render size.
@@ -25,6 +25,7 @@ CbCr at render size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -36,12 +37,13 @@ from vidcolor.errors import InputError
 @dataclass(frozen=True)
 class MatchConfig:
     # Defaults chosen on the video-tune cut films (benchmarks/bench_shots.py --tune-references;
-    # benchmarks/RESULTS.md, "References found again by feature matching"), never on held-out material.
+    # benchmarks/RESULTS.md, "References found again by feature matching" and "Matching at other
+    # zooms, with a similarity gate"), never on held-out material.
     temperature: float = 0.05
     top_k: int = 8
-    # Optional confidence gate on the best key's cosine similarity (both or neither).
-    min_similarity: float | None = None
-    full_similarity: float | None = None
+    # Confidence gate on the best key's cosine similarity (both, or neither: no gate).
+    min_similarity: float | None = 0.3
+    full_similarity: float | None = 0.6
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
@@ -64,13 +66,20 @@ class Exemplar:
     config: MatchConfig
 
 
-def fit_exemplar(features: torch.Tensor, chroma: torch.Tensor, config: MatchConfig = MatchConfig()) -> Exemplar:
+def fit_exemplar(features: torch.Tensor | Sequence[torch.Tensor], chroma: torch.Tensor, config: MatchConfig = MatchConfig()) -> Exemplar:
     """The exemplar of one anchor frame: its features and its (render-size) chroma, area-averaged
-    onto the features' grid."""
-    if features.dim() != 4 or features.shape[0] != 1 or chroma.dim() != 4 or chroma.shape[:2] != (1, 2):
+    onto the features' grid. Several feature maps of the same frame (views of it at other zooms)
+    all become keys, each with the chroma pooled onto its own grid."""
+    views = [features] if isinstance(features, torch.Tensor) else list(features)
+    if chroma.dim() != 4 or chroma.shape[:2] != (1, 2) or not views:
         raise ValueError("fit_exemplar takes one frame: features (1,C,h,w) and chroma (1,2,H,W)")
-    values = F.adaptive_avg_pool2d(chroma.float(), features.shape[-2:])
-    return Exemplar(features[0].float().flatten(1), values[0].flatten(1), config)
+    keys, pooled = [], []
+    for view in views:
+        if view.dim() != 4 or view.shape[0] != 1 or view.shape[1] != views[0].shape[1]:
+            raise ValueError("fit_exemplar takes one frame: features (1,C,h,w) and chroma (1,2,H,W)")
+        keys.append(view[0].float().flatten(1))
+        pooled.append(F.adaptive_avg_pool2d(chroma.float(), view.shape[-2:])[0].flatten(1))
+    return Exemplar(torch.cat(keys, 1), torch.cat(pooled, 1), config)
 
 
 def match_colour(exemplar: Exemplar, features: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -105,10 +105,15 @@ class TemporalConfig:
     match_top_k: int = MatchConfig.top_k
     match_min_similarity: float | None = MatchConfig.min_similarity
     match_full_similarity: float | None = MatchConfig.full_similarity
-    # A carried anchor's reliability drops by up to this factor a frame where the warp is not
+    # Extra zooms (> 0, not 1) at which the anchor frame is also described, so a thing shown small
+    # in the reference is found in a close-up later; () for none. This, the similarity gate and
+    # lost_factor were chosen together on the video-tune cut films (RESULTS.md, "Matching at other
+    # zooms, with a similarity gate"); lost_factor was 0.7 with palettes, not re-measured there.
+    match_zooms: tuple[float, ...] = (1.5, 2.0)
+    # A carried anchor's reliability is multiplied by as little as this a frame where the warp is not
     # trusted (its colour there was filled in from neighbours, not tracked); the palette, or the
     # model, takes over there as it drops.
-    lost_factor: float = 0.7
+    lost_factor: float = 0.4
     # Where the flow is not trusted (newly visible, occluded, fast motion), the weight (0..1) of
     # colour filled in from trusted neighbours of similar luma against the fresh prediction.
     # Steadier still, but costs a bilateral fill a frame each way: off by default (RESULTS.md).
@@ -142,6 +147,13 @@ class TemporalConfig:
         if not 0.0 <= self.match_strength <= 1.0:
             raise InputError(f"match_strength must lie in [0, 1], not {self.match_strength!r}")
         _ = self.matching  # validates the matching's dials
+        try:
+            zooms = tuple(float(z) for z in self.match_zooms)
+        except (TypeError, ValueError):
+            raise InputError(f"match_zooms must be a list of numbers, not {self.match_zooms!r}") from None
+        if any(not 0.0 < z <= 4.0 or z == 1.0 for z in zooms):
+            raise InputError(f"match_zooms must lie in (0, 4] and not be 1, not {self.match_zooms!r}")
+        object.__setattr__(self, "match_zooms", zooms)
 
     @property
     def matching(self) -> MatchConfig:
@@ -448,7 +460,11 @@ class FlowStage:
         if frame.anchor is None or frame.forward is None:
             return
         if self._describe is not None:
-            frame.exemplar = fit_exemplar(self._features(frame), frame.anchor, self.config.matching)
+            views = [self._features(frame)]
+            for zoom in self.config.match_zooms:
+                zoomed = F.interpolate(frame.luma, scale_factor=zoom, mode="bilinear", align_corners=False, antialias=zoom < 1)
+                views.append(self._describe(zoomed).float())
+            frame.exemplar = fit_exemplar(views, frame.anchor, self.config.matching)
         elif self.config.palette_strength > 0:
             frame.palette = fit_palette(frame.luma, frame.forward, frame.anchor)
 
