@@ -11,10 +11,11 @@ model's config:
   the model cannot tell the colour, neutral instead of an average tint (0: off).
 
     python pipelines/tune_temperature.py pipelines/v2.toml [--json runs/v2/decoding.json] \
-        [--films ../shared/data/video-tune] [--weights runs/v2/resume.safetensors]
+        [--films ../shared/data/video-tune] [--weights runs/v2/resume.safetensors] [--jobs 2]
 
 The network runs once per holdout image and film frame (its logits are kept); every setting is
-then only a softmax, so the whole grid costs about one evaluation.
+then only a softmax and a comparison with the truth (about 20 s a setting on one core, mostly
+the film frames at full size); ``--jobs`` scores settings in that many processes (one thread each).
 
 Rule (issue 11's bars, as far as data we may tune on can check them): among the settings that keep
 every film clip at or above grey, the holdout's low-saturation quartile at or above grey - 0.2 dB
@@ -26,7 +27,9 @@ least 80% of the best gain among them (most of the accuracy, as much colour as t
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import multiprocessing
 from pathlib import Path
 
 import av
@@ -85,6 +88,27 @@ def film_frames(model: torch.nn.Module, folder: Path) -> dict[str, tuple[torch.T
     return clips
 
 
+# What the worker processes score (set before they fork; read only there).
+_GRID: dict = {}
+
+
+def score_setting(setting: tuple[float, float, float]) -> dict:
+    """One (alpha, T, gamma) scored on the holdout and on every film clip (uses _GRID)."""
+    torch.set_num_threads(1)
+    g = _GRID
+    alpha, t, gamma = setting
+    bias = (-alpha * g["log_w"]).view(1, -1, 1, 1)
+    s = score(g["logits"], g["centers"], bias, g["rgb"], t, gamma)
+    film_gains = {name: float(score(film_logits, g["centers"], bias, frames, t, gamma)["psnr"].mean()) - g["film_grey"][name] for name, (frames, film_logits) in g["films"].items()}
+    return {
+        "alpha": alpha, "temperature": t, "gamma": gamma,
+        "psnr": float(s["psnr"].mean()), "gray_psnr": float(g["gray"].mean()),
+        "low_sat_gain": float((s["psnr"] - g["gray"])[g["low"]].mean()),
+        "colourfulness": float(s["colourfulness"].mean()), "truth_colourfulness": float(g["truth_cf"].mean()),
+        "film_gains": film_gains,
+    }
+
+
 def feasible(rows: list[dict]) -> tuple[list[dict], str]:
     """The settings that meet issue 11's bars as far as they can be checked here, loosened in
     this order when none does: (1) every film clip >= grey, low-saturation quartile >= grey - 0.2 dB
@@ -113,6 +137,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--films", type=Path, default=Path("../shared/data/video-tune"), help="folder of real colour clips (not the validation set)")
     ap.add_argument("--weights", type=Path, default=None, help="weights to decode (default: the recipe's latest checkpoint)")
+    ap.add_argument("--jobs", type=int, default=1, help="processes scoring the grid (one torch thread each)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     trainer = Trainer(load_recipe(args.recipe))  # resumes the recipe's latest checkpoint (read only)
@@ -128,20 +153,14 @@ def main() -> None:
     gray = psnr(rgb_to_luma(rgb).expand(-1, 3, -1, -1), rgb)
     truth_cf = colourfulness(rgb)
     low = truth_cf <= truth_cf.quantile(0.25)  # the low-saturation quartile
-    rows = []
-    for alpha in ALPHAS:
-        bias = (-alpha * log_w).view(1, -1, 1, 1)
-        for t in TEMPERATURES:
-            for gamma in GAMMAS:
-                s = score(logits, centers, bias, rgb, t, gamma)
-                film_gains = {name: float(score(film_logits, centers, bias, frames, t, gamma)["psnr"].mean()) - film_grey[name] for name, (frames, film_logits) in films.items()}
-                rows.append({
-                    "alpha": alpha, "temperature": t, "gamma": gamma,
-                    "psnr": float(s["psnr"].mean()), "gray_psnr": float(gray.mean()),
-                    "low_sat_gain": float((s["psnr"] - gray)[low].mean()),
-                    "colourfulness": float(s["colourfulness"].mean()), "truth_colourfulness": float(truth_cf.mean()),
-                    "film_gains": film_gains,
-                })
+    _GRID.update(logits=logits, centers=centers, log_w=log_w, rgb=rgb, films=films, film_grey=film_grey, gray=gray, low=low, truth_cf=truth_cf)
+    settings = list(itertools.product(ALPHAS, TEMPERATURES, GAMMAS))
+    if args.jobs > 1:
+        # fork: the workers share the logits and frames computed above without copying them
+        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+            rows = pool.map(score_setting, settings, chunksize=1)
+    else:
+        rows = [score_setting(s) for s in settings]
     pick = choose(rows)
     step = read_metadata(args.weights).get("step", "?") if args.weights is not None else trainer.step
     print(f"step {step}, {len(rgb)} holdout images (training split, never trained on), {len(films)} film clips (every {FILM_STRIDE}th frame)")
