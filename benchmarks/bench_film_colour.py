@@ -8,7 +8,7 @@ PSNR (RGB, 8-bit, per frame then averaged) against the original's frames, and th
 own PSNR as the baseline. A contact sheet (grey | models... | truth, the first and last frame of
 every clip) is written to benchmarks/film_sheet.png.
 
-    nice python benchmarks/bench_film_colour.py [--models vidcolor-lite0-cls vidcolor-lite0-cls-v2-preview]
+    nice python benchmarks/bench_film_colour.py [--models vidcolor-lite0-cls vidcolor-lite0-cls-v2]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def mean_psnr(frames: list[np.ndarray], truth: list[np.ndarray]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", default=["vidcolor-lite0-cls", "vidcolor-lite0-cls-v2-preview"])
+    ap.add_argument("--models", nargs="+", default=["vidcolor-lite0-cls", "vidcolor-lite0-cls-v2"])
     ap.add_argument("--clips", type=Path, default=CLIPS)
     ap.add_argument("--sheet", type=Path, default=Path(__file__).resolve().parent / "film_sheet.png")
     args = ap.parse_args()

@@ -6,7 +6,7 @@ Ten points a person might click (fur, eyes, nose, background) take their colour 
 as ``vidcolor image --hint X,Y,#RRGGBB`` points, and go through the CLI's code path
 (``colorize_image_file`` with a HintSource).
 
-    python benchmarks/hints_sheet.py [--model vidcolor-lite0-cls-v2-preview] [--wheel-dir DIR]
+    python benchmarks/hints_sheet.py [--model vidcolor-lite0-cls-v2] [--wheel-dir DIR]
 
 Prints the PSNR of the automatic and the hinted result against the original.
 """
@@ -46,7 +46,7 @@ def original_rgb(wheel_dir: Path | None, scratch: Path) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="vidcolor-lite0-cls-v2-preview")
+    ap.add_argument("--model", default="vidcolor-lite0-cls-v2")
     ap.add_argument("--wheel-dir", type=Path, default=None, help="a folder holding the scikit-image 0.26.0 wheel")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "hints_sheet.png")
     args = ap.parse_args()

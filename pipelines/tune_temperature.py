@@ -162,7 +162,8 @@ def main() -> None:
     else:
         rows = [score_setting(s) for s in settings]
     pick = choose(rows)
-    step = read_metadata(args.weights).get("step", "?") if args.weights is not None else trainer.step
+    meta = read_metadata(args.weights) if args.weights is not None else {}
+    step = meta.get("step") or meta.get("steps", "?") if args.weights is not None else trainer.step
     print(f"step {step}, {len(rgb)} holdout images (training split, never trained on), {len(films)} film clips (every {FILM_STRIDE}th frame)")
     print(f"rule: {feasible(rows)[1]}")
     print("| alpha | T | gamma | PSNR dB | gain over grey dB | low-sat quartile gain dB | colourfulness | / truth | films: mean gain dB | worst clip dB |")
