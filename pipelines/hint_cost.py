@@ -55,7 +55,8 @@ def paired_inits(config: GeneratorConfig, seed: int, out: Path) -> dict[str, Pat
             state[name][:, : value.shape[1]] = value
     hinted.load_state_dict(state)
     hinted.hint_stem.weight.data.zero_()
-    free.eval(), hinted.eval()
+    free.eval()
+    hinted.eval()
     probe = torch.rand(1, 1, 64, 64) * 100
     if not torch.allclose(free.head_output(probe), hinted.head_output(probe), atol=1e-5):
         raise SystemExit("the two starting networks differ (hint weights not neutral)")
