@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tune_temperature import film_frames, holdout_logits, score  # the tuning's own scoring (same folder)
 
 from vidcolor.color import rgb_to_luma
 from vidcolor.metrics import psnr
@@ -105,8 +106,6 @@ def train_arms(recipes: dict[str, Recipe], out: Path) -> None:
 @torch.no_grad()
 def scores(recipe: Recipe, films_dir: Path) -> dict[str, float]:
     """Automatic (hint-free) PSNR of an arm's final model on the holdout and the film frames."""
-    from tune_temperature import film_frames, holdout_logits, score  # the tuning's own scoring
-
     trainer = build_trainer(recipe)  # resumes the finished arm (read only): its holdout and class weights
     model = load_generator(Path(recipe.train.out_dir) / "model.safetensors")[0].eval()
     rgb = trainer.holdout_rgb

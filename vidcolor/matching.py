@@ -73,12 +73,13 @@ def fit_exemplar(features: torch.Tensor | Sequence[torch.Tensor], chroma: torch.
     views = [features] if isinstance(features, torch.Tensor) else list(features)
     if chroma.dim() != 4 or chroma.shape[:2] != (1, 2) or not views:
         raise ValueError("fit_exemplar takes one frame: features (1,C,h,w) and chroma (1,2,H,W)")
+    chroma = chroma.float()
     keys, pooled = [], []
     for view in views:
         if view.dim() != 4 or view.shape[0] != 1 or view.shape[1] != views[0].shape[1]:
             raise ValueError("fit_exemplar takes one frame: features (1,C,h,w) and chroma (1,2,H,W)")
         keys.append(view[0].float().flatten(1))
-        pooled.append(F.adaptive_avg_pool2d(chroma.float(), view.shape[-2:])[0].flatten(1))
+        pooled.append(F.adaptive_avg_pool2d(chroma, view.shape[-2:])[0].flatten(1))
     return Exemplar(torch.cat(keys, 1), torch.cat(pooled, 1), config)
 
 
