@@ -6,7 +6,7 @@
 --decoding takes the JSON that pipelines/tune_temperature.py wrote (temperature and the
 rebalancing correction chosen on the training holdout).
 
-Writes vidcolor/weights/NAME-vVERSION.safetensors (the architecture and the chosen decoding
+Writes vidcolor/weights/NAME.safetensors (the architecture and the chosen decoding
 temperature in its metadata) and its entry in vidcolor/weights/registry.json (sha256 included),
 both atomically.
 """
@@ -40,7 +40,7 @@ def main() -> None:
     if args.decoding is not None:
         tuned = json.loads(args.decoding.read_text())
         model.set_decoding(temperature=tuned["temperature"], bin_bias=tuple(tuned["bin_bias"]), confidence_gamma=tuned.get("confidence_gamma", 0.0))
-    target = WEIGHTS_DIR / f"{args.name}-v{args.version}.safetensors"
+    target = WEIGHTS_DIR / f"{args.name}.safetensors"
     keep = {k: v for k, v in meta.items() if k not in ("format", "config")}
     sha = save_generator(model, target, {**keep, "name": args.name, "version": args.version})
     entry = RegistryEntry(

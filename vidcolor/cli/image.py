@@ -25,7 +25,7 @@ HELP = "\n\n".join(
         "Pictures are turned upright from their EXIF orientation, 16-bit PNG/TIFF stay 16-bit and alpha is copied untouched.",
         "The model sees only the luminance; the output keeps the input's luminance exactly and only adds colour. "
         "A picture that already has colour is recoloured from its luminance: its old colours are discarded.",
-        "Colour hints (a model trained with them, e.g. vidcolor-lite0-cls-v2; one picture): --hints HINTS.png, a PNG "
+        "Colour hints (a model trained with them, e.g. the default vidcolor-lite0-cls-v2; one picture): --hints HINTS.png, a PNG "
         "of the picture's size, transparent except where you painted colour, and/or --hint X,Y,#RRGGBB points. Only the "
         "hints' chroma is used; their correction spreads to similar-brightness pixels around them.",
         "Existing outputs are refused unless --overwrite; an input is never overwritten. With several pictures, one that "

@@ -29,7 +29,7 @@ Examples:\n
   vidcolor run film.mp4 film-colour.mp4\n
   vidcolor run film.mkv master.mkv --codec ffv1          (lossless video)\n
   vidcolor run film.mp4 out.mp4 --render-factor 12 --keyframe-interval auto --report run.json\n
-  vidcolor run film.mp4 out.mp4 --model vidcolor-lite0-cls-v2 --hints hints/   (colour painted on frames)\n
+  vidcolor run film.mp4 out.mp4 --hints hints/          (colour painted on frames)\n
   vidcolor run film.mp4 out.mp4 --reference keys/      (frames you coloured, from `vidcolor keyframes film.mp4 -o keys`)
 
 Shots: a scene cut (a jump in the luma histogram, or a frame that flow cannot match to the one

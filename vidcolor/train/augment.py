@@ -19,6 +19,7 @@ from vidcolor.color import rgb_to_luma
 class AugmentConfig:
     size: int = 128  # training crop side
     final_size: int = 0  # crop side of the last train.final_steps steps (0: no final phase)
+    low_size: int = 0  # crop side of the first train.low_steps steps (0: no low-resolution stage)
     crop_min: float = 0.85  # crop side as a fraction of the image side
     crop_max: float = 1.0
     flip: bool = True

@@ -30,6 +30,8 @@ def prepare_cache(recipe: Recipe) -> None:
     from vidcolor.train.index import training_paths
 
     data = recipe.data
+    if data.corpus:  # a packed corpus is decoded already
+        return
     load_or_build_cache(training_paths(data.roots, data.index, data.verify_index, data.extra_index), data.cache_size, Path(data.cache_dir), data.filter, data.workers)
 
 

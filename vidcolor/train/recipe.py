@@ -11,6 +11,7 @@ import tomllib
 from vidcolor.errors import InputError
 from vidcolor.models.generator import GeneratorConfig
 from vidcolor.train.augment import AugmentConfig
+from vidcolor.train.corpus import CorpusFilter
 from vidcolor.train.data import DataFilter
 from vidcolor.train.hints import HintSimulation
 
@@ -31,10 +32,21 @@ class DataConfig:
     # More indexes whose files are added to the main set (pipelines/extra_data.py writes one).
     extra_index: tuple[str, ...] = ()
     workers: int = 2  # processes decoding images when the cache is built
+    # A packed corpus folder (pipelines/build_corpus.py, vidcolor/train/corpus.py): when set it
+    # replaces roots and indexes; its held-out rows are the holdout (at most ``holdout`` of them
+    # are scored during training). ``corpus_fingerprint`` refuses any other corpus.
+    corpus: str = ""
+    corpus_fingerprint: str = ""
+    min_saturation: float = 0.03  # corpus pictures below this mean HSV saturation do not train
+    max_flatness: float = 0.3  # nor those whose 8 commonest exact colours cover more (graphics)
 
     @property
     def filter(self) -> DataFilter:
         return DataFilter(self.min_side, self.min_chroma)
+
+    @property
+    def corpus_filter(self) -> CorpusFilter:
+        return CorpusFilter(self.min_saturation, self.max_flatness)
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,11 @@ class TrainConfig:
     # its learning rate warms up again over rewarm_steps.
     resume_weights: str = ""
     rewarm_steps: int = 200
+    # A low-resolution first stage (corpus runs): the first low_steps steps train on the corpus's
+    # low-resolution array (every picture, Tiny ImageNet included) at augment.low_size, with
+    # batches of low_batch_size (0: batch_size): many more distinct pictures a second.
+    low_steps: int = 0
+    low_batch_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -160,8 +177,13 @@ def validate_recipe(recipe: Recipe) -> Recipe:
     need(a.size >= 32 and a.size % 32 == 0, f"augment.size {a.size} must be a positive multiple of 32")
     need(0.0 < a.crop_min <= a.crop_max <= 1.0, "augment: need 0 < crop_min <= crop_max <= 1")
     need(d.holdout >= 1, "data.holdout must be >= 1 (the holdout images are how a run is judged)")
-    need(d.cache_size >= a.size, f"data.cache_size {d.cache_size} must be >= augment.size {a.size}")
-    need(bool(d.roots) or bool(d.index), "data: give roots or an index")
+    # A corpus has its own picture sides (checked when it is opened); file caches have cache_size.
+    need(bool(d.corpus) or d.cache_size >= a.size, f"data.cache_size {d.cache_size} must be >= augment.size {a.size}")
+    need(bool(d.roots) or bool(d.index) or bool(d.corpus), "data: give roots, an index or a corpus")
+    need(t.low_steps == 0 or bool(d.corpus), "train.low_steps needs data.corpus (its low-resolution array)")
+    need(0 <= t.low_steps + t.final_steps <= t.steps, "train.low_steps + train.final_steps must be in [0, train.steps]")
+    need(t.low_steps == 0 or (a.low_size >= 32 and a.low_size % 32 == 0), "train.low_steps needs augment.low_size, a positive multiple of 32")
+    need(t.low_batch_size >= 0 and (t.low_batch_size or t.batch_size) % t.procs == 0, "train.low_batch_size must split evenly over train.procs")
     need(d.workers >= 1, "data.workers must be >= 1")
     need(m.head in ("classification", "regression"), f"model.head {m.head!r}: classification or regression")
     need(len(m.decoder_channels) == 3 and all(c >= 1 for c in m.decoder_channels), "model.decoder_channels: three positive widths")
@@ -170,7 +192,7 @@ def validate_recipe(recipe: Recipe) -> Recipe:
     need(0 <= t.decay_steps <= t.steps, "train.decay_steps must be in [0, train.steps]")
     need(0 <= t.final_steps <= t.steps, "train.final_steps must be in [0, train.steps]")
     need(t.final_steps == 0 or (a.final_size >= 32 and a.final_size % 32 == 0), "train.final_steps needs augment.final_size, a positive multiple of 32")
-    need(a.final_size == 0 or d.cache_size >= a.final_size, f"data.cache_size {d.cache_size} must be >= augment.final_size {a.final_size}")
+    need(bool(d.corpus) or a.final_size == 0 or d.cache_size >= a.final_size, f"data.cache_size {d.cache_size} must be >= augment.final_size {a.final_size}")
     need(1 <= t.procs <= 64, "train.procs must be in 1..64")
     need(t.batch_size % t.procs == 0, f"train.batch_size {t.batch_size} must split evenly over train.procs {t.procs}")
     need(t.rewarm_steps >= 0, "train.rewarm_steps must be >= 0")

@@ -33,6 +33,7 @@ from vidcolor.models.efficientnet import load_imagenet_weights
 from vidcolor.models.generator import Generator, GeneratorConfig
 from vidcolor.models.weights import load_generator, read_metadata, save_generator
 from vidcolor.train.augment import AugmentConfig
+from vidcolor.train.corpus import open_corpus
 from vidcolor.train.data import BatchStream, load_or_build_cache, split_holdout
 from vidcolor.train.hints import fixed_point_hints, simulate_hints
 from vidcolor.train.index import training_paths
@@ -158,14 +159,11 @@ class Trainer:
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
 
-        data = recipe.data
-        paths = training_paths(data.roots, data.index, data.verify_index, data.extra_index)
-        if not paths:
-            raise InputError(f"no training images under {', '.join(data.roots)}")
-        self.images = load_or_build_cache(paths, data.cache_size, Path(data.cache_dir), data.filter, data.workers)
-        if len(self.images) < data.holdout + self.cfg.batch_size:
-            raise InputError(f"only {len(self.images)} usable training images: too few for holdout {data.holdout} + batch {self.cfg.batch_size}")
-        self.train_idx, self.holdout_idx = split_holdout(len(self.images), data.holdout, self.cfg.seed)
+        self.low_stream: BatchStream | None = None
+        if recipe.data.corpus:
+            self._open_corpus()
+        else:
+            self._open_files()
         self.holdout_rgb = self._center_crops(self.holdout_idx)
         self.holdout_hints = (
             fixed_point_hints(self.holdout_rgb, HOLDOUT_HINT_POINTS, 3, self.cfg.seed) if self.recipe.model.hints else None
@@ -202,6 +200,35 @@ class Trainer:
         self._resume()
 
     # -- setup helpers -------------------------------------------------------------------
+    def _open_files(self) -> None:
+        """Training files from roots or indexes, decoded once into the cache; a random holdout."""
+        data = self.recipe.data
+        paths = training_paths(data.roots, data.index, data.verify_index, data.extra_index)
+        if not paths:
+            raise InputError(f"no training images under {', '.join(data.roots)}")
+        self.images = load_or_build_cache(paths, data.cache_size, Path(data.cache_dir), data.filter, data.workers)
+        if len(self.images) < data.holdout + self.cfg.batch_size:
+            raise InputError(f"only {len(self.images)} usable training images: too few for holdout {data.holdout} + batch {self.cfg.batch_size}")
+        self.train_idx, self.holdout_idx = split_holdout(len(self.images), data.holdout, self.cfg.seed)
+
+    def _open_corpus(self) -> None:
+        """A packed corpus: its high-resolution array trains the main stages, its low-resolution
+        array the first; its held-out rows (evenly thinned to data.holdout) are scored."""
+        data = self.recipe.data
+        corpus = open_corpus(data.corpus, data.corpus_fingerprint)
+        low_idx, high_idx, held = corpus.split(data.corpus_filter)
+        if len(high_idx) < self.cfg.batch_size or len(held) == 0:
+            raise InputError(f"corpus {data.corpus}: {len(high_idx)} training and {len(held)} held-out pictures are too few")
+        side = corpus.high.shape[1]
+        for name, size in (("augment.size", self.recipe.augment.size), ("augment.final_size", self.recipe.augment.final_size)):
+            if size > side:
+                raise InputError(f"{name} {size} is larger than the corpus's {side} px pictures")
+        self.images, self.train_idx = corpus.high, high_idx
+        self.holdout_idx = held[np.linspace(0, len(held) - 1, min(len(held), data.holdout)).round().astype(np.int64)]
+        if self.cfg.low_steps:
+            low_aug = replace(self.recipe.augment, size=self.recipe.augment.low_size)
+            self.low_stream = BatchStream(corpus.low, low_idx, self.cfg.low_batch_size or self.cfg.batch_size, low_aug, self.cfg.seed)
+
     def _build_extra(self) -> None:
         """Hook for subclasses: more networks to build before the checkpoint is read."""
 
@@ -372,7 +399,10 @@ class Trainer:
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """This rank's share of batch ``step``: (RGB, degraded luma, simulated hints or None)."""
         part = (self.rank, self.world)  # each rank prepares only its slice of the global batch
-        rgb, luma = self.stream.batch(step, self.augment_for(step), part)
+        if self.low_stream is not None and step < self.cfg.low_steps:
+            rgb, luma = self.low_stream.batch(step, None, part)
+        else:
+            rgb, luma = self.stream.batch(step, self.augment_for(step), part)
         gen = self.stream.generator(HINT_STREAM + 1000 * self.rank, step)
         hints = simulate_hints(rgb, self.recipe.hints, gen) if self.model.config.hints else None
         return rgb, luma, hints
