@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from vidcolor.colorizer import RenderConfig
 from vidcolor.evaluation.images import evaluate_images
 from vidcolor.models.generator import Generator, GeneratorConfig
 from vidcolor.models.registry import load_model
 from vidcolor.models.weights import save_generator
+from vidcolor.settings import RenderConfig
 from vidcolor.train.data import list_images
 
 

@@ -25,9 +25,14 @@ from footage import rgb_frames
 from PIL import Image, ImageDraw
 
 from vidcolor import metrics
-from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.models.registry import load_model
-from vidcolor.pipeline import colorize_video
+from vidcolor.settings import (
+    EncodeConfig,
+    RenderConfig,
+    RunSettings,  # noqa: I001
+    TemporalConfig,
+)
+from vidcolor.video.run import colorize_video
 
 CLIPS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "video-tune"
 TILE = (214, 120)
@@ -80,7 +85,7 @@ def main() -> None:
             for name, model in models.items():
                 out = Path(tmp) / f"{clip.stem}-{name}.mp4"
                 t0 = time.perf_counter()
-                colorize_video(grey_path, out, model, RenderConfig(), TemporalConfig(), EncodeConfig())
+                colorize_video(grey_path, out, model, RunSettings(render=RenderConfig(), temporal=TemporalConfig(), encode=EncodeConfig()))
                 outs[name] = rgb_frames(out)
                 row[name] = mean_psnr(outs[name], truth)
                 row[name + " s"] = time.perf_counter() - t0

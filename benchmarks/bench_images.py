@@ -24,10 +24,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.colorizer import Colorizer
 from vidcolor.models.generator import Generator
 from vidcolor.models.registry import load_model
 from vidcolor.models.weights import save_generator
+from vidcolor.settings import RenderConfig
 from vidcolor.stills import colorize_images
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "photos"

@@ -32,10 +32,10 @@ CHILD = """
 import resource, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
-from vidcolor.pipeline import colorize_video
+from vidcolor.settings import EncodeConfig, RenderConfig, TemporalConfig
+from vidcolor.video.run import colorize_video
 kwargs = {} if sys.argv[3] == "default" else {"lookahead": 0}
-report = colorize_video(Path(sys.argv[1]), Path(sys.argv[2]), "default", RenderConfig(), TemporalConfig(**kwargs), EncodeConfig(), overwrite=True)
+report = colorize_video(Path(sys.argv[1]), Path(sys.argv[2]), "default", RunSettings(render=RenderConfig(), temporal=TemporalConfig(**kwargs), encode=EncodeConfig()), overwrite=True)
 wall = time.perf_counter() - t0
 print(report.frames, wall, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
 """

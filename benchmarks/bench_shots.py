@@ -46,10 +46,11 @@ from PIL import Image
 
 from vidcolor import metrics
 from vidcolor.color import rgb_to_chroma, rgb_to_luma
-from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.flow import FlowEstimator
 from vidcolor.models.registry import load_model
-from vidcolor.pipeline import colorize_video
+from vidcolor.settings import EncodeConfig, RenderConfig, RunSettings, TemporalConfig
+from vidcolor.video.anchors import AnchorFiles  # noqa: I001
+from vidcolor.video.run import colorize_video
 
 CLIPS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "video-tune"
 PAIRS = [("blackswan", "cows"), ("car-roundabout", "dance-twirl"), ("drift-straight", "kite-surf"), ("paragliding-launch", "parkour")]
@@ -157,7 +158,7 @@ def quality(args: argparse.Namespace) -> None:
             runs = [(v, cfg, None) for v, cfg in variants.items()] + [("reference", TemporalConfig(), refs)]
             for variant, cfg, references in runs:
                 out = tmp / f"{a}-{b}-{variant}.mkv"
-                report = colorize_video(grey_path, out, model, RenderConfig(), cfg, EncodeConfig(codec="ffv1"), overwrite=True, references=references)
+                report = colorize_video(grey_path, out, model, RunSettings(render=RenderConfig(), temporal=cfg, encode=EncodeConfig(codec="ffv1")), anchors=AnchorFiles(references=references or {}), overwrite=True)
                 assert report.frames == len(truth), (report.frames, len(truth))
                 outs[variant] = rgb_frames(out)
                 fps_of[variant] = report.fps
@@ -205,10 +206,10 @@ def quality(args: argparse.Namespace) -> None:
 MEMORY_CHILD = """
 import resource, sys, numpy as np, av
 from pathlib import Path
-from vidcolor.pipeline import colorize_video
-from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
+from vidcolor.video.run import colorize_video
+from vidcolor.settings import EncodeConfig, RenderConfig, TemporalConfig
 src, dst = Path(sys.argv[1]), Path(sys.argv[2])
-report = colorize_video(src, dst, "default", RenderConfig(), TemporalConfig(), EncodeConfig(preset="ultrafast"), overwrite=True)
+report = colorize_video(src, dst, "default", RunSettings(render=RenderConfig(), temporal=TemporalConfig(), encode=EncodeConfig(preset="ultrafast")), overwrite=True)
 print(report.frames, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
 """
 
@@ -247,7 +248,7 @@ def memory() -> None:
 def tune(args: argparse.Namespace) -> None:
     from vidcolor.color import ycbcr_to_rgb
     from vidcolor.colorizer import Colorizer
-    from vidcolor.temporal import FlowStage
+    from vidcolor.video.temporal import FlowStage, InlineStage
 
     variants = {name: TemporalConfig(**fields) for name, fields in json.loads(args.tune).items()}
     colorizer = Colorizer(load_model(args.model), RenderConfig(), video=True)
@@ -300,7 +301,7 @@ def tune(args: argparse.Namespace) -> None:
         print(f"{a}|{b}: truth E_warp {t_ew:.6f}; per-frame {per_frame[0] / t_ew:.2f}x truth, CDC {per_frame[1] / t_cdc:.2f}x, "
               f"PSNR {per_frame[2]:.2f} (last s of each shot {per_frame[3]}); grey CDC {grey[1] / t_cdc:.2f}x, PSNR {grey[2]:.2f}")
         for name, config in variants.items():
-            stage = FlowStage(config)
+            stage = InlineStage(FlowStage(config, colorizer.describe if anchors else None), None)
             parts = []
             for i in range(0, len(small), 8):
                 # the cached prediction of each frame stands in for the model (found by its luma)
@@ -310,7 +311,8 @@ def tune(args: argparse.Namespace) -> None:
                     return fresh[[i + int((batch - f).abs().flatten(1).amax(1).argmin()) for f in x]]
 
                 refs = {k - i: c for k, c in anchors.items() if i <= k < i + len(batch)}
-                parts.append(stage.push(batch, predict, references=refs, describe=colorizer.describe if anchors else None))
+                stage.predict = predict
+                parts.append(stage.push(batch, references=refs))
             parts.append(stage.flush())
             ew, cdc, p, last = score(torch.cat([q for q in parts if len(q)]))
             print(f"  {name}: chroma E_warp {ew / t_ew:.2f}x truth, {ew / per_frame[0]:.2f}x per-frame; CDC {cdc / t_cdc:.2f}x truth; PSNR {p:.2f}, last s of each shot {last}")

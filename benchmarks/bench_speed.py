@@ -163,92 +163,89 @@ def other_run(cmd: list[str]):
 
 
 def floor_main(src: str, dst: str, crf: int, preset: str, batch: int) -> None:
-    """Child: decode + encode with vidcolor's reader and writer, neutral chroma, no model."""
+    """Child: decode + encode with vidcolor's reader, compose step and writer; neutral chroma, no model."""
     import torch
 
-    from vidcolor.config import EncodeConfig
-    from vidcolor.media.frames import ComposedBatch, fit_luma, quantise_chroma
+    from vidcolor.media.frames import fit_luma
     from vidcolor.media.plan import plan_output
     from vidcolor.media.probe import probe
     from vidcolor.media.reader import VideoReader
     from vidcolor.media.writer import VideoWriter
+    from vidcolor.settings import EncodeConfig
+    from vidcolor.video.frames import FrameBatch
 
     t0 = time.perf_counter()
     media = probe(Path(src))
     plan = plan_output(Path(dst), media, EncodeConfig(crf=crf, preset=preset))
-    fmt = av.VideoFormat(plan.pix_fmt)
-    ch, cw = fmt.chroma_height(plan.height), fmt.chroma_width(plan.width)
+    composer = composer_for(plan)
     frames = 0
     with VideoReader(Path(src), media.video, batch_size=batch) as reader, VideoWriter(Path(src), media, plan, queue_batches=2) as writer:
         for b in reader:
-            uv = quantise_chroma(torch.zeros(len(b), 2, ch, cw), plan.bits, plan.full_range)
             y = fit_luma(b.y_planes, b.bits, plan.bits, plan.height, plan.width)
-            writer.put(ComposedBatch(y=y, uv=uv, pts=b.pts, time_base=b.time_base))
+            batch_frames = FrameBatch(frames, tuple(b.pts), b.time_base, y, torch.zeros(len(b), 1, 8, 8))
+            writer.put(composer.compose(batch_frames, torch.zeros(len(b), 2, 8, 8)))
             frames += len(b)
         writer.finish()
     wall = time.perf_counter() - t0
     print(json.dumps({"frames": frames, "wall": wall, "decode": reader.decode_seconds, "encode": writer.stats.encode_seconds}))
 
 
-def stages_main(src: str, model_path: str, backend: str, crf: int, preset: str, batch: int, limit: int) -> None:
-    """Child: each stage alone on the first ``limit`` frames: decode, model, temporal, encode (fps)."""
-    import torch
+def composer_for(plan):
+    from vidcolor.video.compose import Composer
 
+    fmt = av.VideoFormat(plan.pix_fmt)
+    return Composer((fmt.chroma_height(plan.height), fmt.chroma_width(plan.width)), plan.bits, plan.full_range)
+
+
+def stages_main(src: str, model_path: str, backend: str, crf: int, preset: str, batch: int, limit: int) -> None:
+    """Child: each of the product's stages alone on the first ``limit`` frames: decode, model,
+    temporal (every frame and auto key frames), compose + encode (fps)."""
     from vidcolor.colorizer import Colorizer
-    from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
-    from vidcolor.media.frames import ComposedBatch, fit_luma, pad_luma_tensor, quantise_chroma
     from vidcolor.media.plan import plan_output
     from vidcolor.media.probe import probe
     from vidcolor.media.reader import VideoReader
     from vidcolor.media.writer import VideoWriter
     from vidcolor.models.registry import load_model
-    from vidcolor.temporal import build_stage
+    from vidcolor.settings import EncodeConfig, RenderConfig, TemporalConfig
+    from vidcolor.video.anchors import FilmAnchors
+    from vidcolor.video.prepare import Preparer
+    from vidcolor.video.temporal import build_stage
 
     media = probe(Path(src))
     result: dict[str, float] = {}
     # decode alone (the reader thread, consumer doing nothing)
     t0 = time.perf_counter()
-    batches = []
+    decoded = []
     with VideoReader(Path(src), media.video, batch_size=batch) as reader:
         for b in reader:
-            if sum(len(x) for x in batches) < limit:
-                batches.append(b)
-    frames_all = reader.frames or sum(len(x) for x in batches)
+            if sum(len(x) for x in decoded) < limit:
+                decoded.append(b)
+    frames_all = reader.frames or sum(len(x) for x in decoded)
     result["decode_fps"] = frames_all / (time.perf_counter() - t0)
-    n = sum(len(b) for b in batches)
-    colorizer = Colorizer(load_model(model_path), RenderConfig(batch_size=batch, backend=backend))
-    smalls = [colorizer.prepare(pad_luma_tensor(b.luma, media.video.height, media.video.width)) for b in batches]
-    colorizer.predict(smalls[0][:1], "bt709")  # warm-up
-    t0 = time.perf_counter()
-    chroma = [colorizer.predict(s, "bt709") for s in smalls]
-    result["model_fps"] = n / (time.perf_counter() - t0)
-    for label, interval in (("temporal_fps", 1), ("temporal_auto_fps", "auto")):
-        stage = build_stage(TemporalConfig(keyframe_interval=interval))
-        t0 = time.perf_counter()
-        for s, c in zip(smalls, chroma):
-            # the model's cached output stands in for it (auto: the key frames' count of it)
-            stage.push(s, lambda x, c=c: c[: len(x)])
-        stage.flush()
-        result[label] = n / (time.perf_counter() - t0)
-    # encode alone: the batches already decoded and composed, re-encoded from memory
     with tempfile.TemporaryDirectory() as tmp:
         dst = Path(tmp) / "enc.mp4"
         plan = plan_output(dst, media, EncodeConfig(crf=crf, preset=preset))
-        fmt = av.VideoFormat(plan.pix_fmt)
-        ch, cw = fmt.chroma_height(plan.height), fmt.chroma_width(plan.width)
-        composed = [
-            ComposedBatch(
-                y=fit_luma(b.y_planes, b.bits, plan.bits, plan.height, plan.width),
-                uv=quantise_chroma(torch.nn.functional.interpolate(c, size=(ch, cw), mode="bilinear"), plan.bits, plan.full_range),
-                pts=b.pts,
-                time_base=b.time_base,
-            )
-            for b, c in zip(batches, chroma)
-        ]
+        colorizer = Colorizer(load_model(model_path), RenderConfig(batch_size=batch, backend=backend))
+        frames = list(Preparer(colorizer, plan, FilmAnchors())(decoded))
+        n = sum(len(f) for f in frames)
+        colorizer.predict(frames[0].luma[:1], plan.matrix)  # warm-up
+        t0 = time.perf_counter()
+        chroma = [colorizer.predict(f.luma, plan.matrix) for f in frames]
+        result["model_fps"] = n / (time.perf_counter() - t0)
+        for label, interval in (("temporal_fps", 1), ("temporal_auto_fps", "auto")):
+            stage = build_stage(TemporalConfig(keyframe_interval=interval))
+            t0 = time.perf_counter()
+            for f, c in zip(frames, chroma):
+                planned = stage.plan(f)  # the model's cached output stands in for it on the key frames
+                stage.push(planned.with_prediction(c[list(planned.keys)]))
+            stage.flush()
+            result[label] = n / (time.perf_counter() - t0)
+        # compose + encode alone: the frames already decoded and coloured, encoded from memory
+        composer = composer_for(plan)
         t0 = time.perf_counter()
         with VideoWriter(Path(src), media, plan, queue_batches=2) as writer:
-            for c in composed:
-                writer.put(c)
+            for f, c in zip(frames, chroma):
+                writer.put(composer.compose(f, c))
             writer.finish()
         result["encode_fps"] = n / (time.perf_counter() - t0)
     result["frames"] = n

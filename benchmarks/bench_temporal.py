@@ -40,12 +40,13 @@ import numpy as np
 import torch
 
 from vidcolor.color import rgb_to_luma, ycbcr_to_rgb
-from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.colorizer import Colorizer
 from vidcolor.compose import upsample_chroma
 from vidcolor.flow import FlowConfig, FlowEstimator, warp
 from vidcolor.metrics import METRIC_FLOW, colour_component, colourfulness, pair_warp_error, psnr, warp_geometry
 from vidcolor.models.base import ColorModel, GeneratorModel, ModelInfo
-from vidcolor.temporal import ChromaStage, FlowStage, PerFrameStage, TemporalConfig
+from vidcolor.settings import RenderConfig, TemporalConfig
+from vidcolor.video.temporal import ChromaStage, FlowStage, InlineStage, PerFrameStage
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "bench_temporal"
@@ -107,6 +108,7 @@ class Variant:
     by_flow: dict[str, list[float]] = field(default_factory=dict)  # metric flow -> pair errors
     colour_by_flow: dict[str, list[float]] = field(default_factory=dict)
     prev: torch.Tensor | None = None
+    driver: InlineStage | None = None  # the stage fed with luma, the model called inline
     frames: list[np.ndarray] = field(default_factory=list)  # the few kept for the strip
 
 
@@ -199,7 +201,9 @@ def run(args: argparse.Namespace) -> dict:
                 return colorizer.predict(x)
 
             t0 = time.perf_counter()
-            chroma = v.stage.push(small, predict)  # forward only: every frame handed back at once
+            v.driver = v.driver or InlineStage(v.stage, predict)
+            v.driver.predict = predict
+            chroma = v.driver.push(small)  # forward only: every frame handed back at once
             v.seconds += time.perf_counter() - t0
             v.predicted += calls[0]
             full = upsample_chroma(chroma, tuple(luma.shape[-2:]))

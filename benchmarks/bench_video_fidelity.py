@@ -25,6 +25,8 @@ import av
 import footage
 import numpy as np
 
+from vidcolor.settings import RunSettings  # noqa: I001
+
 
 def decode(path: Path) -> tuple[list[np.ndarray], list[Fraction], list[np.ndarray]]:
     ys, times, uvs = [], [], []
@@ -53,11 +55,11 @@ def main() -> None:
 
     import torch
 
-    from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
     from vidcolor.models.generator import Generator
     from vidcolor.models.registry import load_model
     from vidcolor.models.weights import save_generator
-    from vidcolor.pipeline import colorize_video
+    from vidcolor.settings import EncodeConfig, RenderConfig, TemporalConfig
+    from vidcolor.video.run import colorize_video
 
     tmp = Path(tempfile.mkdtemp(prefix="vidcolor-fidelity-"))
     spec = args.model
@@ -78,7 +80,7 @@ def main() -> None:
         ("libx264 crf 0, .mp4", tmp / "crf0.mp4", EncodeConfig(crf=0)),
     ]
     for label, out, encode in runs:
-        report = colorize_video(args.clip, out, model, render, TemporalConfig(), encode)
+        report = colorize_video(args.clip, out, model, RunSettings(render=render, temporal=TemporalConfig(), encode=encode))
         y_out, t_out, uv_out = decode(out)
         same_t = t_out == t_in
         if not same_t and out.suffix == ".mkv":  # Matroska shifts all streams by AAC's priming delay

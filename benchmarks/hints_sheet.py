@@ -24,9 +24,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from vidcolor import metrics
-from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.colorizer import Colorizer
 from vidcolor.hints import HintPoint, HintSource
 from vidcolor.models.registry import load_model
+from vidcolor.settings import RenderConfig
 from vidcolor.stills import colorize_image_file
 
 PHOTO = Path(__file__).resolve().parent.parent / "samples" / "photos" / "chelsea.png"

@@ -15,10 +15,11 @@ import numpy as np
 import torch
 
 from vidcolor.color import rgb_to_luma
-from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.colorizer import Colorizer
 from vidcolor.compose import compose_image
 from vidcolor.evaluation.images import read_picture_rgb
 from vidcolor.models.registry import load_model
+from vidcolor.settings import RenderConfig
 from vidcolor.train.data import list_images
 from vidcolor.train.samples import grid_image, write_png
 

@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 
 from vidcolor.color import ab_to_chroma, luma_to_lightness, rgb_to_luma, ycbcr_to_rgb
-from vidcolor.hints import HintSpread, spread_hints
+from vidcolor.hints import spread_hints
 from vidcolor.metrics import psnr
+from vidcolor.settings import HintSpread
 from vidcolor.train.hints import fixed_point_hints
 from vidcolor.train.recipe import load_recipe
 from vidcolor.train.trainer import Trainer

@@ -10,10 +10,11 @@ from typer.testing import CliRunner
 
 from vidcolor.backends import BACKENDS, TOLERANCE, OnnxRuntimeModel, TorchBackendModel, prepare_backend, resolve_backend
 from vidcolor.cli import app
-from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.colorizer import Colorizer
 from vidcolor.errors import InputError
 from vidcolor.models.base import ModelInfo
 from vidcolor.models.registry import load_model
+from vidcolor.settings import RenderConfig
 
 CPU = torch.device("cpu")
 runner = CliRunner()

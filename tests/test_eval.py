@@ -17,12 +17,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from helpers import make_shapes  # noqa: E402
 
 from vidcolor.cli import app  # noqa: E402
-from vidcolor.colorizer import RenderConfig  # noqa: E402
 from vidcolor.evaluation.images import evaluate_images, read_picture_rgb  # noqa: E402
 from vidcolor.metrics import psnr  # noqa: E402
 from vidcolor.models.base import ModelInfo  # noqa: E402
 from vidcolor.models.generator import Generator  # noqa: E402
 from vidcolor.models.weights import save_generator  # noqa: E402
+from vidcolor.settings import RenderConfig  # noqa: E402
 
 
 class GreyModel:

@@ -11,11 +11,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from vidcolor.cli import app
-from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.colorizer import Colorizer
 from vidcolor.errors import InputError
 from vidcolor.hints import POINT_PATCH, HintPoint, Hints, hint_planes, hints_from_points, parse_hint, read_hint_picture
 from vidcolor.models.generator import AB_SCALE
 from vidcolor.models.registry import load_model
+from vidcolor.settings import RenderConfig, RunSettings
+from vidcolor.video.anchors import AnchorFiles  # noqa: I001
 
 runner = CliRunner()
 H, W = 96, 128  # the test picture (render factor 7: 112² pixels, about 96x128)
@@ -183,25 +185,41 @@ def test_eval_hint_points_from_the_truth(tmp_path, tiny_hint_model_path, tiny_mo
         evaluate_images(paths, load_model(str(tiny_model_path)), render, hint_points=10)
 
 
-def test_frame_hint_pictures_names(tmp_path):
-    from vidcolor.hints import frame_hint_pictures
+def test_hint_pictures_follow_the_anchor_naming_rule(tmp_path):
+    from vidcolor.video.anchors import anchor_pictures
 
-    for name in ("000012.png", "frame-3.png", "notes.txt"):
+    for name in ("000012.png", "frame-3.png", "notes.txt", "shot0002_frame000040_t1.600s.png"):
         (tmp_path / name).write_bytes(b"")
-    assert frame_hint_pictures(tmp_path) == {12: tmp_path / "000012.png", 3: tmp_path / "frame-3.png"}
+    found = anchor_pictures([tmp_path], "hints")
+    assert found == {12: tmp_path / "000012.png", 3: tmp_path / "frame-3.png", 40: tmp_path / "shot0002_frame000040_t1.600s.png"}
     (tmp_path / "f12-again.png").write_bytes(b"")
-    with pytest.raises(InputError, match="both give hints for frame 12"):
-        frame_hint_pictures(tmp_path)
-    with pytest.raises(InputError, match="no such hints folder"):
-        frame_hint_pictures(tmp_path / "missing")
+    with pytest.raises(InputError, match="both hints pictures for frame 12"):
+        anchor_pictures([tmp_path], "hints")
+    with pytest.raises(InputError, match="no such hints file or folder"):
+        anchor_pictures([tmp_path / "missing"], "hints")
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="holds no hints picture"):
-        frame_hint_pictures(tmp_path / "empty")
+        anchor_pictures([tmp_path / "empty"], "hints")
 
+
+def test_one_name_means_one_frame_for_hints_and_references(tmp_path):
+    """The same file name names the same frame whichever kind of anchor it is."""
+    from vidcolor.video.anchors import anchor_pictures
+
+    names = ["000120.png", "frame-7.png", "shot0003_frame000120_t4.800s.png", "frame_0099_take2.png", "12.png"]
+    for name in names:
+        folder = tmp_path / name.removesuffix(".png")
+        folder.mkdir()
+        (folder / name).write_bytes(b"")
+        assert anchor_pictures([folder], "hints") == anchor_pictures([folder], "reference")
+    (tmp_path / "two-numbers-3-4.png").write_bytes(b"")
+    for kind in ("hints", "reference"):
+        with pytest.raises(InputError, match="cannot tell which frame"):
+            anchor_pictures([tmp_path / "two-numbers-3-4.png"], kind)
 
 def test_film_hinted_frame_is_an_anchor_carried_on(make_clip, tiny_hint_model_path, tiny_model_path, tmp_path):
-    from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
-    from vidcolor.pipeline import colorize_video
+    from vidcolor.settings import EncodeConfig, RenderConfig, TemporalConfig
+    from vidcolor.video.run import colorize_video
 
     src = make_clip(tmp_path / "film.mkv", frames=8, width=128, height=96, audio=False, codec="ffv1")
     (tmp_path / "hints").mkdir()
@@ -210,8 +228,8 @@ def test_film_hinted_frame_is_an_anchor_carried_on(make_clip, tiny_hint_model_pa
     encode = EncodeConfig(codec="ffv1")
     temporal = TemporalConfig(strength=0.8)
     model = load_model(str(tiny_hint_model_path))
-    colorize_video(src, tmp_path / "auto.mkv", model, render, temporal, encode)
-    report = colorize_video(src, tmp_path / "hinted.mkv", model, render, temporal, encode, hints={2: tmp_path / "hints" / "000002.png"})
+    colorize_video(src, tmp_path / "auto.mkv", model, RunSettings(render=render, temporal=temporal, encode=encode))
+    report = colorize_video(src, tmp_path / "hinted.mkv", model, RunSettings(render=render, temporal=temporal, encode=encode), anchors=AnchorFiles(hints={2: tmp_path / "hints" / "000002.png"}))
     assert report.settings["hinted_frames"] == [2]
 
     def rgb_frames(path):
@@ -226,23 +244,24 @@ def test_film_hinted_frame_is_an_anchor_carried_on(make_clip, tiny_hint_model_pa
     assert change[1] > 0.2 * change[2]  # and back over the look-ahead
     # Forward only (no look-ahead): nothing before the hinted frame changes.
     one_way = TemporalConfig(strength=0.8, lookahead=0)
-    colorize_video(src, tmp_path / "auto1.mkv", model, render, one_way, encode)
-    colorize_video(src, tmp_path / "hinted1.mkv", model, render, one_way, encode, hints={2: tmp_path / "hints" / "000002.png"})
+    colorize_video(src, tmp_path / "auto1.mkv", model, RunSettings(render=render, temporal=one_way, encode=encode))
+    colorize_video(src, tmp_path / "hinted1.mkv", model, RunSettings(render=render, temporal=one_way, encode=encode), anchors=AnchorFiles(hints={2: tmp_path / "hints" / "000002.png"}))
     change = [float(np.abs(a - b).mean()) for a, b in zip(rgb_frames(tmp_path / "auto1.mkv"), rgb_frames(tmp_path / "hinted1.mkv"))]
     assert change[0] == change[1] == 0.0 and change[2] > 0.5 and change[3] > 0.2 * change[2]
     # Past the end: refused up front where the container counts its frames (MP4), else a warning.
     mp4 = make_clip(tmp_path / "film.mp4", frames=8, width=128, height=96, audio=False)
     with pytest.raises(InputError, match="past the film's end"):
-        colorize_video(mp4, tmp_path / "x.mkv", model, render, temporal, encode, hints={8: tmp_path / "hints" / "000002.png"})
-    late = colorize_video(src, tmp_path / "late.mkv", model, render, temporal, encode, hints={9: tmp_path / "hints" / "000002.png"})
+        colorize_video(mp4, tmp_path / "x.mkv", model, RunSettings(render=render, temporal=temporal, encode=encode), anchors=AnchorFiles(hints={8: tmp_path / "hints" / "000002.png"}))
+    late = colorize_video(src, tmp_path / "late.mkv", model, RunSettings(render=render, temporal=temporal, encode=encode), anchors=AnchorFiles(hints={9: tmp_path / "hints" / "000002.png"}))
     assert any("frame(s) 9 were not used" in w for w in late.warnings)
     with pytest.raises(InputError, match="takes no colour hints"):
-        colorize_video(src, tmp_path / "y.mkv", load_model(str(tiny_model_path)), render, temporal, encode, hints={2: tmp_path / "hints" / "000002.png"})
+        colorize_video(src, tmp_path / "y.mkv", load_model(str(tiny_model_path)), RunSettings(render=render, temporal=temporal, encode=encode), anchors=AnchorFiles(hints={2: tmp_path / "hints" / "000002.png"}))
     assert not (tmp_path / "x.mkv").exists() and not (tmp_path / "y.mkv").exists()
 
 
 def test_spread_fills_the_hinted_region_and_stops_at_an_edge():
-    from vidcolor.hints import HintSpread, spread_hints
+    from vidcolor.hints import spread_hints
+    from vidcolor.settings import HintSpread
 
     h, w = 64, 64
     luma = torch.full((1, 1, h, w), 0.3)
@@ -267,7 +286,7 @@ def test_run_hints_folder_errors_are_one_line(make_clip, tiny_model_path, tiny_h
     refused = runner.invoke(app, [*base, "--model", str(tiny_model_path), "--hints", str(tmp_path / "hints")])
     assert refused.exit_code == 2 and "takes no colour hints" in refused.output and len(refused.output.strip().splitlines()) == 1
     missing = runner.invoke(app, [*base, "--model", str(tiny_hint_model_path), "--hints", str(tmp_path / "nope")])
-    assert missing.exit_code == 2 and "no such hints folder" in missing.output
+    assert missing.exit_code == 2 and "no such hints file or folder" in missing.output
     hints_picture(tmp_path / "hints" / "000002.png", h=40, w=64)
     wrong = runner.invoke(app, [*base, "--model", str(tiny_hint_model_path), "--hints", str(tmp_path / "hints")])
     assert wrong.exit_code == 2 and "000002.png: hints picture is 64x40, the picture it guides is 64x48" in wrong.output

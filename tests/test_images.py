@@ -11,11 +11,12 @@ import torch
 from PIL import Image, ImageOps
 
 from vidcolor.color import ycbcr_to_rgb
-from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.colorizer import Colorizer
 from vidcolor.compose import fit_chroma_to_gamut
 from vidcolor.errors import InputError, OutputError
 from vidcolor.media.images import read_image
 from vidcolor.media.outfile import atomic_write
+from vidcolor.settings import RenderConfig
 from vidcolor.stills import (
     collect_images,
     colorize_image_file,

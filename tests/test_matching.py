@@ -77,8 +77,8 @@ def test_shapes_and_config_are_checked() -> None:
 
 def test_a_generator_gives_unit_features_at_stride_8_on_any_backend(tiny_model_path) -> None:
     from vidcolor.colorizer import Colorizer
-    from vidcolor.config import RenderConfig
     from vidcolor.models.registry import load_model
+    from vidcolor.settings import RenderConfig
 
     colorizer = Colorizer(load_model(str(tiny_model_path)), RenderConfig(backend="onnx"), video=True, threads=1)
     assert colorizer.describes  # from the eager model, though the colour runs on ONNX Runtime

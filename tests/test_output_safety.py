@@ -14,11 +14,15 @@ from pathlib import Path
 import av
 import pytest
 
-from vidcolor.config import RenderConfig, TemporalConfig
 from vidcolor.errors import OutputError
 from vidcolor.media.outfile import OutputLock, create_partial, remove_stale_partials
 from vidcolor.media.writer import partial_paths
-from vidcolor.pipeline import colorize_video
+from vidcolor.settings import (
+    RenderConfig,
+    RunSettings,  # noqa: I001
+    TemporalConfig,
+)
+from vidcolor.video.run import colorize_video
 
 FAST = RenderConfig(render_factor=4)
 PER_FRAME = TemporalConfig(enabled=False)
@@ -33,7 +37,7 @@ def test_an_input_named_like_the_temporary_is_kept(make_clip, tiny_model, tmp_pa
     # Before: the temporary was always .film.partial.mp4, so this input was overwritten and deleted.
     src = make_clip(tmp_path / ".film.partial.mp4", frames=12, audio=False)
     data = src.read_bytes()
-    colorize_video(src, tmp_path / "film.mp4", tiny_model, FAST, PER_FRAME)
+    colorize_video(src, tmp_path / "film.mp4", tiny_model, RunSettings(render=FAST, temporal=PER_FRAME))
     assert src.read_bytes() == data
     assert frames(tmp_path / "film.mp4") == 12
     assert sorted(p.name for p in tmp_path.iterdir()) == [".film.partial.mp4", "film.mp4"]
@@ -45,9 +49,9 @@ def test_a_second_run_on_the_same_out_is_refused(make_clip, tiny_model, tmp_path
     out = tmp_path / "o.mp4"
     with OutputLock(out):  # another run holds OUT
         with pytest.raises(OutputError, match="being written by another vidcolor run"):
-            colorize_video(src, out, tiny_model, FAST, PER_FRAME)
+            colorize_video(src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME))
     assert not out.exists() and not partial_paths(out)
-    colorize_video(src, out, tiny_model, FAST, PER_FRAME)  # free again once the other run ends
+    colorize_video(src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME))  # free again once the other run ends
     assert frames(out) == 6 and not (tmp_path / ".o.mp4.lock").exists()
 
 
@@ -68,7 +72,7 @@ def test_a_killed_runs_temporary_is_removed_by_the_next_run(make_clip, tiny_mode
     stale = tmp_path / ".o.deadbeef.partial.mp4"
     stale.write_bytes(b"half a film")
     (tmp_path / ".o.mp4.lock").write_bytes(b"")  # the dead run's (unlocked) lock file
-    colorize_video(src, out, tiny_model, FAST, PER_FRAME)
+    colorize_video(src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "o.mp4"]
 
 
@@ -245,7 +249,7 @@ def test_very_wide_frames_go_through_the_temporal_stage(make_clip, tiny_model, t
     w, h = size
     src = make_clip(tmp_path / "wide.mp4", frames=4, width=w, height=h, audio=False)
     out = tmp_path / "wide_colour.mp4"
-    colorize_video(src, out, tiny_model, FAST, TemporalConfig(enabled=True))
+    colorize_video(src, out, tiny_model, RunSettings(render=FAST, temporal=TemporalConfig(enabled=True)))
     with av.open(str(out)) as c:
         assert (c.streams.video[0].width, c.streams.video[0].height) == (w, h)
     assert frames(out) == 4
@@ -297,6 +301,6 @@ def test_a_file_cut_inside_its_second_packet_gives_its_first_frame(tiny_model, t
     cut_file.write_bytes(whole.read_bytes()[: second.pos + second.size // 2])
     assert decodable_frames(cut_file) == 1
     out = tmp_path / "out.mp4"
-    report = colorize_video(cut_file, out, tiny_model, FAST, PER_FRAME)
+    report = colorize_video(cut_file, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME))
     assert report.frames == frames(out) == 1
     assert any("cut off" in w for w in report.warnings)

@@ -60,7 +60,7 @@ def test_batches_and_config_checks() -> None:
 
 
 def test_temporal_settings_for_palettes_are_checked() -> None:
-    from vidcolor.temporal import TemporalConfig
+    from vidcolor.video.temporal import TemporalConfig
 
     with pytest.raises(InputError, match="palette_strength"):
         TemporalConfig(palette_strength=1.5)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from vidcolor.cli import app
 from vidcolor.errors import InputError
-from vidcolor.references import frame_index_from_name, reference_pictures
+from vidcolor.video.anchors import anchor_pictures, frame_index_from_name
 
 runner = CliRunner()
 FAST = ["--render-factor", "4", "--batch-size", "4", "--preset", "ultrafast", "--crf", "0", "--quiet"]
@@ -108,12 +108,12 @@ def test_reference_names_and_keyframes_json(tmp_path):
     for name in ("edited-by-hand.png", "000007.png"):
         Image.new("RGB", (4, 4)).save(folder / name)
     (folder / "keyframes.json").write_text(json.dumps({"shots": [{"file": "edited-by-hand.png", "keyframe": 42}]}))
-    assert reference_pictures([folder]) == {42: folder / "edited-by-hand.png", 7: folder / "000007.png"}
-    with pytest.raises(InputError, match="both references for frame 7"):
+    assert anchor_pictures([folder]) == {42: folder / "edited-by-hand.png", 7: folder / "000007.png"}
+    with pytest.raises(InputError, match="both reference pictures for frame 7"):
         Image.new("RGB", (4, 4)).save(tmp_path / "frame7.png")
-        reference_pictures([folder, tmp_path / "frame7.png"])
+        anchor_pictures([folder, tmp_path / "frame7.png"])
     with pytest.raises(InputError, match="no such reference"):
-        reference_pictures([tmp_path / "missing"])
+        anchor_pictures([tmp_path / "missing"])
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="holds no reference picture"):
-        reference_pictures([tmp_path / "empty"])
+        anchor_pictures([tmp_path / "empty"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import threading
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,13 @@ import torch
 
 import vidcolor.backends as backends
 from vidcolor.compose import upsample_chroma
-from vidcolor.media.frames import chroma_planes, chroma_planes_on_device, quantise_chroma
-from vidcolor.model_thread import ModelThread, torch_threads
 from vidcolor.models import onnx_cache
 from vidcolor.models.ab_bins import annealed_mean, confidence, in_gamut_bin_centers
 from vidcolor.models.registry import load_model
+from vidcolor.settings import RunSettings
+from vidcolor.video.compose import chroma_planes, chroma_planes_on_device, quantise_chroma
+from vidcolor.video.frames import FrameBatch
+from vidcolor.video.model_runner import ModelRunner, torch_threads
 
 CPU = torch.device("cpu")
 
@@ -55,30 +58,36 @@ def test_chroma_planes_match_upsample_then_quantise(bits, full_range, size):
     assert on_device.dtype == got.dtype and np.array_equal(on_device.astype(np.int64), expected)
 
 
-def test_model_thread_result_is_the_inline_result_and_runs_once():
-    calls: list[str] = []
+def frames_of(luma: torch.Tensor, first: int = 0) -> FrameBatch:
+    n = len(luma)
+    return FrameBatch(first, tuple(range(first, first + n)), Fraction(1, 25), np.zeros((n, 2, 2), np.uint8), luma)
+
+
+def test_model_runner_colours_exactly_the_key_frames_on_its_thread():
+    calls: list[tuple[str, int]] = []
 
     def predict(luma, hints=None):
-        calls.append(threading.current_thread().name)
-        return luma * 2
+        calls.append((threading.current_thread().name, len(luma)))
+        return luma.expand(-1, 2, -1, -1) * 2
 
     luma = torch.rand(4, 1, 8, 8)
-    with ModelThread(predict) as worker:
-        ahead = worker.submit(luma)
-        got = ahead(luma[[0, 1, 2, 3]])  # the stage indexes its key frames: a copy, equal values
-        assert torch.equal(got, luma * 2) and len(calls) == 1 and calls[0].startswith("vidcolor-model")
-        part = ahead(luma[:2])  # anything else: computed inline, on the caller's thread
-        assert torch.equal(part, luma[:2] * 2) and calls[1] == threading.current_thread().name
+    with ModelRunner(predict) as runner:
+        done = runner.submit(frames_of(luma).with_keys([1, 3])).result()
+        none = runner.submit(frames_of(luma, 4).with_keys([])).result()
+    assert len(calls) == 1 and calls[0][0].startswith("vidcolor-model") and calls[0][1] == 2
+    assert done.predicted is not None and torch.equal(done.predicted, luma[[1, 3]].expand(-1, 2, -1, -1) * 2)
+    assert none.predicted is not None and none.predicted.shape == (0, 2, 8, 8)
+    assert runner.frames == 2 and runner.seconds >= 0
 
 
-def test_model_thread_error_reaches_the_caller():
+def test_model_runner_error_reaches_the_caller():
     def predict(luma, hints=None):
         raise RuntimeError("model failed")
 
-    with ModelThread(predict) as worker:
-        ahead = worker.submit(torch.zeros(1, 1, 4, 4))
+    with ModelRunner(predict) as runner:
+        future = runner.submit(frames_of(torch.zeros(1, 1, 4, 4)).with_keys([0]))
         with pytest.raises(RuntimeError, match="model failed"):
-            ahead(torch.zeros(1, 1, 4, 4))
+            future.result()
 
 
 def test_torch_threads_is_scoped():
@@ -160,31 +169,10 @@ class _FailingModel:
 
 
 def test_a_model_error_on_its_thread_ends_the_run_cleanly(color_clip, tiny_model, tmp_path):
-    from vidcolor.colorizer import RenderConfig
-    from vidcolor.pipeline import colorize_video
+    from vidcolor.settings import RenderConfig
+    from vidcolor.video.run import colorize_video
 
     dst = tmp_path / "out.mp4"
     with pytest.raises(RuntimeError, match="batch 3"):
-        colorize_video(color_clip, dst, _FailingModel(tiny_model), render=RenderConfig(batch_size=4, backend="eager"))
+        colorize_video(color_clip, dst, _FailingModel(tiny_model), RunSettings(render=RenderConfig(batch_size=4, backend="eager")))
     assert list(tmp_path.iterdir()) == []  # neither the output nor a temporary file
-
-
-def test_every_frame_run_matches_the_model_called_inline(color_clip, tiny_model, tmp_path, monkeypatch):
-    """The model thread changes when the model runs, not what the film looks like: the same run
-    with the stage forced to call the model inline hands the encoder identical chroma planes.
-    (Compared before encoding: x264 on several threads is not bit-reproducible run to run.)"""
-    import vidcolor.pipeline as pipeline
-    from vidcolor.colorizer import RenderConfig
-    from vidcolor.temporal import FlowStage
-
-    planes: dict[bool, list[np.ndarray]] = {False: [], True: []}
-    for inline in (False, True):
-        real = pipeline.chroma_planes
-        monkeypatch.setattr(pipeline, "chroma_planes", lambda *a, inline=inline, real=real: planes[inline].append(real(*a)) or planes[inline][-1])
-        if inline:
-            monkeypatch.setattr(FlowStage, "predicts_every_frame", property(lambda self: False))
-        pipeline.colorize_video(color_clip, tmp_path / f"out-{inline}.mkv", tiny_model, render=RenderConfig(batch_size=4, backend="eager"))
-        monkeypatch.setattr(pipeline, "chroma_planes", real)
-    ahead, inline_planes = np.concatenate(planes[False]), np.concatenate(planes[True])
-    assert ahead.shape == inline_planes.shape and len(ahead) == 30
-    assert np.array_equal(ahead, inline_planes)

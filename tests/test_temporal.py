@@ -5,13 +5,16 @@ each frame's true chroma, optionally with a per-frame flicker, and records which
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
 
 from vidcolor.errors import InputError
-from vidcolor.temporal import FlowStage, PerFrameStage, TemporalConfig, build_stage, parse_keyframe_interval
+from vidcolor.settings import TemporalConfig, parse_keyframe_interval
+from vidcolor.video.frames import FrameBatch
+from vidcolor.video.temporal import FlowStage, InlineStage, PerFrameStage, build_stage
 
 H, W = 96, 128
 SIDE = 24
@@ -87,14 +90,20 @@ class Oracle:
         return torch.stack(out)
 
 
+def frames_of(luma: torch.Tensor, first: int) -> FrameBatch:
+    n = len(luma)
+    return FrameBatch(first, tuple(range(first, first + n)), Fraction(1, 25), np.zeros((n, 1, 1), np.uint8), luma)
+
+
 def run_stage(stage, oracle: Oracle, clip: Clip, batch: int = 4, references: dict | None = None) -> torch.Tensor:
     """Push the clip in batches, then flush: every frame's chroma, in order."""
     references = references or {}
+    driver = InlineStage(stage, oracle)
     parts = []
     for i in range(0, FRAMES, batch):
         refs = {j - i: references[j] for j in range(i, min(i + batch, FRAMES)) if j in references}
-        parts.append(stage.push(clip.luma[i : i + batch], oracle, references=refs))
-    parts.append(stage.flush())
+        parts.append(driver.push(clip.luma[i : i + batch], references=refs))
+    parts.append(driver.flush())
     out = torch.cat([p for p in parts if len(p)])
     assert out.shape[0] == FRAMES
     return out
@@ -188,27 +197,37 @@ def test_batches_give_the_same_result_as_single_frames(clip: Clip) -> None:
     torch.testing.assert_close(one, many)
 
 
-def test_reset_forgets_the_previous_frame(clip: Clip) -> None:
-    stage = FlowStage(TemporalConfig(keyframe_interval=100))
+def test_a_new_stage_forgets_the_previous_film(clip: Clip) -> None:
     oracle = Oracle(clip)
-    stage.push(clip.luma[:3], oracle)
-    stage.reset()
-    assert stage.pending == 0
-    out = torch.cat([stage.push(clip.luma[3:4], oracle), stage.flush()])
+    InlineStage(FlowStage(TemporalConfig(keyframe_interval=100)), oracle).push(clip.luma[:3])
+    driver = InlineStage(FlowStage(TemporalConfig(keyframe_interval=100)), oracle)
+    out = torch.cat([driver.push(clip.luma[3:4]), driver.flush()])
     assert oracle.calls == [0, 3]
     torch.testing.assert_close(out[0], clip.chroma[3])
 
 
+def test_frames_are_planned_and_pushed_in_film_order(clip: Clip) -> None:
+    stage = FlowStage(TemporalConfig())
+    first = stage.plan(frames_of(clip.luma[:4], 0))
+    with pytest.raises(ValueError, match="out of order"):
+        stage.plan(frames_of(clip.luma[:4], 9))
+    second = stage.plan(frames_of(clip.luma[4:8], 4))
+    assert first.keys == (0, 1, 2, 3) and second.first_index == 4
+    with pytest.raises(ValueError):  # the second batch cannot be pushed before the first
+        stage.push(second.with_prediction(clip.chroma[4:8]))
+
+
 def test_output_shape_dtype_device_and_empty_batch(clip: Clip) -> None:
     stage = FlowStage(TemporalConfig())
-    assert stage.push(clip.luma[:2], Oracle(clip)).shape == (0, 2, H, W)  # held for the look-ahead
-    out = stage.flush()
+    driver = InlineStage(stage, Oracle(clip))
+    assert driver.push(clip.luma[:2]).shape == (0, 2, H, W)  # held for the look-ahead
+    out = driver.flush()
     assert out.shape == (2, 2, H, W) and out.dtype == torch.float32 and out.device == clip.luma.device
-    assert stage.push(clip.luma[:0], Oracle(clip)).shape == (0, 2, H, W)
+    assert driver.push(clip.luma[:0]).shape == (0, 2, H, W)
     with pytest.raises(InputError):
-        stage.push(clip.luma[:, 0], Oracle(clip))
+        driver.push(clip.luma[:, 0])
     now = FlowStage(TemporalConfig(lookahead=0))  # forward only: nothing is held back
-    assert now.push(clip.luma[:2], Oracle(clip)).shape == (2, 2, H, W) and now.pending == 0
+    assert InlineStage(now, Oracle(clip)).push(clip.luma[:2]).shape == (2, 2, H, W) and now.pending == 0
 
 
 def test_config_values_parse_cleanly() -> None:
@@ -291,10 +310,11 @@ def test_frames_held_back_stay_bounded_on_a_long_input(clip: Clip) -> None:
     scene = clip.luma[:CUT]
     pingpong = torch.cat([scene, scene.flip(0)])  # back and forth: one long shot
     handed, peak = 0, 0
+    driver = InlineStage(stage, oracle)
     for _ in range(12):  # 240 frames
-        handed += len(stage.push(pingpong, oracle))
+        handed += len(driver.push(pingpong))
         peak = max(peak, stage.pending)
-    handed += len(stage.flush())
+    handed += len(driver.flush())
     assert handed == 12 * len(pingpong)
     assert peak <= 2 * 6 + len(pingpong)  # the look-ahead and its chunk, plus the batch pushed
     assert stage.pending == 0
@@ -325,9 +345,9 @@ def test_palette_keeps_a_reference_colour_where_the_flow_loses_the_object() -> N
         ref = jump.chroma[0].clone()
         x0, y0 = boxes[0]
         ref[0, y0 : y0 + SIDE, x0 : x0 + SIDE], ref[1, y0 : y0 + SIDE, x0 : x0 + SIDE] = BLUE
-        stage, oracle = FlowStage(config), Oracle(jump)
-        parts = [stage.push(jump.luma[i : i + 4], oracle, references={0: ref[None]} if i == 0 else None) for i in range(0, CUT, 4)]
-        return torch.cat([p for p in [*parts, stage.flush()] if len(p)])
+        driver = InlineStage(FlowStage(config), Oracle(jump))
+        parts = [driver.push(jump.luma[i : i + 4], references={0: ref[None]} if i == 0 else None) for i in range(0, CUT, 4)]
+        return torch.cat([p for p in [*parts, driver.flush()] if len(p)])
 
     def cb(out: torch.Tensor, t: int) -> float:
         rows, cols = inner(*boxes[t])
@@ -366,9 +386,9 @@ def test_matching_finds_a_reference_colour_where_the_flow_loses_the_object() -> 
         ref = torch.zeros(1, 2, H, W)
         x0, y0 = boxes[0]
         ref[0, 0, y0 : y0 + SIDE, x0 : x0 + SIDE], ref[0, 1, y0 : y0 + SIDE, x0 : x0 + SIDE] = BLUE
-        stage, oracle = FlowStage(config), Oracle(grey)
-        parts = [stage.push(jump.luma[i : i + 4], oracle, references={0: ref} if i == 0 else None, describe=describe) for i in range(0, CUT, 4)]
-        return torch.cat([p for p in [*parts, stage.flush()] if len(p)])
+        driver = InlineStage(FlowStage(config, describe), Oracle(grey))
+        parts = [driver.push(jump.luma[i : i + 4], references={0: ref} if i == 0 else None) for i in range(0, CUT, 4)]
+        return torch.cat([p for p in [*parts, driver.flush()] if len(p)])
 
     def cb(out: torch.Tensor, t: int) -> float:
         rows, cols = inner(*boxes[t])

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from vidcolor.config import EncodeConfig
 from vidcolor.errors import InputError, OutputError
-from vidcolor.media.frames import fit_luma, quantise_chroma
+from vidcolor.media.frames import fit_luma
 from vidcolor.media.plan import container_format, plan_output
 from vidcolor.media.probe import probe
 from vidcolor.media.reader import VideoReader, normalise_luma
+from vidcolor.settings import EncodeConfig
+from vidcolor.video.compose import quantise_chroma
 
 
 def test_probe_reports_streams_rate_colour_and_rotation(make_clip, tmp_path):

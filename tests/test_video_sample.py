@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 from helpers import decoded, packets, psnr
 
-from vidcolor.config import RenderConfig, TemporalConfig
-from vidcolor.pipeline import colorize_video
+from vidcolor.settings import (
+    RenderConfig,
+    RunSettings,  # noqa: I001
+    TemporalConfig,
+)
+from vidcolor.video.run import colorize_video
 
 CLIP = Path(__file__).resolve().parent.parent / "samples" / "clip.mp4"
 
@@ -17,7 +21,7 @@ CLIP = Path(__file__).resolve().parent.parent / "samples" / "clip.mp4"
 @pytest.mark.slow
 def test_real_clip_default_settings(tiny_model, tmp_path):
     out = tmp_path / "clip-colour.mp4"
-    report = colorize_video(CLIP, out, tiny_model, RenderConfig(render_factor=4), TemporalConfig(enabled=False))
+    report = colorize_video(CLIP, out, tiny_model, RunSettings(render=RenderConfig(render_factor=4), temporal=TemporalConfig(enabled=False)))
     y_in, t_in, _ = decoded(CLIP)
     y_out, t_out, uv_out = decoded(out)
     assert report.frames == len(y_in) == len(y_out) and t_out == t_in

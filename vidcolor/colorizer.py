@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from vidcolor.errors import InputError
-from vidcolor.hints import HintSpread, spread_hints
+from vidcolor.hints import spread_hints
 from vidcolor.models.base import ColorModel, render_shape, resize_luma
-
-
-@dataclass(frozen=True)
-class RenderConfig:
-    render_factor: int | None = None  # None: the model's default (video or image)
-    batch_size: int = 8
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    dtype: str = "float32"  # float32 | bfloat16 | float16
-    backend: str = "auto"  # auto | eager | channels_last | bf16 | fp16 | compile | onnx (vidcolor.backends)
-    hint_spread: HintSpread | None = HintSpread()  # None: hints act only through the model
-    # Stills from a DeOldify model: "native" finishes them exactly as DeOldify does (8-bit, its
-    # OpenCV YUV compose); "vidcolor" composes the chroma with the picture's own luma at its depth.
-    deoldify_postprocess: str = "native"
-
-    def __post_init__(self) -> None:
-        if self.render_factor is not None and (isinstance(self.render_factor, bool) or not 4 <= self.render_factor <= 128):
-            raise InputError(f"--render-factor {self.render_factor} is out of range (4..128)")
-        if self.batch_size < 1:
-            raise InputError(f"--batch-size {self.batch_size} must be at least 1")
-        if self.dtype not in DTYPES:
-            raise InputError(f"unknown dtype {self.dtype!r}: {', '.join(DTYPES)}")
-        if self.deoldify_postprocess not in POSTPROCESS:
-            raise InputError(f"--deoldify-postprocess {self.deoldify_postprocess!r}: {' or '.join(POSTPROCESS)}")
+from vidcolor.settings import RenderConfig
 
 
 def resolve_device(name: str) -> torch.device:

@@ -26,6 +26,7 @@ from vidcolor.color import ab_to_chroma, rgb_to_lab
 from vidcolor.errors import InputError
 from vidcolor.media.images import read_guide_picture
 from vidcolor.models.generator import AB_SCALE, HINT_CHANNELS
+from vidcolor.settings import HintSpread
 
 POINT_PATCH = 3  # a --hint point covers this many render pixels a side (the training patches' scale)
 PAINTED_ALPHA = 128  # alpha (of 255) from which a hint picture's pixel counts as painted
@@ -165,28 +166,6 @@ def frame_hint_pictures(folder: Path) -> dict[int, Path]:
     if not found:
         raise InputError(f"{folder}: holds no hints picture (PNG named by frame index, e.g. 000120.png)")
     return found
-
-
-@dataclass(frozen=True)
-class HintSpread:
-    """How a hint's correction spreads over the picture after the model has run.
-
-    The model follows hints only as far as it learnt to; what it leaves (hint colour minus its
-    prediction at the hinted pixels) is spread edge-aware (vidcolor.bilateral) over pixels that
-    are near the hint and of similar luma, fading where no hint is near. Chosen on the training
-    holdout by ``pipelines/tune_hint_spread.py`` (benchmarks/RESULTS.md); never on the validation set.
-    """
-
-    # Chosen by pipelines/tune_hint_spread.py on the v2 run at step 18000 (10 points: +2.96 dB over
-    # automatic on the training holdout, the model alone +0.02 dB; benchmarks/RESULTS.md).
-    cells: int = 8  # grid cells across the longer side of the render size
-    bins: int = 16  # luma bins: more keep the correction inside finer brightness edges
-    passes: int = 4  # grid blurs: more reach further
-    falloff: float = 1e-5  # grid weight at which a correction is half applied: larger stays closer to the hints
-
-    def __post_init__(self) -> None:
-        if self.cells < 1 or self.bins < 1 or self.passes < 0 or self.falloff <= 0:
-            raise ValueError("HintSpread needs cells >= 1, bins >= 1, passes >= 0 and falloff > 0")
 
 
 def spread_hints(luma: torch.Tensor, chroma: torch.Tensor, planes: torch.Tensor, matrix: str = "bt601", config: HintSpread = HintSpread()) -> torch.Tensor:

@@ -49,10 +49,10 @@ def eval_command(
         0, "--hint-points", min=0, help="Give a hint model N colour points per picture from its truth (random 3x3 render-pixel squares, seeded by file name)."
     ),
 ) -> None:
-    from vidcolor.colorizer import RenderConfig
     from vidcolor.evaluation.images import evaluate_images
     from vidcolor.media.outfile import atomic_write
     from vidcolor.models.registry import load_model
+    from vidcolor.settings import RenderConfig
     from vidcolor.train.data import list_images
 
     missing = [str(p) for p in inputs if not p.exists()]

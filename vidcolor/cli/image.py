@@ -10,10 +10,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from vidcolor.cli.common import app, err_console, fail, handle_errors, out_console, show_progress
-from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.colorizer import Colorizer
 from vidcolor.errors import InputError, OutputError
 from vidcolor.hints import HintSource, parse_hint
 from vidcolor.media.outfile import atomic_write
+from vidcolor.settings import RenderConfig
 from vidcolor.stills import ImageResult, collect_images, colorize_image_file, colorize_images, plan_outputs
 
 # One line per paragraph: rich re-wraps help text to the terminal's width.

@@ -35,10 +35,10 @@ def keyframes_command(
     overwrite: bool = typer.Option(False, "--overwrite", "-y", help="Replace key frames already in DIR."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
 ) -> None:
-    from vidcolor.colorizer import RenderConfig
-    from vidcolor.keyframes import extract_keyframes
     from vidcolor.media.probe import probe
     from vidcolor.models.registry import load_model
+    from vidcolor.settings import RenderConfig
+    from vidcolor.video.keyframes import extract_keyframes
 
     probe(input)  # a bad input fails before the model loads
     shots = extract_keyframes(input, output_dir, load_model(model), RenderConfig(render_factor=render_factor, device=device), grey=grey, overwrite=overwrite)

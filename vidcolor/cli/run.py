@@ -111,27 +111,30 @@ def run_command(
         help="Reference frames (repeatable): full-size colour pictures of frames, named by frame index (000120.png, or as `vidcolor keyframes` names them); each one's colour is carried through its shot.",
     ),
 ) -> None:
-    from vidcolor.config import EncodeConfig, RenderConfig, TemporalConfig
-    from vidcolor.hints import frame_hint_pictures
     from vidcolor.media.outfile import atomic_write, check_side_output
     from vidcolor.models.registry import load_model
-    from vidcolor.pipeline import colorize_video, prepare_run
-    from vidcolor.references import reference_pictures
+    from vidcolor.settings import EncodeConfig, RenderConfig, RunSettings, TemporalConfig
+    from vidcolor.video.anchors import AnchorFiles
+    from vidcolor.video.run import colorize_video, prepare_run
 
     if report is not None and report.suffix.lower() != ".json":
         raise OutputError(f"--report {report}: give a .json file name")
-    temporal = TemporalConfig(enabled=not no_temporal, strength=temporal_strength, keyframe_interval=keyframe_interval)
-    render = RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device, backend=backend)
-    encode = EncodeConfig(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
+    settings = RunSettings(
+        model=model,
+        render=RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device, backend=backend),
+        temporal=TemporalConfig(enabled=not no_temporal, strength=temporal_strength, keyframe_interval=keyframe_interval),
+        encode=EncodeConfig(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
+    )
     # Validate paths, input and output settings before loading a model: a typo fails in milliseconds.
-    prepared = prepare_run(input, output, encode, overwrite)
+    prepared = prepare_run(input, output, settings.encode, overwrite)
     if report is not None:
         check_side_output(report, "--report", [input, output])
-    frame_hints = frame_hint_pictures(hints) if hints is not None else None
-    references = reference_pictures(reference) if reference else None
+    anchors = AnchorFiles.from_paths(hints=[hints] if hints is not None else [], references=reference or [])
     color_model = load_model(model)
+    options = {"anchors": anchors, "overwrite": overwrite, "should_stop": None, "prepared": prepared}
 
     with _StopFlag() as stop:
+        options["should_stop"] = stop
         if show_progress(quiet):
             columns = (
                 TextColumn("[bold]{task.description}"),
@@ -148,9 +151,9 @@ def run_command(
                     elapsed = bar.tasks[task].elapsed or 0.0
                     bar.update(task, completed=done, total=total, fps=done / elapsed if elapsed else 0.0)
 
-                result = colorize_video(input, output, color_model, render, temporal, encode, overwrite, on_progress, stop, frame_hints, references, prepared)
+                result = colorize_video(input, output, color_model, settings, progress=on_progress, **options)
         else:
-            result = colorize_video(input, output, color_model, render, temporal, encode, overwrite, None, stop, frame_hints, references, prepared)
+            result = colorize_video(input, output, color_model, settings, **options)
 
     if report is not None:
         text = (result.to_json() + "\n").encode()

@@ -19,11 +19,12 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidcolor.color import rgb_to_luma
-from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.colorizer import Colorizer
 from vidcolor.compose import band_rows, compose_bands, quantise_rgb
 from vidcolor.errors import InputError
 from vidcolor.metrics import mean_ciede2000
 from vidcolor.models.base import ColorModel
+from vidcolor.settings import RenderConfig
 
 METRICS = ("psnr", "psnr_gray", "ciede2000", "ciede2000_gray", "colourfulness", "colourfulness_truth")
 

@@ -71,7 +71,7 @@ class Worker:
         return self._model
 
     def render_config(self) -> Any:
-        from vidcolor.config import RenderConfig
+        from vidcolor.settings import RenderConfig
 
         s = self.settings
         return RenderConfig(render_factor=s.render_factor, batch_size=s.batch_size, device=s.device)
@@ -90,7 +90,7 @@ class Worker:
         final = Path(task.final)
         staged = staging / final.name
         me = worker_name()
-        from vidcolor.pipeline import RunCancelled
+        from vidcolor.video.run import RunCancelled
 
         try:
             staging.mkdir(parents=True, exist_ok=True)
@@ -111,10 +111,10 @@ class Worker:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _video(self, task: ItemTask, staged: Path, progress: ProgressSink | None, should_stop: StopCheck | None) -> tuple[int, tuple[str, ...]]:
-        from vidcolor.config import EncodeConfig, TemporalConfig
         from vidcolor.jobs.settings import references_for
-        from vidcolor.pipeline import colorize_video
-        from vidcolor.references import reference_pictures
+        from vidcolor.settings import EncodeConfig, RunSettings, TemporalConfig
+        from vidcolor.video.anchors import AnchorFiles
+        from vidcolor.video.run import colorize_video
 
         s = self.settings
         last = [0.0]
@@ -126,17 +126,15 @@ class Worker:
                 last[0] = now
                 progress(task.key, done, total)
 
-        report = colorize_video(
-            task.src,
-            staged,
-            self.model(),
+        run = RunSettings(
+            model=s.model,
             render=self.render_config(),
             temporal=TemporalConfig(enabled=s.temporal),
             encode=EncodeConfig(codec=None if s.codec == "auto" else s.codec, crf=s.crf, preset=s.preset),
-            overwrite=True,
-            progress=on_frames,
-            should_stop=should_stop,
-            references=reference_pictures([folder]) if folder is not None else None,
+        )
+        anchors = AnchorFiles.from_paths(references=[folder] if folder is not None else [])
+        report = colorize_video(
+            task.src, staged, self.model(), run, anchors=anchors, overwrite=True, progress=on_frames, should_stop=should_stop
         )
         return report.frames, tuple(report.warnings)
 

@@ -6,12 +6,12 @@ encoder in memory; audio and subtitles are copied packet for packet.
 
 from vidcolor.media.plan import EncodeConfig, OutputPlan, plan_output
 from vidcolor.media.probe import MediaInfo, StreamInfo, VideoInfo, probe
-from vidcolor.media.reader import FrameBatch, VideoReader
+from vidcolor.media.reader import DecodedBatch, VideoReader
 from vidcolor.media.writer import VideoWriter, partial_paths
 
 __all__ = [
     "EncodeConfig",
-    "FrameBatch",
+    "DecodedBatch",
     "MediaInfo",
     "OutputPlan",
     "StreamInfo",

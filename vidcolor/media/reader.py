@@ -1,6 +1,6 @@
 """Streaming decode: a thread demuxes and decodes the video stream into a bounded queue of batches.
 
-Each ``FrameBatch`` carries the frames' luma as a float tensor (B,1,H,W) in [0,1] (full-range
+Each ``DecodedBatch`` carries the frames' luma as a float tensor (B,1,H,W) in [0,1] (full-range
 normalised, limited range respected), the ORIGINAL Y samples (kept byte for byte for the output)
 and every frame's pts and time base. Chroma planes are dropped: the model replaces them.
 
@@ -30,7 +30,7 @@ _END = object()
 
 
 @dataclass
-class FrameBatch:
+class DecodedBatch:
     luma: torch.Tensor  # (B,1,H,W) float32 in [0,1]
     y_planes: np.ndarray  # (B,H,W) uint8 or uint16: the decoded Y samples, untouched
     pts: list[int]  # in ``time_base`` units
@@ -77,7 +77,7 @@ def normalise_luma(y: np.ndarray, bits: int, full_range: bool) -> torch.Tensor:
 
 
 class VideoReader:
-    """Iterate ``FrameBatch``es of ``batch_size`` frames decoded by a background thread.
+    """Iterate ``DecodedBatch``es of ``batch_size`` frames decoded by a background thread.
 
     Use as a context manager (or call ``close``): leaving early stops the thread and closes the file.
     """
@@ -105,7 +105,7 @@ class VideoReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __iter__(self) -> Iterator[FrameBatch]:
+    def __iter__(self) -> Iterator[DecodedBatch]:
         if not self._started:
             self._started = True
             self._thread.start()
@@ -238,7 +238,7 @@ class VideoReader:
         if len({y.shape for y in ys}) != 1:
             raise InputError(f"{self.path}: the picture size changes mid-stream; this is not supported")
         planes = np.stack(ys)
-        batch = FrameBatch(
+        batch = DecodedBatch(
             luma=normalise_luma(planes, bits, self.full_range),
             y_planes=planes,
             pts=pts,

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vidcolor.colorizer import Colorizer, RenderConfig
+from vidcolor.colorizer import Colorizer
 from vidcolor.compose import compose_image
 from vidcolor.errors import InputError, OutputError
 from vidcolor.flow import to_uint8
@@ -28,8 +28,9 @@ from vidcolor.media.outfile import atomic_write
 from vidcolor.media.probe import probe
 from vidcolor.media.reader import VideoReader
 from vidcolor.models.base import ColorModel
-from vidcolor.references import KEYFRAMES_JSON
-from vidcolor.shots import ShotConfig, ShotDetector
+from vidcolor.settings import RenderConfig
+from vidcolor.video.anchors import KEYFRAMES_JSON
+from vidcolor.video.shots import ShotConfig, ShotDetector
 
 Progress = Callable[[int, "int | None"], None]
 

@@ -8,8 +8,6 @@ used to check that it belongs to the frame it names. Frames are counted from 0 i
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,71 +19,12 @@ from vidcolor.color import rgb_to_chroma, rgb_to_luma
 from vidcolor.errors import InputError
 from vidcolor.media.images import read_guide_picture
 
-PICTURE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
-KEYFRAMES_JSON = "keyframes.json"
-_FRAME_TAG = re.compile(r"frame[_-]?(\d+)", re.IGNORECASE)
-_NUMBER = re.compile(r"\d+")
 # Thumbnail used to match a reference's luma against frames (long side, pixels).
 THUMB_SIDE = 64
 # Mean absolute luma difference (0..1) of the thumbnails above which a reference does not belong
 # to its frame. A colour edit moves luma a little (an editor's "colour" blend keeps L*, not Y');
 # another frame of a moving shot differs by far more.
 LUMA_TOLERANCE = 0.05
-
-
-def frame_index_from_name(path: Path) -> int:
-    """``shot0002_frame000120_….png`` -> 120 (the number after "frame"); else the only number
-    in the name (``000120.png``); InputError when the name does not say which frame."""
-    tagged = _FRAME_TAG.search(path.stem)
-    if tagged:
-        return int(tagged.group(1))
-    numbers = _NUMBER.findall(path.stem)
-    if len(numbers) == 1:
-        return int(numbers[0])
-    raise InputError(f"{path}: cannot tell which frame this reference is for; name it by frame index (000120.png or frame000120.png)")
-
-
-def _from_keyframes_json(folder: Path) -> dict[str, int]:
-    """file name -> frame, from the keyframes.json that ``vidcolor keyframes`` wrote (if any)."""
-    path = folder / KEYFRAMES_JSON
-    if not path.is_file():
-        return {}
-    try:
-        doc = json.loads(path.read_text())
-        return {str(shot["file"]): int(shot["keyframe"]) for shot in doc["shots"]}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not a keyframes.json written by `vidcolor keyframes` ({exc.__class__.__name__})") from None
-
-
-def reference_pictures(items: Sequence[Path]) -> dict[int, Path]:
-    """``--reference`` values (folders of pictures, or picture files) -> {frame index: picture}.
-
-    In a folder, every picture counts (hidden files aside); its frame comes from the folder's
-    keyframes.json when that lists it, else from its name. InputError for a missing path, a folder
-    without pictures, a name without a frame or two references for one frame."""
-    found: dict[int, Path] = {}
-
-    def add(index: int, path: Path) -> None:
-        if index in found and found[index] != path:
-            raise InputError(f"{found[index]} and {path} are both references for frame {index}")
-        found[index] = path
-
-    for item in items:
-        item = Path(item)
-        if item.is_dir():
-            listed = _from_keyframes_json(item)
-            pictures = sorted(p for p in item.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES and not p.name.startswith(".") and p.is_file())
-            if not pictures:
-                raise InputError(f"{item}: holds no reference picture (PNG, JPEG, TIFF, BMP or WebP)")
-            for path in pictures:
-                add(listed[path.name] if path.name in listed else frame_index_from_name(path), path)
-        elif item.is_file():
-            if item.suffix.lower() not in PICTURE_SUFFIXES:
-                raise InputError(f"{item}: a reference must be a picture (PNG, JPEG, TIFF, BMP or WebP)")
-            add(frame_index_from_name(item), item)
-        else:
-            raise InputError(f"{item}: no such reference file or folder")
-    return found
 
 
 @dataclass

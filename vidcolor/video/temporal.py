@@ -1,9 +1,12 @@
 """Temporal stage: what turns per-frame chroma predictions into a film's chroma.
 
-A stage is pushed batches of render-size luma frames in order and hands back the chroma of the
-frames it has finished, oldest first (``push``; ``flush`` at the end gives the rest). It decides
-which frames the model must colour: it is handed ``predict`` (render luma -> CbCr) and calls it on
-the frames it needs, so keyframe mode can skip the model entirely on most frames.
+A stage sees each frame batch twice, in order. ``plan`` works out the geometry (optical flow,
+scene cuts) from the luma alone and names the frames the model must colour (``FrameBatch.keys``:
+every frame, or only key frames and hinted frames in keyframe mode); the model runner colours
+exactly those; ``push`` then takes the batch with the model's chroma and hands back the chroma of
+the frames it has finished, oldest first, with their frame index (``Finished``; ``flush`` at the
+end gives the rest). Planning needs no chroma, so batch k+1 can be planned and coloured while
+batch k is pushed.
 
 ``FlowStage`` (the default) works shot by shot (vidcolor.shots: a cut ends a shot and nothing is
 carried across it). Colour is carried along the optical flow both ways in time:
@@ -32,8 +35,9 @@ carried across it). Colour is carried along the optical flow both ways in time:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Protocol
 
 import numpy as np
@@ -42,190 +46,62 @@ import torch.nn.functional as F
 
 from vidcolor.bilateral import slice_grid
 from vidcolor.errors import InputError
-from vidcolor.flow import FlowConfig, Motion, to_uint8
-from vidcolor.matching import Exemplar, MatchConfig, fit_exemplar, match_colour
+from vidcolor.flow import Motion, to_uint8
+from vidcolor.matching import Exemplar, fit_exemplar, match_colour
 from vidcolor.palette import Palette, apply_palette, fit_palette
-from vidcolor.shots import Link, ShotConfig, ShotDetector
+from vidcolor.settings import AUTO, TemporalConfig
+from vidcolor.video.frames import FrameBatch
+from vidcolor.video.shots import Link, ShotDetector
 
-# The model: render-size luma (B,1,h,w) -> CbCr (B,2,h,w); called as predict(luma, hints) with
-# the frames' hint planes (B,3,h,w) when the caller gave any (vidcolor.hints), else predict(luma).
-Predict = Callable[..., torch.Tensor]
 # The model's matching features: render-size luma (B,1,h,w) -> (B,C,h/8,w/8) unit vectors.
 Describe = Callable[[torch.Tensor], torch.Tensor]
-AUTO = "auto"
-
-
-def parse_keyframe_interval(value: int | str) -> int | str:
-    """``--keyframe-interval`` value -> a positive int or ``"auto"``; anything else is an InputError."""
-    if isinstance(value, bool):
-        raise InputError(f"--keyframe-interval must be a positive integer or 'auto', not {value!r}")
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text == AUTO:
-            return AUTO
-        if not text.isdigit():
-            raise InputError(f"--keyframe-interval must be a positive integer or 'auto', not {value!r}")
-        value = int(text)
-    if not isinstance(value, int) or value < 1:
-        raise InputError(f"--keyframe-interval must be a positive integer or 'auto', not {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
-class TemporalConfig:
-    # Defaults of strength, flow_preset and photometric_sigma: chosen on the video-tune cut films
-    # (``benchmarks/bench_shots.py --tune``; benchmarks/RESULTS.md, "Shots").
-    enabled: bool = True
-    strength: float = 1.0  # weight of the carried chroma where the flow is fully trusted
-    keyframe_interval: int | str = 1  # 1: model on every frame; N; or "auto"
-    # Flow: DIS at a fraction of the render size (chroma is low-frequency; see bench_temporal.py).
-    flow_preset: str = "medium"
-    flow_scale: float = 0.5
-    # Trust = fb-consistency × exp(-(luma warp error / photometric_sigma)²), at the flow's size.
-    photometric_sigma: float = 0.12
-    # Scene cut: luma-histogram distance (0..1) above cut_histogram, or mean confidence below
-    # cut_confidence (nothing in the new frame matches the old one).
-    cut_histogram: float = 0.45
-    cut_confidence: float = 0.15
-    # "auto" keyframes: a new key frame when less than auto_min_tracked of the frame is still
-    # confidently tracked back to the last key frame, and at least every auto_max_gap frames.
-    auto_min_tracked: float = 0.75
-    auto_max_gap: int = 12
-    # Two-way propagation: frames of look-ahead (0: forward only, no delay), and the distance in
-    # frames over which an anchor's (reference's) weight falls to 1/e.
-    lookahead: int = 16
-    reference_reach: float = 250.0
-    # Weight (0..1) of an anchor's palette on the model's colour where its tracked colour is lost
-    # (0: the model's own colour there). Chosen on the video-tune cut films (RESULTS.md, "Shots").
-    palette_strength: float = 1.0
-    # Weight (0..1) of an anchor's colour found by feature matching, where its tracked colour is
-    # lost (0: the palette instead), and the matching's dials (vidcolor.matching.MatchConfig).
-    match_strength: float = 1.0
-    match_temperature: float = MatchConfig.temperature
-    match_top_k: int = MatchConfig.top_k
-    match_min_similarity: float | None = MatchConfig.min_similarity
-    match_full_similarity: float | None = MatchConfig.full_similarity
-    # Extra zooms (> 0, not 1) at which the anchor frame is also described, so a thing shown small
-    # in the reference is found in a close-up later; () for none. This, the similarity gate and
-    # lost_factor were chosen together on the video-tune cut films (RESULTS.md, "Matching at other
-    # zooms, with a similarity gate"); lost_factor was 0.7 with palettes, not re-measured there.
-    match_zooms: tuple[float, ...] = (1.5, 2.0)
-    # A carried anchor's reliability is multiplied by as little as this a frame where the warp is not
-    # trusted (its colour there was filled in from neighbours, not tracked); the palette, or the
-    # model, takes over there as it drops.
-    lost_factor: float = 0.4
-    # Where the flow is not trusted (newly visible, occluded, fast motion), the weight (0..1) of
-    # colour filled in from trusted neighbours of similar luma against the fresh prediction.
-    # Steadier still, but costs a bilateral fill a frame each way: off by default (RESULTS.md).
-    untracked_fill: float = 0.0
+class Finished:
+    """Chroma of consecutive frames a stage is done with, from frame ``first_index`` on."""
 
-    def __post_init__(self) -> None:
-        # Normalise here so every caller (CLI strings, TOML, Python) gets one validated form.
-        object.__setattr__(self, "keyframe_interval", parse_keyframe_interval(self.keyframe_interval))
-        try:
-            strength = float(self.strength)
-        except (TypeError, ValueError):
-            raise InputError(f"--temporal-strength must be a number between 0 and 1, not {self.strength!r}") from None
-        if not 0.0 <= strength <= 1.0:
-            raise InputError(f"--temporal-strength must be between 0 and 1, not {self.strength!r}")
-        object.__setattr__(self, "strength", strength)
-        FlowConfig(self.flow_preset, self.flow_scale)  # validates both
-        if self.photometric_sigma <= 0:
-            raise InputError("photometric_sigma must be positive")
-        if not (0 <= self.cut_histogram <= 1 and 0 <= self.cut_confidence <= 1 and 0 <= self.auto_min_tracked <= 1):
-            raise InputError("cut_histogram, cut_confidence and auto_min_tracked must lie in [0, 1]")
-        if self.auto_max_gap < 1:
-            raise InputError("auto_max_gap must be at least 1")
-        if not isinstance(self.lookahead, int) or self.lookahead < 0:
-            raise InputError(f"lookahead must be a whole number of frames >= 0, not {self.lookahead!r}")
-        if not self.reference_reach > 0:
-            raise InputError(f"reference_reach must be a positive number of frames, not {self.reference_reach!r}")
-        if not 0.0 <= self.lost_factor <= 1.0:
-            raise InputError(f"lost_factor must lie in [0, 1], not {self.lost_factor!r}")
-        if not 0.0 <= self.palette_strength <= 1.0:
-            raise InputError(f"palette_strength must lie in [0, 1], not {self.palette_strength!r}")
-        if not 0.0 <= self.match_strength <= 1.0:
-            raise InputError(f"match_strength must lie in [0, 1], not {self.match_strength!r}")
-        _ = self.matching  # validates the matching's dials
-        try:
-            zooms = tuple(float(z) for z in self.match_zooms)
-        except (TypeError, ValueError):
-            raise InputError(f"match_zooms must be a list of numbers, not {self.match_zooms!r}") from None
-        if any(not 0.0 < z <= 4.0 or z == 1.0 for z in zooms):
-            raise InputError(f"match_zooms must lie in (0, 4] and not be 1, not {self.match_zooms!r}")
-        object.__setattr__(self, "match_zooms", zooms)
+    first_index: int
+    chroma: torch.Tensor  # (K,2,h,w) CbCr at render size
 
-    @property
-    def matching(self) -> MatchConfig:
-        return MatchConfig(self.match_temperature, self.match_top_k, self.match_min_similarity, self.match_full_similarity)
-
-    @property
-    def flow(self) -> FlowConfig:
-        return FlowConfig(self.flow_preset, self.flow_scale)
-
-    @property
-    def shots(self) -> ShotConfig:
-        return ShotConfig(self.flow, self.photometric_sigma, self.cut_histogram, self.cut_confidence)
-
-
-# Anchors of a pushed batch: index within the batch -> (1,2,h,w) CbCr at render size.
-Anchors = Mapping[int, torch.Tensor]
+    def __len__(self) -> int:
+        return int(self.chroma.shape[0])
 
 
 class ChromaStage(Protocol):
-    @property
-    def predicts_every_frame(self) -> bool:
-        """True when ``push`` asks the model for every frame it is given, all at once (so the
-        caller may compute that ahead: vidcolor.model_thread)."""
+    def plan(self, frames: FrameBatch) -> FrameBatch:
+        """The next frames (in film order), their geometry worked out: returned with the positions
+        of the frames the model must colour (``keys``)."""
         ...
 
-    def push(
-        self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None, references: Anchors | None = None, describe: Describe | None = None
-    ) -> torch.Tensor:
-        """Take the next frames' (B,1,h,w) render-size luma; return (K,2,h,w) CbCr of the K oldest
-        frames now finished, in order (K may be 0, or more than B once the look-ahead fills).
-
-        ``hints`` (B,3,h,w): a person's colour hints for some of the frames (zeros elsewhere): the
-        model colours a hinted frame with them, and that colour anchors its shot like a reference.
-        ``references``: a person's colour (CbCr) for some frames, used as it is at that frame.
-        ``describe``: the model's matching features, to find an anchor's colour again where its
-        tracking is lost (None: palettes instead)."""
+    def push(self, frames: FrameBatch) -> Finished | None:
+        """The frames ``plan`` returned, in the same order, with the model's chroma of their keys
+        (``predicted``); the chroma of the oldest frames now finished (None: none yet, they are
+        held for the look-ahead). A hinted frame's prediction and a reference (``references``)
+        anchor the shot: their colour is carried through it."""
         ...
 
-    def flush(self) -> torch.Tensor:
+    def flush(self) -> Finished | None:
         """The chroma of every frame still held back (the film has ended)."""
         ...
-
-    def reset(self) -> None:
-        """Forget every frame (a new film, or a seek); frames held back are dropped."""
-        ...
-
-
-def _hinted(hints: torch.Tensor | None) -> set[int]:
-    if hints is None:
-        return set()
-    return set(torch.nonzero(hints[:, 2].flatten(1).amax(1) > 0).flatten().tolist())
 
 
 class PerFrameStage:
     """No temporal processing: the model colours every frame on its own (``--no-temporal``);
     a reference replaces the colour of its own frame only."""
 
-    predicts_every_frame = True
+    def plan(self, frames: FrameBatch) -> FrameBatch:
+        return frames.with_keys(range(len(frames)))
 
-    def push(
-        self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None, references: Anchors | None = None, describe: Describe | None = None
-    ) -> torch.Tensor:
-        out = (predict(luma) if hints is None else predict(luma, hints)).float()
-        for i, chroma in (references or {}).items():
+    def push(self, frames: FrameBatch) -> Finished | None:
+        assert frames.predicted is not None and len(frames.keys) == len(frames)
+        out = frames.predicted.float().clone()
+        for i, chroma in frames.references.items():
             out[i : i + 1] = chroma.to(out)
-        return out
+        return Finished(frames.first_index, out)
 
-    def flush(self) -> torch.Tensor:
-        return torch.zeros(0, 2, 0, 0)
-
-    def reset(self) -> None:
-        pass
+    def flush(self) -> Finished | None:
+        return None
 
 
 def _splat(values: torch.Tensor, weight: torch.Tensor, cell: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -341,25 +217,23 @@ class _Frame:
 class FlowStage:
     """Shot-wise, two-way, flow-guided chroma propagation with anchors (see the module docstring)."""
 
-    def __init__(self, config: TemporalConfig = TemporalConfig()) -> None:
+    def __init__(self, config: TemporalConfig = TemporalConfig(), describe: Describe | None = None) -> None:
+        """``describe``: the model's matching features, to find an anchor's colour again where its
+        tracking is lost (None: palettes instead)."""
         self.config = config
+        self._describe = describe if config.match_strength > 0 else None
         self._detector = ShotDetector(config.shots)
-        self.frames = 0  # frames pushed since the last reset
+        self.frames = 0  # frames pushed
         self.predicted = 0  # of which the model coloured
         self.cuts = 0  # scene cuts detected
-        self.reset()
-
-    def reset(self) -> None:
-        self._buffer: deque[_Frame] = deque()
+        self._buffer: deque[_Frame] = deque()  # frames pushed whose chroma is not handed back yet
+        self._emitted = 0  # index of the oldest frame not handed back
         self._last: _Frame | None = None  # the newest frame pushed (it carries the forward state)
-        self._prev_u8: np.ndarray | None = None
+        self._planned: deque[tuple[int, list[_Frame]]] = deque()  # planned batches not pushed yet
+        self._next_plan = 0  # index of the next frame to plan
+        self._plan_last: tuple[np.ndarray, torch.Tensor] | None = None  # its predecessor: uint8 and float luma
         self._tracked: torch.Tensor | None = None  # (1,1,h,w): confidence chained since the last key frame
         self._since_key = 0
-        self._describe: Describe | None = None  # the last push's; flush uses it too
-
-    @property
-    def predicts_every_frame(self) -> bool:
-        return self.config.keyframe_interval == 1
 
     @property
     def pending(self) -> int:
@@ -380,48 +254,50 @@ class FlowStage:
         self._tracked = tracked
         return float(tracked.mean()) < self.config.auto_min_tracked or self._since_key + 1 >= self.config.auto_max_gap
 
-    def push(
-        self, luma: torch.Tensor, predict: Predict, hints: torch.Tensor | None = None, references: Anchors | None = None, describe: Describe | None = None
-    ) -> torch.Tensor:
-        if luma.dim() != 4 or luma.shape[1] != 1:
-            raise InputError(f"temporal stage expects (B,1,h,w) luma, got {tuple(luma.shape)}")
-        n = luma.shape[0]
-        hinted = _hinted(hints)
-        references = references or {}
-        self._describe = describe if self.config.match_strength > 0 else None
+    def plan(self, frames: FrameBatch) -> FrameBatch:
+        """Links to the previous frame (flow both ways, cut or not) and the key frames: a shot's
+        first frame, every ``keyframe_interval``-th or where tracking fell (auto), hinted frames."""
+        if frames.first_index != self._next_plan:
+            raise ValueError(f"frames planned out of order: {frames.first_index}, expected {self._next_plan}")
+        luma = frames.luma
+        hinted = set(frames.hinted)
         small = to_uint8(luma)
-        two_way = self.config.lookahead > 0
-        # Geometry first (luma only: it never depends on chroma), so one model call serves the batch.
-        frames: list[_Frame] = []
+        planned: list[_Frame] = []
         keys: list[int] = []
-        prev = self._last.luma if self._last is not None else None
-        for i in range(n):
+        for i in range(len(frames)):
             cur = luma[i : i + 1]
             link = None
-            if self._prev_u8 is not None and prev is not None:
-                link = self._detector.link(self._prev_u8, small[i], prev, cur, both_ways=two_way)
+            if self._plan_last is not None:
+                prev_u8, prev = self._plan_last
+                link = self._detector.link(prev_u8, small[i], prev, cur, both_ways=self.config.lookahead > 0)
             if self._is_key(link) or i in hinted:
                 keys.append(i)
                 self._tracked = torch.ones_like(cur)
                 self._since_key = 0
             else:
                 self._since_key += 1
-            frames.append(_Frame(cur, link))
-            self._prev_u8, prev = small[i], cur
-        if keys:
-            fresh = predict(luma[keys]) if hints is None else predict(luma[keys], hints[keys])
-            for j, i in enumerate(keys):
-                frames[i].fresh = fresh[j : j + 1].float()
-        self.predicted += len(keys)
-        self.frames += n
+            planned.append(_Frame(cur, link))
+            self._plan_last = (small[i], cur)
+        self._planned.append((frames.first_index, planned))
+        self._next_plan += len(frames)
+        return frames.with_keys(keys)
 
-        out: list[torch.Tensor] = []
+    def push(self, frames: FrameBatch) -> Finished | None:
+        first, planned = self._planned.popleft()
+        if first != frames.first_index or len(planned) != len(frames) or frames.predicted is None:
+            raise ValueError(f"frames {frames.first_index}.. pushed, planned {first}.. expected, with predictions")
+        for j, i in enumerate(frames.keys):
+            planned[i].fresh = frames.predicted[j : j + 1].float()
+        hinted = set(frames.hinted)
+        self.predicted += len(frames.keys)
+        self.frames += len(frames)
+        out: list[Finished] = []
         # The backward pass runs over every held frame once per `chunk` frames handed back: each
         # frame is passed 1 + lookahead/chunk times, and at most lookahead + chunk are held.
         chunk = max(1, 2 * self.config.lookahead)
-        for i, frame in enumerate(frames):
-            if i in references:
-                frame.anchor = references[i].to(luma.device, torch.float32)
+        for i, frame in enumerate(planned):
+            if i in frames.references:
+                frame.anchor = frames.references[i].to(frames.luma.device, torch.float32)
             elif i in hinted:
                 frame.anchor = frame.fresh
             self._step_forward(frame)
@@ -429,11 +305,13 @@ class FlowStage:
             self._last = frame
             if len(self._buffer) >= self.config.lookahead + chunk:
                 out.append(self._emit(len(self._buffer) - self.config.lookahead))
-        return torch.cat(out) if out else luma.new_zeros((0, 2, *luma.shape[-2:]), dtype=torch.float32)
+        if not out:
+            return None
+        return Finished(out[0].first_index, torch.cat([f.chroma for f in out]))
 
-    def flush(self) -> torch.Tensor:
+    def flush(self) -> Finished | None:
         if not self._buffer:
-            return torch.zeros(0, 2, 0, 0)
+            return None
         return self._emit(len(self._buffer))
 
     def _step_forward(self, frame: _Frame) -> None:
@@ -485,7 +363,7 @@ class FlowStage:
             return torch.lerp(frame.fresh, carried, self.config.strength * trust)
         return fill_holes(carried, trust, frame.luma)
 
-    def _emit(self, count: int) -> torch.Tensor:
+    def _emit(self, count: int) -> Finished:
         """Backward pass over every held frame (newest first), then the oldest ``count`` finished."""
         frames = list(self._buffer)
         two_way = self.config.lookahead > 0
@@ -512,7 +390,9 @@ class FlowStage:
         done = [self._finish(frames[j], backward[j], tracks[j]) for j in range(count)]
         for _ in range(count):
             self._buffer.popleft()
-        return torch.cat(done)
+        finished = Finished(self._emitted, torch.cat(done))
+        self._emitted += count
+        return finished
 
     def _finish(self, frame: _Frame, backward: torch.Tensor | None, later: _Track | None) -> torch.Tensor:
         """The frame's colour: both directions of the model's colour, then its anchors over it."""
@@ -561,7 +441,45 @@ class FlowStage:
         return torch.lerp(model, mapped, 1.0 - unmapped)
 
 
-def build_stage(config: TemporalConfig) -> ChromaStage:
+def build_stage(config: TemporalConfig, describe: Describe | None = None) -> ChromaStage:
+    """The stage a run's temporal settings ask for (``describe``: see ``FlowStage``)."""
     if not config.enabled:
         return PerFrameStage()
-    return FlowStage(config)
+    return FlowStage(config, describe)
+
+
+class InlineStage:
+    """A stage driven with render-size luma alone and the model called inline, in film order: for
+    tools and tests that have no decoded frames (the run itself plans a batch ahead instead)."""
+
+    def __init__(self, stage: ChromaStage, predict: Callable[..., torch.Tensor]) -> None:
+        self.stage, self.predict = stage, predict
+        self._next = 0
+
+    def push(self, luma: torch.Tensor, hints: torch.Tensor | None = None, references: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
+        """Chroma (K,2,h,w) of the frames finished by this push (K may be 0)."""
+        if luma.dim() != 4 or luma.shape[1] != 1:
+            raise InputError(f"temporal stage expects (B,1,h,w) luma, got {tuple(luma.shape)}")
+        if len(luma) == 0:
+            return luma.new_zeros((0, 2, *luma.shape[-2:]))
+        n = len(luma)
+        frames = FrameBatch(self._next, tuple(range(self._next, self._next + n)), Fraction(1, 25), np.zeros((n, 1, 1), np.uint8), luma, hints, dict(references or {}))
+        self._next += n
+        planned = self.stage.plan(frames)
+        keys = list(planned.keys)
+        if keys:
+            predicted = self.predict(luma[keys]) if hints is None else self.predict(luma[keys], hints[keys])
+        else:
+            predicted = luma.new_zeros((0, 2, *luma.shape[-2:]))
+        return _chroma(self.stage.push(planned.with_prediction(predicted.float())), luma)
+
+    def flush(self) -> torch.Tensor:
+        return _chroma(self.stage.flush(), None)
+
+
+def _chroma(finished: Finished | None, like: torch.Tensor | None) -> torch.Tensor:
+    if finished is not None:
+        return finished.chroma
+    if like is None:
+        return torch.zeros(0, 2, 0, 0)
+    return like.new_zeros((0, 2, *like.shape[-2:]))
