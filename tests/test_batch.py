@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from vidcolor.errors import InputError
 from vidcolor.jobs.runner import JobOptions, run_job
 from vidcolor.jobs.scan import scan_sources
-from vidcolor.jobs.settings import JobSettings, load_recipe, settings_hash, with_overrides
+from vidcolor.jobs.settings import JobSettings, load_recipe, settings_hash
 from vidcolor.jobs.store import JobStore, job_lock, store_path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def archive(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def settings(tiny_model_path: Path) -> JobSettings:
-    return JobSettings(model=str(tiny_model_path), render_factor=4, temporal=False, batch_size=4)
+    return JobSettings().override({"run": {"model": str(tiny_model_path)}, "render": {"render_factor": 4, "batch_size": 4}, "temporal": {"enabled": False}})
 
 
 INLINE = JobOptions(workers=0, retries=1)
@@ -112,21 +112,28 @@ def test_scan_several_sources_collisions_and_dst_inside_src(tmp_path: Path) -> N
 def test_recipe_file_matches_builtin_defaults_and_validates(tmp_path: Path) -> None:
     assert load_recipe(REPO / "pipelines" / "batch-default.toml") == JobSettings()
     bad = tmp_path / "bad.toml"
-    bad.write_text("[video]\ncrf = 'high'\n")
-    with pytest.raises(InputError, match="crf must be int"):
+    bad.write_text("[encode]\ncrf = 'high'\n")
+    with pytest.raises(InputError, match="crf"):
         load_recipe(bad)
-    bad.write_text("[video]\nbitrate = 5\n")
-    with pytest.raises(InputError, match="unknown key"):
+    bad.write_text("[encode]\nbitrate = 5\n")
+    with pytest.raises(InputError, match="unknown setting"):
         load_recipe(bad)
-    bad.write_text("[video]\ncontainer = 'avi'\n")
+    bad.write_text("[batch]\ncontainer = 'avi'\n")
     with pytest.raises(InputError, match="container"):
         load_recipe(bad)
-    s = with_overrides(JobSettings(), crf=30, model=None)
-    assert s.crf == 30 and s.model == "default"
-    # film settings do not touch photos' hash; model settings touch both
+    bad.write_text("[video]\ncrf = 20\n")
+    with pytest.raises(InputError, match="unknown section"):
+        load_recipe(bad)
+    s = JobSettings().override({"encode": {"crf": 30}, "run": {"model": None}})
+    assert s.run.encode.crf == 30 and s.run.model == "default"
+    # film settings do not touch photos' hash; model settings touch both; speed settings neither
     base = JobSettings()
-    assert settings_hash(base, "image", "m") == settings_hash(with_overrides(base, crf=30), "image", "m")
-    assert settings_hash(base, "video", "m") != settings_hash(with_overrides(base, crf=30), "video", "m")
+    crf30 = base.override({"encode": {"crf": 30}})
+    assert settings_hash(base, "image", "m") == settings_hash(crf30, "image", "m")
+    assert settings_hash(base, "video", "m") != settings_hash(crf30, "video", "m")
+    faster = base.override({"render": {"batch_size": 2, "device": "cpu"}, "encode": {"threads": 1}})
+    assert settings_hash(base, "video", "m") == settings_hash(faster, "video", "m")
+    assert settings_hash(base, "video", "m") != settings_hash(base.override({"temporal": {"keyframe_interval": "auto"}}), "video", "m")
     assert settings_hash(base, "image", "m") != settings_hash(base, "image", "other-weights")
 
 
@@ -165,7 +172,7 @@ def test_run_resume_and_redo_rules(archive: Path, tmp_path: Path, settings: JobS
     assert outcomes(changed)["reel.mp4"] == "up-to-date"
 
     # changed film settings redo the films only; the broken file is tried again each run
-    redo = run_job([archive], dst, with_overrides(settings, crf=30), INLINE)
+    redo = run_job([archive], dst, settings.override({"encode": {"crf": 30}}), INLINE)
     assert outcomes(redo) == {
         "broken.mp4": "failed", "mystery.mp4": "done", "photos/grey.png": "up-to-date",
         "photos/scan.jpg": "up-to-date", "reel.mp4": "done", "sub/deep/reel2.mp4": "done",
@@ -285,7 +292,7 @@ def test_references_per_film_and_their_changes_redo_it(tmp_path: Path, settings:
         truth = next(c.decode(video=0)).to_ndarray(format="rgb24")
     Image.fromarray(truth).save(refs / "000000.png")
     dst = tmp_path / "out"
-    with_refs = with_overrides(settings, references=str(src / "refs"), container="mkv", codec="ffv1")
+    with_refs = settings.override({"encode": {"codec": "ffv1"}}, references=(str(src / "refs"),), container="mkv")
     report = run_job([src], dst, with_refs, INLINE)
     assert outcomes(report) == {"reel.mkv": "done", "other.mkv": "done"}
 
@@ -305,4 +312,31 @@ def test_references_per_film_and_their_changes_redo_it(tmp_path: Path, settings:
     assert outcomes(again)["other.mkv"] == "up-to-date" and outcomes(again)["reel.mkv"] == "failed"
     assert "does not match frame 0" in next(i.error for i in again.items if i.key == "reel.mkv")
     with pytest.raises(InputError, match="no such folder"):
-        run_job([src], dst, with_overrides(settings, references=str(tmp_path / "none")), INLINE)
+        run_job([src], dst, settings.override(references=(str(tmp_path / "none"),)), INLINE)
+
+
+def test_batch_offers_every_run_setting_option_with_the_same_checks(tmp_path: Path) -> None:
+    """One schema: every rendering, temporal, encoding, hint and reference option of `run` is an
+    option of `batch` with the same names, and a bad value is refused alike by both."""
+    import typer.main
+    from typer.testing import CliRunner
+
+    from vidcolor.cli import app
+    from vidcolor.cli.options import SETTING_OPTIONS
+
+    group = typer.main.get_command(app)
+    run_opts = {tuple(p.opts) for p in group.commands["run"].params if p.param_type_name == "option"}
+    batch_group = group.commands["batch"]
+    batch_opts = {tuple(p.opts) for p in batch_group.commands["run"].params if p.param_type_name == "option"}
+    shared = {tuple(p.opts) for p in group.commands["run"].params if p.name in {o.name for o in SETTING_OPTIONS}}
+    assert len(shared) == len(SETTING_OPTIONS) and shared <= run_opts and shared <= batch_opts
+    only_run = {o for opts in run_opts - batch_opts for o in opts}
+    assert only_run <= {"--overwrite", "-y"}, only_run  # what a batch does not need (it never overwrites)
+    runner = CliRunner()
+    src = tmp_path / "in.mp4"
+    make_clip(src, frames=2, width=32, height=32, audio=False)
+    for bad, message in ((["--crf", "99"], "out of range"), (["--keyframe-interval", "soon"], "keyframe-interval"),
+                         (["--temporal-strength", "2"], "temporal-strength"), (["--render-factor", "2"], "render-factor")):
+        one = runner.invoke(app, ["run", str(src), str(tmp_path / "out.mp4"), *bad])
+        many = runner.invoke(app, ["batch", str(src), str(tmp_path / "dst"), *bad])
+        assert one.exit_code == many.exit_code == 2 and message in one.output and message in many.output, (one.output, many.output)

@@ -188,7 +188,7 @@ def test_batch_keeps_the_warnings_of_a_done_item(make_clip, tiny_model_path, tmp
     make_clip(src / "subs.mkv", frames=6, width=64, height=48, subtitles=True)
     make_clip(src / "clean.mp4", frames=6, width=64, height=48, audio=False)
     dst = tmp_path / "colour"
-    settings = JobSettings(model=str(tiny_model_path), render_factor=4, temporal=False, batch_size=4)
+    settings = JobSettings().override({"run": {"model": str(tiny_model_path)}, "render": {"render_factor": 4, "batch_size": 4}, "temporal": {"enabled": False}})
     report = run_job([src], dst, settings, JobOptions(workers=0, retries=0))
     by_key = {i.key: i for i in report.items}
     assert by_key["subs.mp4"].outcome == "done" and any("subtitle" in w for w in by_key["subs.mp4"].warnings)

@@ -184,9 +184,11 @@ class RenderConfig:
     deoldify_postprocess: str = "native"
 
     def __post_init__(self) -> None:
-        if self.render_factor is not None and (isinstance(self.render_factor, bool) or not 4 <= self.render_factor <= 128):
+        if self.render_factor == 0 and not isinstance(self.render_factor, bool):  # recipes have no null
+            object.__setattr__(self, "render_factor", None)
+        if self.render_factor is not None and (not isinstance(self.render_factor, int) or isinstance(self.render_factor, bool) or not 4 <= self.render_factor <= 128):
             raise InputError(f"--render-factor {self.render_factor} is out of range (4..128)")
-        if self.batch_size < 1:
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise InputError(f"--batch-size {self.batch_size} must be at least 1")
         if self.dtype not in DTYPES:
             raise InputError(f"unknown dtype {self.dtype!r}: {', '.join(DTYPES)}")

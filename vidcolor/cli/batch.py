@@ -17,6 +17,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from vidcolor.cli.common import app, err_console, handle_errors, out_console, show_progress
+from vidcolor.cli.options import SettingValues, check_report_name, setting_options
 from vidcolor.errors import InputError
 
 BATCH_HELP = """Colorize a whole archive of films and photographs, resumably.
@@ -35,7 +36,10 @@ listed in the report. One SRC folder is mirrored into DST; several SRCs each get
 Films become .mp4 (or .mkv, per the recipe), photos keep their format and name.
 
 Settings come from a recipe TOML (default: the built-in one, the same as
-pipelines/batch-default.toml); the options below override it.
+pipelines/batch-default.toml); the options below override it. They are the same options, with
+the same checks, as `vidcolor run`'s; --reference and --hints name folders that hold one folder
+per film: DIR/<film's output path without extension>/ (DIR/reels/reel1/ for DST/reels/reel1.mp4)
+holds that film's pictures, named as for `vidcolor run`; a changed picture redoes the film.
 
 Re-running the same command resumes: finished items are skipped, unfinished ones are redone from
 the start, items whose input content or settings changed are redone, failed ones are tried
@@ -95,20 +99,11 @@ app.add_typer(batch_app, name="batch")
 
 @batch_app.command("run", help=unwrap(RUN_HELP))
 @handle_errors
+@setting_options
 def batch_run(
     paths: list[Path] = typer.Argument(..., metavar="SRC... DST", help="Source folders or files, then the destination folder.", show_default=False),
-    recipe: Path = typer.Option(None, "--recipe", help="Batch recipe TOML (see pipelines/batch-default.toml). Default: built-in settings."),
-    model: str = typer.Option(None, "--model", "-m", help="Registered model name, 'default', a .safetensors or .onnx file, or deoldify-KIND:PATH. Default: the recipe's."),
-    render_factor: int = typer.Option(None, "--render-factor", "-r", help="Model input size = factor x 16 pixels (4..128). Default: the recipe's, else the model's."),
-    codec: str = typer.Option(None, "--codec", "-c", help="Video encoder (libx264, libx265, ffv1, ...; 'auto'). Default: the recipe's."),
-    crf: int = typer.Option(None, "--crf", help="Constant rate factor, as in ffmpeg. Default: the recipe's (18)."),
-    preset: str = typer.Option(None, "--preset", help="x264/x265 speed preset. Default: the recipe's (medium)."),
+    recipe: Path = typer.Option(None, "--recipe", help="Batch recipe TOML (see pipelines/batch-default.toml). Default: built-in settings; the options below override it."),
     container: str = typer.Option(None, "--container", help="Films are written as 'mp4' or 'mkv'. Default: the recipe's (mp4)."),
-    no_temporal: bool = typer.Option(False, "--no-temporal", help="Colour every frame on its own (no flow-guided smoothing)."),
-    references: Path = typer.Option(
-        None, "--references", metavar="DIR", help="Reference frames per film: DIR/<film's output path without extension>/ holds that film's references (as for run --reference). Default: the recipe's."
-    ),
-    device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (each worker). Default: the recipe's (auto)."),
     engine: str = typer.Option("local", "--engine", "-e", help="'local' (worker processes here) or 'ray' (one Ray task per item)."),
     workers: int = typer.Option(None, "--workers", "-w", help="local: worker processes (default 1; 0 = in this process). ray: most tasks at once (default: what the cluster holds).", min=0),
     ray_address: str = typer.Option(None, "--ray-address", help="Join this Ray cluster ('auto', 'ray://host:10001', 'host:6379'). Default: start a local Ray."),
@@ -117,26 +112,22 @@ def batch_run(
     retries: int = typer.Option(2, "--retries", help="Extra attempts for an item that fails.", min=0),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no table (failures are still printed)."),
     report_file: Path = typer.Option(None, "--report", help="Also write the JSON report (always in DST/.vidcolor/report.json) to this file."),
+    *,
+    settings_given: SettingValues,
 ) -> None:
     from vidcolor.jobs.runner import JobOptions, run_job
-    from vidcolor.jobs.settings import load_recipe, with_overrides
+    from vidcolor.jobs.settings import load_recipe
 
     if len(paths) < 2:
         raise InputError("give at least one SRC and a DST folder")
-    if report_file is not None and report_file.suffix.lower() != ".json":
-        raise InputError(f"--report {report_file}: give a .json file name")
+    check_report_name(report_file)
     *sources, dst = paths
-    settings = with_overrides(
-        load_recipe(recipe),
-        model=model,
-        render_factor=render_factor,
-        codec=codec,
-        crf=crf,
-        preset=preset,
+    anchors = settings_given.anchors()
+    settings = load_recipe(recipe).override(
+        settings_given.sections(),
         container=container,
-        device=device,
-        temporal=False if no_temporal else None,
-        references=str(references.resolve()) if references is not None else None,
+        references=tuple(str(p.resolve()) for p in anchors["references"]) or None,
+        hints=tuple(str(p.resolve()) for p in anchors["hints"]) or None,
     )
     options = JobOptions(
         engine=engine,

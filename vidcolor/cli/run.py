@@ -5,12 +5,13 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from vidcolor.cli.common import app, err_console, handle_errors, show_progress
+from vidcolor.cli.options import SettingValues, check_report_name, setting_options
 from vidcolor.errors import OutputError
 
 RUN_HELP = """Colorize a black-and-white video file IN into OUT.
@@ -71,89 +72,62 @@ class _StopFlag:
 
 @app.command("run", help=RUN_HELP)
 @handle_errors
+@setting_options
 def run_command(
     input: Path = typer.Argument(..., help="Black-and-white (or any) video file to colorize.", show_default=False, metavar="IN"),
     output: Path = typer.Argument(..., help="Output video file; its extension chooses the container.", show_default=False, metavar="OUT"),
-    model: str = typer.Option(
-        "default", "--model", "-m", help="Registered model name, 'default', a vidcolor .safetensors file, an exported .onnx file, or deoldify-KIND:PATH (KIND artistic, stable, video)."
-    ),
-    render_factor: int = typer.Option(
-        None, "--render-factor", "-r", help="Model input size = factor x 16 pixels (4..128); higher is slower and finer. Default: the model's video default."
-    ),
-    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Frames per model call (memory grows with it).", min=1),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    backend: str = typer.Option(
-        "auto", "--backend", help="Model backend: auto (fastest measured within tolerance), eager, channels_last, bf16, fp16 (CUDA), compile, onnx."
-    ),
-    codec: str = typer.Option(
-        None, "--codec", "-c", help="Video encoder: libx264 (default; VP9 for .webm), libx265, ffv1 (lossless), prores_ks, libvpx-vp9."
-    ),
-    crf: int = typer.Option(18, "--crf", help="Constant rate factor, as in ffmpeg (lower is better; 0 is lossless for x264/x265/VP9)."),
-    preset: str = typer.Option("medium", "--preset", help="Encoder speed preset for x264/x265 (ultrafast ... veryslow)."),
-    pix_fmt: str = typer.Option(
-        None, "--pix-fmt", help="Output pixel format. Default: the input's chroma subsampling and bit depth where the codec allows, else yuv420p."
-    ),
-    no_temporal: bool = typer.Option(False, "--no-temporal", help="Colour every frame on its own (no flow-guided smoothing)."),
-    temporal_strength: float = typer.Option(1.0, "--temporal-strength", help="Weight (0..1) of the colour carried from neighbouring frames where the motion is tracked (1: the fresh prediction only where it is not)."),
-    keyframe_interval: str = typer.Option(
-        "1", "--keyframe-interval", help="Run the model every N frames and carry colour along the motion between; 'auto' picks key frames by tracking quality."
-    ),
     overwrite: bool = typer.Option(False, "--overwrite", "-y", help="Replace OUT if it exists."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     report: Path = typer.Option(None, "--report", help="Write a JSON report (streams, frames, timings, warnings) to this file."),
-    hints: Path = typer.Option(
-        None, "--hints", metavar="DIR", help="Colour hints: PNGs of the frame size, transparent except for painted colour, named by frame index (000120.png). A hint model only."
-    ),
-    reference: Optional[list[Path]] = typer.Option(
-        None,
-        "--reference",
-        metavar="DIR|FILE",
-        help="Reference frames (repeatable): full-size colour pictures of frames, named by frame index (000120.png, or as `vidcolor keyframes` names them); each one's colour is carried through its shot.",
-    ),
+    *,
+    settings_given: SettingValues,
 ) -> None:
-    from vidcolor.media.outfile import atomic_write, check_side_output
+    from vidcolor.media.outfile import check_side_output
     from vidcolor.models.registry import load_model
-    from vidcolor.settings import EncodeConfig, RenderConfig, RunSettings, TemporalConfig
+    from vidcolor.settings import RunSettings
     from vidcolor.video.anchors import AnchorFiles
-    from vidcolor.video.run import colorize_video, prepare_run
+    from vidcolor.video.run import prepare_run
 
-    if report is not None and report.suffix.lower() != ".json":
-        raise OutputError(f"--report {report}: give a .json file name")
-    settings = RunSettings(
-        model=model,
-        render=RenderConfig(render_factor=render_factor, batch_size=batch_size, device=device, backend=backend),
-        temporal=TemporalConfig(enabled=not no_temporal, strength=temporal_strength, keyframe_interval=keyframe_interval),
-        encode=EncodeConfig(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
-    )
+    check_report_name(report)
+    settings = RunSettings().override(settings_given.sections())
     # Validate paths, input and output settings before loading a model: a typo fails in milliseconds.
     prepared = prepare_run(input, output, settings.encode, overwrite)
     if report is not None:
         check_side_output(report, "--report", [input, output])
-    anchors = AnchorFiles.from_paths(hints=[hints] if hints is not None else [], references=reference or [])
-    color_model = load_model(model)
-    options = {"anchors": anchors, "overwrite": overwrite, "should_stop": None, "prepared": prepared}
-
+    anchors = AnchorFiles.from_paths(**settings_given.anchors())
+    model = load_model(settings.model)
     with _StopFlag() as stop:
-        options["should_stop"] = stop
-        if show_progress(quiet):
-            columns = (
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[fps]:.1f} fps"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-            )
-            with Progress(*columns, console=err_console, transient=False) as bar:
-                task = bar.add_task(input.name, total=None, fps=0.0)
+        options = {"anchors": anchors, "overwrite": overwrite, "should_stop": stop, "prepared": prepared}
+        result = _run_with_progress(input, output, model, settings, options, quiet)
+    _finish(result, output, report, quiet)
 
-                def on_progress(done: int, total: int | None) -> None:
-                    elapsed = bar.tasks[task].elapsed or 0.0
-                    bar.update(task, completed=done, total=total, fps=done / elapsed if elapsed else 0.0)
 
-                result = colorize_video(input, output, color_model, settings, progress=on_progress, **options)
-        else:
-            result = colorize_video(input, output, color_model, settings, **options)
+def _run_with_progress(input: Path, output: Path, model: Any, settings: Any, options: dict[str, Any], quiet: bool) -> Any:
+    from vidcolor.video.run import colorize_video
+
+    if not show_progress(quiet):
+        return colorize_video(input, output, model, settings, **options)
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[fps]:.1f} fps"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=False) as bar:
+        task = bar.add_task(input.name, total=None, fps=0.0)
+
+        def on_progress(done: int, total: int | None) -> None:
+            elapsed = bar.tasks[task].elapsed or 0.0
+            bar.update(task, completed=done, total=total, fps=done / elapsed if elapsed else 0.0)
+
+        return colorize_video(input, output, model, settings, progress=on_progress, **options)
+
+
+def _finish(result: Any, output: Path, report: Path | None, quiet: bool) -> None:
+    """Write the report, print the warnings and the summary line."""
+    from vidcolor.media.outfile import atomic_write
 
     if report is not None:
         text = (result.to_json() + "\n").encode()

@@ -81,10 +81,10 @@ def check_model(settings: JobSettings, local_device: bool) -> str:
     from vidcolor.colorizer import resolve_device
     from vidcolor.models.registry import load_model
 
-    model_id = model_fingerprint(settings.model)
-    load_model(settings.model)
+    model_id = model_fingerprint(settings.run.model)
+    load_model(settings.run.model)
     if local_device:  # Ray workers may have the GPU this driver lacks
-        resolve_device(settings.device)
+        resolve_device(settings.run.render.device)
     return model_id
 
 
@@ -146,8 +146,10 @@ def run_job(
     dst = Path(dst)
     if dst.exists() and not dst.is_dir():
         raise OutputError(f"{dst}: exists and is not a folder")
-    if settings.references is not None and not Path(settings.references).is_dir():
-        raise InputError(f"--references {settings.references}: no such folder")
+    anchor_roots = [Path(p) for p in (*settings.references, *settings.hints)]
+    for root in anchor_roots:
+        if not root.is_dir():
+            raise InputError(f"{root}: no such folder (--reference and --hints name folders of per-film folders)")
     model_id = check_model(settings, local_device=options.engine != "ray")
     try:
         dst.mkdir(parents=True, exist_ok=True)
@@ -158,7 +160,7 @@ def run_job(
     notify(progress)
     report = JobReport(dst=str(dst.resolve()), engine=options.engine, settings=settings.to_dict(), started=now_iso())
     with job_lock(dst), JobStore.open(dst) as store:
-        exclude = [Path(settings.references)] if settings.references else []  # reference pictures are not work
+        exclude = anchor_roots  # anchor pictures are not work
         scan = scan_sources(sources, dst, settings.container, cache=store, exclude=exclude)
         report.skipped = [{"src": str(s.src), "reason": s.reason} for s in scan.skipped]
         plan = plan_items(store, dst, scan, settings, model_id)

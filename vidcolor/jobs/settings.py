@@ -1,63 +1,58 @@
-"""Batch job settings: a recipe TOML (pipelines/batch-default.toml) overridden by CLI options.
+"""Batch job settings: vidcolor's one run-settings schema (vidcolor.settings.RunSettings) plus what
+only a batch has (the films' container, folders of per-film anchors), read from a recipe TOML
+(pipelines/batch-default.toml) and overridden by the same command-line options ``run`` takes.
 
-The settings that shape an output are hashed per kind of item (videos depend on the codec and the
-temporal stage, images do not), so changing ``--crf`` redoes the videos and leaves the photos.
+The settings that shape an output are hashed per kind of item (films depend on the temporal
+stage and the encoder, pictures do not), so changing ``--crf`` redoes the films and leaves the
+photos; what only changes speed (device, batch size, backend, encoder threads) redoes nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import tomllib
 
-from vidcolor.errors import InputError
+from vidcolor.errors import InputError, VidcolorError
+from vidcolor.settings import RunSettings
 
 CONTAINERS = ("mp4", "mkv")
+RUN_SECTIONS = ("run", "render", "temporal", "encode")
+# Settings that change how fast an output is made, not what it is.
+SPEED_ONLY = {"render": ("batch_size", "device", "backend", "dtype"), "encode": ("threads", "queue_frames")}
 
 
 @dataclass(frozen=True)
 class JobSettings:
-    model: str = "default"
-    render_factor: int | None = None  # None: the model's default (video and image defaults differ)
-    device: str = "auto"
-    batch_size: int = 8
-    container: str = "mp4"  # videos are written as .mp4 or .mkv; images keep their format
-    codec: str = "auto"  # auto: libx264 (the pipeline's choice for .mp4/.mkv); or any ffmpeg encoder
-    crf: int = 18
-    preset: str = "medium"
-    temporal: bool = True
-    # A folder of reference-frame folders, one per film, named by the film's output path without
-    # its extension (DIR/sub/film/ for DST/sub/film.mp4); see vidcolor.references.
-    references: str | None = None
+    run: RunSettings = field(default_factory=RunSettings)
+    container: str = "mp4"  # films are written as .mp4 or .mkv; pictures keep their format
+    # Folders of anchor folders, one per film, named by the film's output path without its
+    # extension (DIR/sub/film/ for DST/sub/film.mp4), read by the anchor naming rule.
+    references: tuple[str, ...] = ()
+    hints: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.container not in CONTAINERS:
             raise InputError(f"video container {self.container!r}: use one of {', '.join(CONTAINERS)}")
-        if self.render_factor is not None and not 4 <= self.render_factor <= 128:
-            raise InputError(f"render factor {self.render_factor} is out of range (4..128)")
-        if not 0 <= self.crf <= 63:
-            raise InputError(f"crf {self.crf} is out of range (0..63)")
-        if self.batch_size < 1:
-            raise InputError("batch_size must be at least 1")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-
-# Recipe sections and the settings fields each may set; a flat layout is easier to override, a
-# sectioned file easier to read.
-SECTIONS: dict[str, tuple[str, ...]] = {
-    "model": ("model", "render_factor", "device", "batch_size"),
-    "video": ("container", "codec", "crf", "preset", "temporal", "references"),
-}
+    def override(self, run: dict[str, dict[str, Any]] | None = None, **batch: Any) -> JobSettings:
+        """Command-line options win over the recipe; ``None`` means the option was not given."""
+        given = {k: v for k, v in batch.items() if v is not None}
+        return replace(self, run=self.run.override(run or {}), **given)
 
 
 def load_recipe(path: str | Path | None) -> JobSettings:
-    """Read a batch recipe; ``None`` gives the built-in defaults (the same as batch-default.toml)."""
+    """Read a batch recipe; ``None`` gives the built-in defaults (the same as batch-default.toml).
+
+    Sections: [run] model; [render], [temporal], [encode] as vidcolor.settings names their fields;
+    [batch] container, references, hints."""
     if path is None:
         return JobSettings()
     path = Path(path)
@@ -67,30 +62,21 @@ def load_recipe(path: str | Path | None) -> JobSettings:
         raise InputError(f"recipe not found: {path}") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"recipe {path} is not readable TOML: {exc}") from None
-    values: dict[str, Any] = {}
-    for section, table in raw.items():
-        if section not in SECTIONS or not isinstance(table, dict):
-            raise InputError(f"recipe {path}: unknown section [{section}] (known: {', '.join(SECTIONS)})")
-        for key, value in table.items():
-            if key not in SECTIONS[section]:
-                raise InputError(f"recipe {path}: unknown key {key!r} in [{section}]")
-            values[key] = value
-    if values.get("render_factor") == 0:  # TOML has no null: 0 means the model's default
-        values["render_factor"] = None
-    types = {f.name: f.type for f in fields(JobSettings)}
-    for key, value in values.items():
-        expected = {"int": int, "int | None": int, "str": str, "str | None": str, "bool": bool}[str(types[key])]
-        if value is None and str(types[key]).endswith("| None"):
-            continue
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise InputError(f"recipe {path}: {key} must be {expected.__name__}, not {value!r}")
-    return JobSettings(**values)
-
-
-def with_overrides(settings: JobSettings, **overrides: Any) -> JobSettings:
-    """CLI options win over the recipe; ``None`` means the option was not given."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return replace(settings, **given)
+    unknown = sorted(set(raw) - set(RUN_SECTIONS) - {"batch"})
+    if unknown or not all(isinstance(t, dict) for t in raw.values()):
+        raise InputError(f"recipe {path}: unknown section [{(unknown or ['?'])[0]}] (known: {', '.join((*RUN_SECTIONS, 'batch'))})")
+    batch = dict(raw.get("batch", {}))
+    extra = sorted(set(batch) - {"container", "references", "hints"})
+    if extra:
+        raise InputError(f"recipe {path}: unknown key {extra[0]!r} in [batch]")
+    for key in ("references", "hints"):
+        if key in batch:
+            value = batch[key]
+            batch[key] = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else value
+    try:
+        return JobSettings().override({k: v for k, v in raw.items() if k in RUN_SECTIONS}, **batch)
+    except (VidcolorError, TypeError) as exc:
+        raise InputError(f"recipe {path}: {exc}") from None
 
 
 def model_fingerprint(spec: str) -> str:
@@ -109,16 +95,19 @@ def model_fingerprint(spec: str) -> str:
     return f"{entry.name}:{entry.version}:{entry.sha256}"
 
 
-def references_for(settings: JobSettings, key: str) -> Path | None:
-    """The reference-frame folder of the film with output ``key``, if the job has one for it."""
-    if settings.references is None:
-        return None
-    folder = Path(settings.references) / PurePosixPath(key).with_suffix("")
-    return folder if folder.is_dir() else None
+def anchor_folders(settings: JobSettings, key: str) -> dict[str, list[Path]]:
+    """The film with output ``key``'s anchor folders, by kind ("references", "hints")."""
+    found: dict[str, list[Path]] = {}
+    for kind in ("references", "hints"):
+        for root in getattr(settings, kind):
+            folder = Path(root) / PurePosixPath(key).with_suffix("")
+            if folder.is_dir():
+                found.setdefault(kind, []).append(folder)
+    return found
 
 
-def references_digest(folder: Path) -> str:
-    """What identifies a film's references: their names and contents (a changed picture redoes the film)."""
+def folder_digest(folder: Path) -> str:
+    """What identifies a folder of anchor pictures: names and contents (a changed picture redoes the film)."""
     from vidcolor.hashing import sha256_file
 
     h = hashlib.sha256()
@@ -128,24 +117,24 @@ def references_digest(folder: Path) -> str:
 
 
 def item_settings_hash(settings: JobSettings, kind: str, model_id: str, key: str) -> str:
-    """``settings_hash``, and for a film with references, their digest too."""
+    """``settings_hash``, and for a film with anchors, their digests too."""
     base = settings_hash(settings, kind, model_id)
-    folder = references_for(settings, key) if kind == "video" else None
-    if folder is None:
+    folders = anchor_folders(settings, key) if kind == "video" else {}
+    if not folders:
         return base
-    return hashlib.sha256((base + references_digest(folder)).encode()).hexdigest()[:16]
+    digests = [f"{k}:{folder_digest(f)}" for k, fs in sorted(folders.items()) for f in fs]
+    return hashlib.sha256((base + "".join(digests)).encode()).hexdigest()[:16]
 
 
 def settings_hash(settings: JobSettings, kind: str, model_id: str) -> str:
     """Short hash of what shapes an output of ``kind`` ("video" or "image")."""
-    shared = {"model": model_id, "render_factor": settings.render_factor}
+    run = asdict(settings.run)
+    shaping: dict[str, Any] = {"model": model_id, "render": _without(run["render"], SPEED_ONLY["render"])}
     if kind == "video":
-        shared.update(
-            container=settings.container,
-            codec=settings.codec,
-            crf=settings.crf,
-            preset=settings.preset,
-            temporal=settings.temporal,
-        )
-    blob = json.dumps({"kind": kind, **shared}, sort_keys=True).encode()
+        shaping.update(temporal=run["temporal"], encode=_without(run["encode"], SPEED_ONLY["encode"]), container=settings.container)
+    blob = json.dumps({"kind": kind, **shaping}, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _without(table: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in table.items() if k not in keys}

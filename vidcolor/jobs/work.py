@@ -67,20 +67,14 @@ class Worker:
         if self._model is None:
             from vidcolor.models.registry import load_model
 
-            self._model = load_model(self.settings.model)
+            self._model = load_model(self.settings.run.model)
         return self._model
-
-    def render_config(self) -> Any:
-        from vidcolor.settings import RenderConfig
-
-        s = self.settings
-        return RenderConfig(render_factor=s.render_factor, batch_size=s.batch_size, device=s.device)
 
     def image_colorizer(self) -> Any:
         if self._image_colorizer is None:
             from vidcolor.colorizer import Colorizer
 
-            self._image_colorizer = Colorizer(self.model(), self.render_config(), video=False)
+            self._image_colorizer = Colorizer(self.model(), self.settings.run.render, video=False)
         return self._image_colorizer
 
     def run(self, task: ItemTask, progress: ProgressSink | None = None, should_stop: StopCheck | None = None) -> ItemResult:
@@ -111,14 +105,11 @@ class Worker:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _video(self, task: ItemTask, staged: Path, progress: ProgressSink | None, should_stop: StopCheck | None) -> tuple[int, tuple[str, ...]]:
-        from vidcolor.jobs.settings import references_for
-        from vidcolor.settings import EncodeConfig, RunSettings, TemporalConfig
+        from vidcolor.jobs.settings import anchor_folders
         from vidcolor.video.anchors import AnchorFiles
         from vidcolor.video.run import colorize_video
 
-        s = self.settings
         last = [0.0]
-        folder = references_for(s, task.key)
 
         def on_frames(done: int, total: int | None) -> None:
             now = time.monotonic()
@@ -126,13 +117,9 @@ class Worker:
                 last[0] = now
                 progress(task.key, done, total)
 
-        run = RunSettings(
-            model=s.model,
-            render=self.render_config(),
-            temporal=TemporalConfig(enabled=s.temporal),
-            encode=EncodeConfig(codec=None if s.codec == "auto" else s.codec, crf=s.crf, preset=s.preset),
-        )
-        anchors = AnchorFiles.from_paths(references=[folder] if folder is not None else [])
+        folders = anchor_folders(self.settings, task.key)
+        anchors = AnchorFiles.from_paths(hints=folders.get("hints", []), references=folders.get("references", []))
+        run = self.settings.run
         report = colorize_video(
             task.src, staged, self.model(), run, anchors=anchors, overwrite=True, progress=on_frames, should_stop=should_stop
         )

@@ -41,6 +41,10 @@ class EncodeConfig:
 
     def __post_init__(self) -> None:
         # The codec, preset and pixel format are checked against OUT's container in plan_output.
+        if self.codec == "auto":  # recipes have no null: "auto" is the default choice
+            object.__setattr__(self, "codec", None)
+        if isinstance(self.crf, bool) or not isinstance(self.crf, int):
+            raise OutputError(f"--crf {self.crf!r} must be a whole number (0..63; 0 is lossless)")
         if not 0 <= self.crf <= 63:
             raise OutputError(f"--crf {self.crf} is out of range (0..63; 0 is lossless)")
         if self.threads < 0 or self.queue_frames < 1:
