@@ -45,10 +45,13 @@ def test_float32_backends_match_eager(tiny_model_path, luma, reference, backend)
 
 
 def test_bf16_backend_is_close_and_really_reduced(tiny_model_path, luma, reference):
-    model, resolved = prepare_backend(load_model(str(tiny_model_path)), "bf16", CPU)
+    given = load_model(str(tiny_model_path))
+    model, resolved = prepare_backend(given, "bf16", CPU)
     assert resolved == "bf16" and isinstance(model, TorchBackendModel) and model.dtype == torch.bfloat16
+    first = next(p for p in given.generator.parameters() if p.dim() == 4)
+    assert first.is_contiguous() and given.dtype == torch.float32  # the model given is left as it was
     seen = []
-    conv = next(m for m in model.base.generator.modules() if isinstance(m, torch.nn.Conv2d))
+    conv = next(m for m in model.net.generator.modules() if isinstance(m, torch.nn.Conv2d))
     handle = conv.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
     got = model.predict_chroma(luma)
     handle.remove()
@@ -107,6 +110,7 @@ def test_other_models_get_eager_by_default_and_no_onnx():
     model, name = prepare_backend(other, "bf16", CPU)
     assert name == "bf16" and model.dtype == torch.bfloat16
     assert model.generator.weight.is_contiguous(memory_format=torch.channels_last)
+    assert other.dtype == torch.float32 and other.generator.weight.is_contiguous()  # untouched
 
 
 def test_colorizer_uses_the_backend(tiny_model_path):

@@ -146,3 +146,23 @@ def test_shipped_default_model_is_registered_and_intact():
     chroma = model.predict_chroma(luma)
     assert chroma.shape == (1, 2, 64, 96) and torch.isfinite(chroma).all()
     assert GeneratorConfig.from_dict(model.generator.config.to_dict()) == model.generator.config
+
+
+def test_model_families_are_chosen_by_the_files_format_tag(tiny_model_path, tmp_path):
+    """One table (vidcolor.models.families): the weight file's format tag picks the family, and the
+    family declares what the model can do; an unknown tag is refused in one line."""
+    from safetensors.torch import save_file
+
+    from vidcolor.errors import ModelError
+    from vidcolor.models.families import FAMILIES, family_for_format, file_format
+    from vidcolor.models.registry import load_model
+
+    assert {f.format for f in FAMILIES} == {"vidcolor-generator", "deoldify-generator", "vidcolor-generator-onnx"}
+    assert family_for_format(file_format(tiny_model_path), tiny_model_path).name == "vidcolor"
+    model = load_model(str(tiny_model_path))
+    assert model.info.describes and not model.info.own_resize and not model.info.native_pictures
+    assert model.describe(torch.rand(1, 1, 64, 64)).shape[1] > 0
+    stranger = tmp_path / "stranger.safetensors"
+    save_file({"w": torch.zeros(1)}, str(stranger), metadata={"format": "someone-elses-net"})
+    with pytest.raises(ModelError, match="unknown model format 'someone-elses-net'"):
+        load_model(str(stranger))

@@ -12,19 +12,20 @@
 - ``auto``: the fastest backend measured on the device whose output matches float32 within
   ``TOLERANCE`` (benchmarks/bench_backends.py; figures in benchmarks/RESULTS.md).
 
-Every backend is wrapped back into a ColorModel, so the pipeline does not know which one runs.
+Every backend is wrapped back into a ColorModel, so the pipeline does not know which one runs;
+the model a backend is given is never changed (layouts and compilation apply to copies).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import copy
 from dataclasses import dataclass
 
 import torch
 
 from vidcolor.color import ab_to_chroma, luma_to_lightness
 from vidcolor.errors import InputError, ModelError
-from vidcolor.models.base import ColorModel, GeneratorModel, LightnessToAb, ModelInfo, precision
+from vidcolor.models.base import ColorModel, ColorModelBase, GeneratorModel, LightnessToAb, ModelInfo, precision
 from vidcolor.models.onnx_cache import forget_graph, graph_key, read_graph, write_graph
 from vidcolor.models.onnx_graph import OPSET, OnnxRuntimeModel, load_onnx_model, missing_onnx_package, onnx_bytes, require_onnx
 
@@ -107,54 +108,41 @@ def prepare_backend(
     return _generic(model, backend, device), backend
 
 
-_EXPORTS: OrderedDict[str, bytes] = OrderedDict()
-_EXPORTS_KEPT = 2
-
-
 def _onnx_model(model: GeneratorModel, threads: int | None) -> OnnxRuntimeModel:
     """The model's dynamic-size ONNX graph in an ONNX Runtime session. The export takes ~1.5 s,
-    so graphs are kept: the last few in memory (a batch job's many files export once) and on disk
-    between runs (vidcolor.models.onnx_cache), keyed by the weights themselves and the settings."""
+    so graphs are kept on disk between runs (vidcolor.models.onnx_cache), keyed by the weights
+    themselves and the settings: a batch job's many files export once."""
     require_onnx()
     key = graph_key(model.generator, model.temperature, OPSET)
-    graph = _EXPORTS.get(key)
-    stored = graph is None and (graph := read_graph(key)) is not None
+    graph = read_graph(key)
     if graph is not None:
         try:
-            return _keep(key, graph, OnnxRuntimeModel(graph, model.info, multiple=32, threads=threads))
+            return OnnxRuntimeModel(graph, model.info, multiple=32, threads=threads)
         except ModelError:
-            if not stored:
-                raise
             forget_graph(key)  # a damaged file on disk: build the graph again
     graph = onnx_bytes(model, None)
     write_graph(key, graph)
-    return _keep(key, graph, OnnxRuntimeModel(graph, model.info, multiple=32, threads=threads))
-
-
-def _keep(key: str, graph: bytes, session: OnnxRuntimeModel) -> OnnxRuntimeModel:
-    _EXPORTS[key] = graph
-    _EXPORTS.move_to_end(key)
-    while len(_EXPORTS) > _EXPORTS_KEPT:
-        _EXPORTS.popitem(last=False)
-    return session
+    return OnnxRuntimeModel(graph, model.info, multiple=32, threads=threads)
 
 
 def _generic(model: ColorModel, backend: str, device: torch.device) -> ColorModel:
-    """Other ColorModels (DeOldify's): layout, precision and compilation applied to their
-    ``generator`` module where they have one; they keep their own pre- and post-processing."""
+    """Other ColorModels (DeOldify's): layout, precision and compilation applied to a copy of
+    their ``generator`` module where they have one (the model given is left as it was); they keep
+    their own pre- and post-processing."""
     net = getattr(model, "generator", None)
     if not isinstance(net, torch.nn.Module):
         raise InputError(f"--backend {backend} is not available for model {model.info.name!r}; use eager")
+    runner = copy.copy(model)
+    net = copy.deepcopy(net)
     if backend in ("channels_last", "bf16", "fp16"):
-        net.to(memory_format=torch.channels_last)
+        net = net.to(memory_format=torch.channels_last)
+    runner.generator = torch.compile(net) if backend == "compile" else net  # type: ignore[attr-defined]
     if backend in REDUCED:
-        model.to(device, REDUCED[backend])
-    if backend == "compile":
-        model.generator = torch.compile(net)  # type: ignore[attr-defined]
-    return model
+        runner.to(device, REDUCED[backend])
+    return runner
 
 
-class TorchBackendModel:
+class TorchBackendModel(ColorModelBase):
     """A GeneratorModel run with a memory layout, an autocast dtype and optionally torch.compile."""
 
     def __init__(self, base: GeneratorModel, backend: str, dtype: torch.dtype = torch.float32) -> None:
@@ -163,13 +151,19 @@ class TorchBackendModel:
         self.backend = backend
         self.dtype = dtype
         self.channels_last = backend != "eager"
+        # The network in the backend's layout is a copy: the model given is left as it was.
+        generator = copy.deepcopy(base.generator)
         if self.channels_last:
-            base.generator.to(memory_format=torch.channels_last)
-        net = LightnessToAb(base.generator, base.temperature).eval()
+            generator = generator.to(memory_format=torch.channels_last)
+        net = LightnessToAb(generator, base.temperature).eval()
         self.net = torch.compile(net, dynamic=False) if backend == "compile" else net
+
+    def describe(self, luma: torch.Tensor) -> torch.Tensor:
+        return self.base.describe(luma)
 
     def to(self, device: torch.device, dtype: torch.dtype | None = None) -> TorchBackendModel:
         self.base.to(device)
+        self.net.to(device)
         if dtype is not None:
             self.dtype = dtype
         return self

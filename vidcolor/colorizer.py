@@ -44,7 +44,7 @@ class Colorizer:
         self.model, self.backend = prepare_backend(placed, config.backend, self.device, DTYPES[config.dtype], threads)
         # Matching features come from the eager model whatever the backend (only films with
         # references or hints ask for them); models without them (DeOldify's) have none.
-        self._describe = getattr(placed, "describe", None)
+        self._describe = placed.describe if placed.info.describes else None
         info = model.info
         self.render_factor = config.render_factor or (info.default_render_factor_video if video else info.default_render_factor)
         self.config = config
@@ -57,24 +57,23 @@ class Colorizer:
         size = self.render_size(*luma.shape[-2:])
         luma = luma.to(self.device, non_blocking=True).float()
         # A model with its own resize (DeOldify: 8-bit grey, Pillow's filter) is fed the way it was trained.
-        own = getattr(self.model, "resize_luma", None)
-        return own(luma, size) if own is not None else resize_luma(luma, size)
+        return self.model.resize_luma(luma, size) if self.model.info.own_resize else resize_luma(luma, size)
 
     @property
     def native_pictures(self) -> bool:
         """Stills are finished by the model's own post-processing (DeOldify's, when chosen)."""
-        return self.config.deoldify_postprocess == "native" and hasattr(self.model, "predict_rgb")
+        return self.config.deoldify_postprocess == "native" and self.model.info.native_pictures
 
     def predict_rgb(self, small: torch.Tensor) -> torch.Tensor:
         """Render-size luma (B,1,h,w) -> the model's own RGB (B,3,h,w), in chunks of ``batch_size``
         (only for a model with ``predict_rgb``: see ``native_pictures``)."""
         step = max(1, self.config.batch_size)
-        return torch.cat([self.model.predict_rgb(small[i : i + step]) for i in range(0, len(small), step)])  # type: ignore[attr-defined]
+        return torch.cat([self.model.predict_rgb(small[i : i + step]) for i in range(0, len(small), step)])
 
     def finish_picture(self, rgb_small: torch.Tensor, luma: np.ndarray) -> np.ndarray:
         """The model's own RGB (1,3,h,w) and the picture's full-size luma (H,W) in [0, 1] -> the
         8-bit (H,W,3) picture, by the model's own post-processing (see ``native_pictures``)."""
-        return self.model.finish_picture(rgb_small[0], luma)  # type: ignore[attr-defined]
+        return self.model.finish_picture(rgb_small[0], luma)
 
     @property
     def describes(self) -> bool:
@@ -106,7 +105,7 @@ class Colorizer:
                 parts.append(self.model.predict_chroma(small[i : i + step], matrix))
             else:
                 planes = hints[i : i + step].to(small.device)
-                chroma = self.model.predict_chroma(small[i : i + step], matrix, hints=planes)  # type: ignore[call-arg]
+                chroma = self.model.predict_chroma(small[i : i + step], matrix, hints=planes)
                 if self.config.hint_spread is not None:
                     chroma = spread_hints(small[i : i + step].float(), chroma.float(), planes, matrix, self.config.hint_spread)
                 parts.append(chroma)

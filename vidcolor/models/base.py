@@ -10,10 +10,12 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Protocol, Self
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vidcolor.color import ab_to_chroma, luma_to_lightness
+from vidcolor.errors import ModelError
 
 
 @dataclass(frozen=True)
@@ -24,21 +26,65 @@ class ModelInfo:
     default_render_factor: int = 16  # render size = render_factor × 16 (DeOldify's convention)
     default_render_factor_video: int = 16
     keep_aspect: bool = True  # False: stretched to a square (DeOldify)
+    # Capabilities, declared by the model's family (vidcolor.models.families), never probed:
     takes_hints: bool = False  # accepts colour-hint planes beside the luma (vidcolor.hints)
+    describes: bool = False  # gives matching features (``describe``; vidcolor.matching)
+    own_resize: bool = False  # resizes the luma its own way (``resize_luma``; DeOldify's 8-bit grey)
+    native_pictures: bool = False  # can finish stills its own way (``predict_rgb``, ``finish_picture``)
     extra: dict[str, str] = field(default_factory=dict)
 
 
 class ColorModel(Protocol):
+    """Every model the pipeline runs. ``predict_chroma`` is required; the other methods work only
+    where ``info`` declares the capability (``ColorModelBase`` refuses them otherwise)."""
+
     info: ModelInfo
 
-    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> ColorModel: ...
-
-    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
-        """(B,1,h,w) luma Y' in [0,1] at render size -> (B,2,h,w) CbCr centred on 0.
-
-        A model whose ``info.takes_hints`` also accepts ``hints=`` (B,3,h,w) planes (vidcolor.hints);
-        the Colorizer passes them only to such a model."""
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> ColorModel:
+        """The model on ``device`` computing in ``dtype`` (torch models move, like a Module)."""
         ...
+
+    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,1,h,w) luma Y' in [0,1] at render size -> (B,2,h,w) CbCr centred on 0; ``hints``
+        (B,3,h,w) planes (vidcolor.hints) only for a model whose ``info.takes_hints``."""
+        ...
+
+    def describe(self, luma: torch.Tensor) -> torch.Tensor:
+        """(B,1,h,w) render luma -> (B,C,h/8,w/8) unit feature vectors (``info.describes``)."""
+        ...
+
+    def resize_luma(self, luma: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Full-size luma (B,1,H,W) -> what the network sees at ``size`` (``info.own_resize``)."""
+        ...
+
+    def predict_rgb(self, small: torch.Tensor) -> torch.Tensor:
+        """Render luma (B,1,h,w) -> the model's own RGB (B,3,h,w) (``info.native_pictures``)."""
+        ...
+
+    def finish_picture(self, rgb_small: torch.Tensor, luma: np.ndarray) -> np.ndarray:
+        """The model's own RGB (3,h,w) + full-size luma (H,W) -> (H,W,3) uint8 (``info.native_pictures``)."""
+        ...
+
+
+class ColorModelBase:
+    """The optional methods of ``ColorModel``, refused for a model that does not declare them."""
+
+    info: ModelInfo
+
+    def _lacks(self, what: str) -> ModelError:
+        return ModelError(f"model {self.info.name!r} has no {what}")
+
+    def describe(self, luma: torch.Tensor) -> torch.Tensor:
+        raise self._lacks("matching features")
+
+    def resize_luma(self, luma: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return resize_luma(luma, size)
+
+    def predict_rgb(self, small: torch.Tensor) -> torch.Tensor:
+        raise self._lacks("picture post-processing of its own")
+
+    def finish_picture(self, rgb_small: torch.Tensor, luma: np.ndarray) -> np.ndarray:
+        raise self._lacks("picture post-processing of its own")
 
 
 def render_shape(height: int, width: int, render_factor: int, keep_aspect: bool, multiple: int = 32) -> tuple[int, int]:
@@ -64,7 +110,7 @@ def precision(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractCo
     return contextlib.nullcontext()
 
 
-class TorchColorModel:
+class TorchColorModel(ColorModelBase):
     """What every torch-backed ColorModel shares: a network in eval mode, its info, the device it
     runs on and the dtype it computes in (``to``)."""
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from vidcolor.color import ab_to_chroma, luma_to_lightness
 from vidcolor.errors import InputError, ModelError
-from vidcolor.models.base import GeneratorModel, LightnessToAb, ModelInfo
+from vidcolor.models.base import ColorModelBase, GeneratorModel, LightnessToAb, ModelInfo
 from vidcolor.models.weights import sha256_file
 
 OPSET = 17
@@ -79,7 +79,7 @@ def onnx_bytes(model: GeneratorModel, render_size: tuple[int, int] | None, opset
     return buf.getvalue()
 
 
-class OnnxRuntimeModel:
+class OnnxRuntimeModel(ColorModelBase):
     """An ONNX graph (L* -> ab, the contract above) run by ONNX Runtime as a ColorModel."""
 
     def __init__(self, model: bytes | str, info: ModelInfo, multiple: int = 32, threads: int | None = None) -> None:
@@ -104,7 +104,7 @@ class OnnxRuntimeModel:
         shape = inputs[0].shape
         self.fixed_size = tuple(shape[2:]) if all(isinstance(s, int) for s in shape[2:]) else None
         self.hint_input = names == ["lightness", "hints"]
-        self.info = replace(info, takes_hints=self.hint_input)
+        self.info = replace(info, takes_hints=self.hint_input, describes=False, own_resize=False, native_pictures=False)
         self.multiple = multiple
 
     def with_threads(self, threads: int | None) -> OnnxRuntimeModel:
@@ -143,6 +143,18 @@ class OnnxRuntimeModel:
             feed["hints"] = hints.contiguous().numpy()
         ab = torch.from_numpy(self.session.run(["ab"], feed)[0])
         return ab_to_chroma(luma, ab[..., :h, :w].contiguous(), matrix)
+
+
+def read_format(path: Path) -> str:
+    """The ``format`` tag in an ONNX file's metadata ("" when it has none)."""
+    require_onnx()
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and others for a damaged file
+        raise ModelError(f"{path}: not a readable ONNX file ({exc.__class__.__name__})") from None
+    return {m.key: m.value for m in proto.metadata_props}.get("format", "")
 
 
 def load_onnx_model(path: str) -> OnnxRuntimeModel:

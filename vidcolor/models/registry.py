@@ -3,9 +3,8 @@
 Shipped models are listed in ``vidcolor/weights/registry.json`` (name, file, version, sha256,
 default render factors, card). A ``--model`` value may be:
 - a registry name (``default`` is an alias of the shipped default model);
-- a path to a vidcolor ``.safetensors`` file, or to a ``.onnx`` file from ``vidcolor export onnx``;
-- ``deoldify-artistic:PATH``, ``deoldify-stable:PATH`` or ``deoldify-video:PATH``: a DeOldify
-  checkpoint loaded directly (see vidcolor.models.deoldify).
+- a path to a weight file of any family (vidcolor.models.families: its format tag decides);
+- ``FAMILY-KIND:PATH`` for a publisher's own checkpoint (``deoldify-video:PATH``).
 """
 
 from __future__ import annotations
@@ -15,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidcolor.errors import ModelError
-from vidcolor.models.base import ColorModel, GeneratorModel, ModelInfo
-from vidcolor.models.weights import load_generator, sha256_file
+from vidcolor.models.base import ColorModel
+from vidcolor.models.families import family_for_format, family_for_prefix, file_format
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 REGISTRY_FILE = WEIGHTS_DIR / "registry.json"
@@ -66,52 +65,18 @@ def find_entry(name: str, entries: list[RegistryEntry] | None = None) -> Registr
     raise ModelError(f"unknown model {name!r} (registered: {known}; or give a .safetensors path)")
 
 
-def _is_deoldify_file(path: Path) -> bool:
-    """A DeOldify generator converted by `vidcolor models import-deoldify` (metadata format
-    "deoldify-generator"); it is built by vidcolor.models.deoldify, not by load_generator."""
-    from vidcolor.models.deoldify import is_deoldify_file
-
-    return is_deoldify_file(path)
-
-
 def load_model(spec: str = DEFAULT_ALIAS, temperature: float | None = None) -> ColorModel:
-    """Resolve a ``--model`` value to a ready (eval-mode, CPU) ColorModel."""
-    if spec.startswith("deoldify-"):
-        kind, sep, path = spec.partition(":")
-        if sep and path:
-            from vidcolor.models.deoldify import load_deoldify_model
-
-            return load_deoldify_model(kind.removeprefix("deoldify-"), path)
-        # Without ":PATH" it may still name a registered (converted) DeOldify model.
-        if not any(e.name == spec for e in read_registry()):
-            raise ModelError(f"{spec!r}: write deoldify-KIND:PATH (KIND artistic, stable or video)")
+    """Resolve a ``--model`` value to a ready (eval-mode, CPU) ColorModel: a family prefix and a
+    path (``deoldify-video:FILE``), a weight file, or a registered name; the file's format tag
+    picks its family (vidcolor.models.families)."""
+    prefix, sep, rest = spec.partition(":")
+    family = family_for_prefix(prefix) if sep else None
+    if family is not None and rest:
+        return family.load_foreign(prefix, rest)
+    if not sep and family_for_prefix(spec) is not None and not any(e.name == spec for e in read_registry()):
+        raise ModelError(f"{spec!r}: write {spec}:PATH (a checkpoint of that kind)")
     path = Path(spec)
-    if spec.lower().endswith(".onnx"):  # written by `vidcolor export onnx`; runs on ONNX Runtime
-        if temperature is not None:
-            raise ModelError(f"{spec}: an ONNX model's temperature is fixed when it is exported")
-        from vidcolor.models.onnx_graph import load_onnx_model
-
-        return load_onnx_model(spec)
-    if spec.endswith(".safetensors") or path.is_file():
-        if _is_deoldify_file(path):
-            from vidcolor.models.deoldify import load_converted_model
-
-            return load_converted_model(path)
-        generator, meta = load_generator(path)
-        info = ModelInfo(name=meta.get("name", path.stem), version=meta.get("version", ""), sha256=sha256_file(path), takes_hints=generator.config.hints)
-        return GeneratorModel(generator, info, temperature)
+    if spec.lower().endswith((".onnx", ".safetensors")) or path.is_file():
+        return family_for_format(file_format(path), path).load(path, None, None, temperature)
     entry = find_entry(spec)
-    if _is_deoldify_file(entry.path):
-        from vidcolor.models.deoldify import load_converted_model
-
-        return load_converted_model(entry.path, expected_sha256=entry.sha256, name=entry.name, version=entry.version)
-    generator, _ = load_generator(entry.path, expected_sha256=entry.sha256)
-    info = ModelInfo(
-        name=entry.name,
-        version=entry.version,
-        sha256=entry.sha256,
-        default_render_factor=entry.default_render_factor,
-        default_render_factor_video=entry.default_render_factor_video,
-        takes_hints=generator.config.hints,
-    )
-    return GeneratorModel(generator, info, temperature if temperature is not None else entry.temperature)
+    return family_for_format(file_format(entry.path), entry.path).load(entry.path, entry.sha256, entry, temperature)

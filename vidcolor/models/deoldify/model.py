@@ -74,6 +74,8 @@ def model_info(kind: str, name: str, sha256: str, version: str = "", source: str
         default_render_factor=RENDER_FACTOR,
         default_render_factor_video=RENDER_FACTOR_VIDEO,
         keep_aspect=False,
+        own_resize=True,
+        native_pictures=True,
         extra=extra,
     )
 
