@@ -58,7 +58,9 @@ def decode(path: Path, keep: set[int]) -> tuple[list[np.ndarray], list[Fraction]
 def contact_sheet(rows: list[tuple[str, list[np.ndarray]]], width: int = 256) -> np.ndarray:
     out = []
     for label, frames in rows:
-        tiles = [cv2.resize(f, (width, round(f.shape[0] * width / f.shape[1])), interpolation=cv2.INTER_AREA) for f in frames]
+        tiles = [
+            cv2.resize(f, (width, round(f.shape[0] * width / f.shape[1])), interpolation=cv2.INTER_AREA) for f in frames
+        ]
         row = np.ascontiguousarray(np.concatenate(tiles, axis=1))
         cv2.putText(row, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
         out.append(row)
@@ -80,14 +82,23 @@ def main() -> None:
     keep = {i for i in args.sheet_frames if i < args.frames}
     y_in, t_in, c_in, rgb_in = decode(clip, keep)
     a_in = footage.audio_packets(clip)
-    print(f"input {clip.relative_to(footage.ROOT)}: {len(y_in)} frames, {len(a_in)} AAC packets, mean chroma offset {np.mean(c_in):.2f}")
+    print(
+        f"input {clip.relative_to(footage.ROOT)}: {len(y_in)} frames, {len(a_in)} AAC packets, mean chroma offset "
+        f"{np.mean(c_in):.2f}"
+    )
     tmp = Path(tempfile.mkdtemp(prefix="vidcolor-accept-"))
     cases = [("default (libx264 crf 18), .mp4", "default.mp4", [])]
     if not args.only_default:
-        cases += [("--codec ffv1, .mkv", "ffv1.mkv", ["--codec", "ffv1"]), ("--crf 0, .mp4", "crf0.mp4", ["--crf", "0"])]
+        cases += [
+            ("--codec ffv1, .mkv", "ffv1.mkv", ["--codec", "ffv1"]),
+            ("--crf 0, .mp4", "crf0.mp4", ["--crf", "0"]),
+        ]
     results = []
     sheet_rows = [("input (B&W)", [rgb_in[i] for i in sorted(keep)])]
-    print("| run | frames | timestamps equal | audio packets identical | luma PSNR mean / worst (dB) | luma bit-exact | mean abs(U-128),abs(V-128) | wall s |")
+    print(
+        "| run | frames | timestamps equal | audio packets identical | luma PSNR mean / worst (dB) | luma bit-exact | "
+        "mean abs(U-128),abs(V-128) | wall s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for label, name, extra in cases:
         out = tmp / name
@@ -121,7 +132,8 @@ def main() -> None:
         results.append(r)
         print(
             f"| {label} | {r['frames']} | {same_t} | {r['audio_identical']} | {r['luma_psnr_mean']:.2f} / "
-            f"{r['luma_psnr_worst']:.2f} (frame {r['worst_frame']}) | {exact} | {r['chroma_offset']:.2f} | {wall:.0f} |",
+            f"{r['luma_psnr_worst']:.2f} (frame {r['worst_frame']}) | {exact} | {r['chroma_offset']:.2f} | {wall:.0f} "
+            "|",
             flush=True,
         )
         if name == "default.mp4":
@@ -141,7 +153,9 @@ def main() -> None:
         cv2.imwrite(str(args.sheet), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
         print(f"contact sheet: {args.sheet}")
     if args.json:
-        args.json.write_text(json.dumps({"clip": str(clip), "results": results, "verdict": verdict}, indent=2, default=str))
+        args.json.write_text(
+            json.dumps({"clip": str(clip), "results": results, "verdict": verdict}, indent=2, default=str)
+        )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,9 @@ def cpu_name() -> str:
 def machine_busy() -> str:
     """What else shares the CPU: a running (not paused) training run, and the load average."""
     try:
-        pids = subprocess.run(["pgrep", "-f", "vidcolor train|_bg_train"], capture_output=True, text=True, check=False).stdout.split()
+        pids = subprocess.run(
+            ["pgrep", "-f", "vidcolor train|_bg_train"], capture_output=True, text=True, check=False
+        ).stdout.split()
     except OSError:
         pids = []
     running = []
@@ -112,12 +114,20 @@ def compare(luma: torch.Tensor, ref: torch.Tensor, got: torch.Tensor) -> dict[st
 
 def within(stats: dict[str, float]) -> bool:
     t = TOLERANCE
-    return stats["mean_cv"] <= t.mean_code_values and stats["p999_cv"] <= t.p999_code_values and stats["psnr_db"] >= t.min_psnr_db
+    return (
+        stats["mean_cv"] <= t.mean_code_values
+        and stats["p999_cv"] <= t.p999_code_values
+        and stats["psnr_db"] >= t.min_psnr_db
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="default", help="registered name or .safetensors; 'random' or an unregistered default: Generator()")
+    ap.add_argument(
+        "--model",
+        default="default",
+        help="registered name or .safetensors; 'random' or an unregistered default: Generator()",
+    )
     ap.add_argument("--size", default="854x480", help="video size WxH whose render size is measured")
     ap.add_argument("--render-factor", type=int, default=None)
     ap.add_argument("--batch", type=int, default=8)
@@ -159,7 +169,17 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit("list eager first: it is the float32 reference")
             ref = out
         stats = compare(small, ref, out)
-        rows.append({"backend": resolved, "prepare_s": prep, "first_batch_s": first, "ms_per_frame": ms, "fps": 1000 / ms, **stats, "within_tolerance": bool(within(stats))})
+        rows.append(
+            {
+                "backend": resolved,
+                "prepare_s": prep,
+                "first_batch_s": first,
+                "ms_per_frame": ms,
+                "fps": 1000 / ms,
+                **stats,
+                "within_tolerance": bool(within(stats)),
+            }
+        )
         print(f"{resolved}: {ms:.1f} ms/frame", file=sys.stderr, flush=True)
 
     info = {
@@ -179,14 +199,23 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         pass
     print(f"{time.strftime('%Y-%m-%d %H:%M')}; {machine_busy()}")
-    print(f"model {label}; {info['video_size']} video -> render {info['render_size']}; batch {args.batch}; "
-          f"{info['threads']} threads; {info['cpu']}; torch {info['torch']}, onnxruntime {info.get('onnxruntime', '-')}")
+    print(
+        f"model {label}; {info['video_size']} video -> render {info['render_size']}; batch {args.batch}; "
+        f"{info['threads']} threads; {info['cpu']}; torch {info['torch']}, onnxruntime {info.get('onnxruntime', '-')}"
+    )
     print()
-    print("| backend | prepare s | first batch s | ms/frame | fps | mean abs dCbCr (code values) | p99.9 | max | composed PSNR dB | within tolerance |")
+    print(
+        "| backend | prepare s | first batch s | ms/frame | fps | mean abs dCbCr (code values) | p99.9 | max | "
+        "composed PSNR dB | within tolerance |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
-        print(f"| {r['backend']} | {r['prepare_s']:.1f} | {r['first_batch_s']:.1f} | {r['ms_per_frame']:.1f} | {r['fps']:.1f} | "
-              f"{r['mean_cv']:.4f} | {r['p999_cv']:.3f} | {r['max_cv']:.3f} | {r['psnr_db']:.1f} | {'yes' if r['within_tolerance'] else 'no'} |")
+        print(
+            f"| {r['backend']} | {r['prepare_s']:.1f} | {r['first_batch_s']:.1f} | {r['ms_per_frame']:.1f} | "
+            f"{r['fps']:.1f} | "
+            f"{r['mean_cv']:.4f} | {r['p999_cv']:.3f} | {r['max_cv']:.3f} | {r['psnr_db']:.1f} | "
+            f"{'yes' if r['within_tolerance'] else 'no'} |"
+        )
     if args.json:
         args.json.write_text(json.dumps({"info": info, "rows": rows}, indent=2))
 

@@ -78,7 +78,10 @@ def main() -> None:
     header["load_average_at_end"] = os.getloadavg()
     print(json.dumps(header))
     for r in results:
-        print(f"{r['kind']:9s} {r['render']}  {r['parameters']:>11,} params  {r['gflop']:.0f} GFLOP  median {r['median_s']:.2f} s/frame  (min {r['min_s']:.2f}, {r['runs']} runs)")
+        print(
+            f"{r['kind']:9s} {r['render']}  {r['parameters']:>11,} params  {r['gflop']:.0f} GFLOP  median "
+            f"{r['median_s']:.2f} s/frame  (min {r['min_s']:.2f}, {r['runs']} runs)"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"header": header, "results": results}, f, indent=2)

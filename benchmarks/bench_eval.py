@@ -48,7 +48,9 @@ def main() -> None:
             spec = model_from_checkpoint(Path(spec), Path(tmp) / "model.safetensors")
         model = load_model(spec)
         start = time.time()
-        report = evaluate_images(paths, model, RenderConfig(render_factor=args.render_factor, device="cpu", batch_size=1))
+        report = evaluate_images(
+            paths, model, RenderConfig(render_factor=args.render_factor, device="cpu", batch_size=1)
+        )
         seconds = time.time() - start
     m = report.mean()
     print(f"model {report.model}, render factor {report.render_factor}, {len(report.images)} pictures from {args.data}")

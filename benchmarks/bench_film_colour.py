@@ -85,20 +85,35 @@ def main() -> None:
             for name, model in models.items():
                 out = Path(tmp) / f"{clip.stem}-{name}.mp4"
                 t0 = time.perf_counter()
-                colorize_video(grey_path, out, model, RunSettings(render=RenderConfig(), temporal=TemporalConfig(), encode=EncodeConfig()))
+                colorize_video(
+                    grey_path,
+                    out,
+                    model,
+                    RunSettings(render=RenderConfig(), temporal=TemporalConfig(), encode=EncodeConfig()),
+                )
                 outs[name] = rgb_frames(out)
                 row[name] = mean_psnr(outs[name], truth)
                 row[name + " s"] = time.perf_counter() - t0
             rows.append(row)
             for k in (0, len(truth) - 1):
                 tiles.append([grey[k], *(outs[n][k] for n in models), truth[k]])
-            print(f"{clip.stem}: grey {row['grey']:.2f} dB, " + ", ".join(f"{n} {row[n] - row['grey']:+.2f} dB" for n in models), file=sys.stderr)
+            print(
+                f"{clip.stem}: grey {row['grey']:.2f} dB, "
+                + ", ".join(f"{n} {row[n] - row['grey']:+.2f} dB" for n in models),
+                file=sys.stderr,
+            )
     names = list(models)
     print("| clip | grey PSNR | " + " | ".join(f"{n} vs grey" for n in names) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in names) + " |")
     for r in rows:
-        print(f"| {r['clip']} | {r['grey']:.2f} dB | " + " | ".join(f"{r[n] - r['grey']:+.2f} dB" for n in names) + " |")
-    print(f"| **mean** | {np.mean([r['grey'] for r in rows]):.2f} dB | " + " | ".join(f"**{np.mean([r[n] - r['grey'] for r in rows]):+.2f} dB**" for n in names) + " |")
+        print(
+            f"| {r['clip']} | {r['grey']:.2f} dB | " + " | ".join(f"{r[n] - r['grey']:+.2f} dB" for n in names) + " |"
+        )
+    print(
+        f"| **mean** | {np.mean([r['grey'] for r in rows]):.2f} dB | "
+        + " | ".join(f"**{np.mean([r[n] - r['grey'] for r in rows]):+.2f} dB**" for n in names)
+        + " |"
+    )
     cols = 2 + len(names)
     sheet = Image.new("RGB", (cols * (TILE[0] + 4), 18 + len(tiles) * (TILE[1] + 4)), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
@@ -106,7 +121,9 @@ def main() -> None:
         draw.text((j * (TILE[0] + 4) + 4, 3), label, fill=(0, 0, 0))
     for i, row_tiles in enumerate(tiles):
         for j, tile in enumerate(row_tiles):
-            sheet.paste(Image.fromarray(tile).resize(TILE, Image.Resampling.BOX), (j * (TILE[0] + 4), 18 + i * (TILE[1] + 4)))
+            sheet.paste(
+                Image.fromarray(tile).resize(TILE, Image.Resampling.BOX), (j * (TILE[0] + 4), 18 + i * (TILE[1] + 4))
+            )
     sheet.save(args.sheet, optimize=True)
     print(f"\ncontact sheet: {args.sheet}", file=sys.stderr)
 

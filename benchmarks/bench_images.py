@@ -62,7 +62,9 @@ def main() -> None:
         jobs = [(p, tmp_path / "out" / f"{i}_{p.name}") for i in range(args.copies) for p in photos]
         figures = {}
         for batch in (1, args.batch):
-            colorizer = Colorizer(model, RenderConfig(render_factor=args.render_factor, batch_size=batch, device="cpu"), video=False)
+            colorizer = Colorizer(
+                model, RenderConfig(render_factor=args.render_factor, batch_size=batch, device="cpu"), video=False
+            )
             run(jobs[:1], colorizer)  # warm-up
             elapsed, cpu = run(jobs, colorizer)
             figures[f"batch_{batch}_wall_s_per_image"] = round(elapsed / len(jobs), 3)

@@ -42,7 +42,9 @@ def make_input(path: Path, seconds: int) -> Path:
     for i in range(seconds * FPS):
         y = np.roll(base, 3 * i, axis=1)
         y[:, (5 * i) % WIDTH] = 235
-        frame = av.VideoFrame.from_ndarray(np.concatenate([y, chroma.reshape(HEIGHT // 4, WIDTH), chroma.reshape(HEIGHT // 4, WIDTH)]), "yuv420p")
+        frame = av.VideoFrame.from_ndarray(
+            np.concatenate([y, chroma.reshape(HEIGHT // 4, WIDTH), chroma.reshape(HEIGHT // 4, WIDTH)]), "yuv420p"
+        )
         frame.pts = i
         for p in video.encode(frame):
             out.mux(p)
@@ -66,7 +68,9 @@ def make_input(path: Path, seconds: int) -> Path:
 def run_child(args: list[str]) -> tuple[float, float, int]:
     """Run ``vidcolor run ...`` in a child; (peak RSS MiB, wall seconds, exit code)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "vidcolor", "run", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidcolor", "run", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode() if proc.stderr else ""
@@ -98,8 +102,20 @@ def main() -> None:
     model = work / "tiny.safetensors"
     torch.manual_seed(0)
     save_generator(Generator(), model)
-    common = ["--model", str(model), "--render-factor", args.render_factor, "--batch-size", args.batch_size,
-              "--keyframe-interval", args.keyframe_interval, "--preset", "ultrafast", "--quiet", "--overwrite"]
+    common = [
+        "--model",
+        str(model),
+        "--render-factor",
+        args.render_factor,
+        "--batch-size",
+        args.batch_size,
+        "--keyframe-interval",
+        args.keyframe_interval,
+        "--preset",
+        "ultrafast",
+        "--quiet",
+        "--overwrite",
+    ]
     print("| input | frames | peak RSS (MiB) | wall (s) | fps |")
     print("|---|---|---|---|---|")
     results = {}

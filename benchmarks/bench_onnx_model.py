@@ -101,7 +101,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="default")
     ap.add_argument("--int8", action="store_true")
-    ap.add_argument("--startup", action="store_true", help="also time model load and backend set-up, cache empty and filled")
+    ap.add_argument(
+        "--startup", action="store_true", help="also time model load and backend set-up, cache empty and filled"
+    )
     ap.add_argument("--films", type=Path, default=Path("../shared/data/video-tune"))
     args = ap.parse_args()
     import footage
@@ -112,10 +114,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = f"{tmp}/model.onnx"
         Path(fp32).write_bytes(onnx_bytes(model, None))
-        print(f"model {model.info.name} {model.info.version}; render {SIZE[0]}x{SIZE[1]}, batch 8, real frames of vtest.avi")
+        print(
+            f"model {model.info.name} {model.info.version}; render {SIZE[0]}x{SIZE[1]}, batch 8, real frames of "
+            "vtest.avi"
+        )
         for threads in (1, 2):
             print(f"fp32, {threads} thread(s): {ms_per_frame(session(fp32, threads), test):.1f} ms/frame")
-        print("operator shares (fp32, 1 thread): " + ", ".join(f"{op} {share:.0%}" for op, share in op_shares(fp32, test)))
+        print(
+            "operator shares (fp32, 1 thread): " + ", ".join(f"{op} {share:.0%}" for op, share in op_shares(fp32, test))
+        )
         if args.startup:
             startup_seconds(args.model)
         if not args.int8:
@@ -139,15 +146,31 @@ def main() -> None:
             def get_next(self):
                 return next(self.items, None)
 
-        variants = {"all convolutions": [], "head in fp32": convs[-1:], "decoder + head in fp32": [c for c in convs if "encoder" not in c]}
+        variants = {
+            "all convolutions": [],
+            "head in fp32": convs[-1:],
+            "decoder + head in fp32": [c for c in convs if "encoder" not in c],
+        }
         for name, excluded in variants.items():
             out = f"{tmp}/int8.onnx"
-            quantize_static(pre, out, Frames(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"], nodes_to_exclude=excluded)
+            quantize_static(
+                pre,
+                out,
+                Frames(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["Conv"],
+                nodes_to_exclude=excluded,
+            )
             sess = session(out, 1)
             err = np.abs(sess.run(["ab"], {"lightness": test})[0] - reference)
-            print(f"int8, {name}: {ms_per_frame(sess, test):.1f} ms/frame (1 thread); ab error mean {err.mean():.2f}, "
-                  f"p99.9 {np.percentile(err, 99.9):.1f}, max {err.max():.1f} ({len(calibration)} calibration frames from {len(films)} clips)")
+            print(
+                f"int8, {name}: {ms_per_frame(sess, test):.1f} ms/frame (1 thread); ab error mean {err.mean():.2f}, "
+                f"p99.9 {np.percentile(err, 99.9):.1f}, max {err.max():.1f} ({len(calibration)} calibration frames "
+                f"from {len(films)} clips)"
+            )
 
 
 if __name__ == "__main__":

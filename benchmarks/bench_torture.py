@@ -48,8 +48,16 @@ def grey_frames(n: int, width: int = W, height: int = H) -> list[np.ndarray]:
     return [(((xx + 3 * i) // 16 + yy // 16) % 2 * 120 + 60).astype(np.uint8) for i in range(n)]
 
 
-def make_clip(path: Path, frames: int = 12, width: int = W, height: int = H, codec: str = "libx264", pix_fmt: str = "yuv420p",
-              field_order: int = 0, audio: bool = True) -> Path:
+def make_clip(
+    path: Path,
+    frames: int = 12,
+    width: int = W,
+    height: int = H,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    field_order: int = 0,
+    audio: bool = True,
+) -> Path:
     out = av.open(str(path), "w")
     vs = out.add_stream(codec, rate=FPS)
     vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
@@ -70,7 +78,9 @@ def make_clip(path: Path, frames: int = 12, width: int = W, height: int = H, cod
         n = 1024
         for k in range(frames * 48000 // FPS // n):
             t = (np.arange(n) + k * n) / 48000
-            a = av.AudioFrame.from_ndarray(np.tile(np.sin(2 * np.pi * 440 * t).astype(np.float32), (2, 1)), format="fltp", layout="stereo")
+            a = av.AudioFrame.from_ndarray(
+                np.tile(np.sin(2 * np.pi * 440 * t).astype(np.float32), (2, 1)), format="fltp", layout="stereo"
+            )
             a.sample_rate, a.pts = 48000, k * n
             for p in sound.encode(a):
                 out.mux(p)
@@ -94,6 +104,7 @@ def make_png(path: Path, width: int, height: int) -> Path:
 
 def png_bomb(path: Path, side: int = 100_000) -> Path:
     """A valid PNG header that declares side×side pixels over a few bytes of data."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         import zlib
 
@@ -102,7 +113,9 @@ def png_bomb(path: Path, side: int = 100_000) -> Path:
     import zlib
 
     ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -236,7 +249,9 @@ def existing_output(d: Path) -> list[str]:
 def concurrent(d: Path) -> list[str]:
     # A second run on the same OUT while the first holds its lock: refused, the first unharmed.
     make_clip(d / "film.mp4", frames=200)
-    first = subprocess.Popen([*CLI, "run", "film.mp4", "out.mp4", "--quiet"], cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        [*CLI, "run", "film.mp4", "out.mp4", "--quiet"], cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 60
     while time.time() < deadline and not any(p.name.startswith(".") and "out" in p.name for p in d.iterdir()):
         time.sleep(0.1)
@@ -267,7 +282,12 @@ def bad_safetensors_header(d: Path) -> list[str]:
 def lying_safetensors(d: Path) -> list[str]:
     # A header that declares a 2^40-element tensor over 8 bytes of data.
     make_clip(d / "film.mp4")
-    header = json.dumps({"w": {"dtype": "F32", "shape": [1 << 20, 1 << 20], "data_offsets": [0, 8]}, "__metadata__": {"vidcolor": "{not json"}}).encode()
+    header = json.dumps(
+        {
+            "w": {"dtype": "F32", "shape": [1 << 20, 1 << 20], "data_offsets": [0, 8]},
+            "__metadata__": {"vidcolor": "{not json"},
+        }
+    ).encode()
     (d / "lying.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 8)
     return ["run", "film.mp4", "out.mp4", "--model", "lying.safetensors"]
 
@@ -339,14 +359,42 @@ def cases(huge: int) -> list[Case]:
         Case("IN truncated mp4 (no index)", truncated, False),
         Case("IN mkv cut mid-cluster", cut_mkv, True, ("out.mkv",)),
         Case("IN damaged in the middle", damaged_middle, True, ("out.mkv",)),
-        Case("odd 321x241 4:4:4 -> x264", args_run(clip("f.mkv", width=321, height=241, codec="ffv1", pix_fmt="yuv444p", audio=False), "out.mp4"),
-             True, ("out.mp4",), check=size_kept(321, 241, "out.mp4")),
-        Case("odd 321x241 4:2:0 -> x264 (padded, warned)", args_run(clip("f.mkv", width=321, height=241, codec="ffv1", audio=False), "out.mp4"),
-             True, ("out.mp4",), check=size_kept(322, 242, "out.mp4")),
-        Case("10-bit 4:2:2 -> ffv1", args_run(clip("f.mkv", codec="ffv1", pix_fmt="yuv422p10le", audio=False), "out.mkv", "--codec", "ffv1"), True, ("out.mkv",)),
-        Case("interlaced tff -> x264", args_run(clip("f.mkv", codec="ffv1", field_order=2, audio=False), "out.mp4"), True, ("out.mp4",), check=field_kept),
+        Case(
+            "odd 321x241 4:4:4 -> x264",
+            args_run(clip("f.mkv", width=321, height=241, codec="ffv1", pix_fmt="yuv444p", audio=False), "out.mp4"),
+            True,
+            ("out.mp4",),
+            check=size_kept(321, 241, "out.mp4"),
+        ),
+        Case(
+            "odd 321x241 4:2:0 -> x264 (padded, warned)",
+            args_run(clip("f.mkv", width=321, height=241, codec="ffv1", audio=False), "out.mp4"),
+            True,
+            ("out.mp4",),
+            check=size_kept(322, 242, "out.mp4"),
+        ),
+        Case(
+            "10-bit 4:2:2 -> ffv1",
+            args_run(clip("f.mkv", codec="ffv1", pix_fmt="yuv422p10le", audio=False), "out.mkv", "--codec", "ffv1"),
+            True,
+            ("out.mkv",),
+        ),
+        Case(
+            "interlaced tff -> x264",
+            args_run(clip("f.mkv", codec="ffv1", field_order=2, audio=False), "out.mp4"),
+            True,
+            ("out.mp4",),
+            check=field_kept,
+        ),
         Case("AVI output (no B-frame disorder)", args_run(clip(), "out.avi"), True, ("out.avi",), check=ordered_avi),
-        Case("SIGTERM midway, then rerun", args_run(clip(frames=300), "out.mp4", "--quiet"), True, ("out.mp4",), interrupt=signal.SIGTERM, resume=True),
+        Case(
+            "SIGTERM midway, then rerun",
+            args_run(clip(frames=300), "out.mp4", "--quiet"),
+            True,
+            ("out.mp4",),
+            interrupt=signal.SIGTERM,
+            resume=True,
+        ),
         Case("SIGINT midway", args_run(clip(frames=300), "out.mp4", "--quiet"), False, interrupt=signal.SIGINT),
         Case("SIGHUP midway", args_run(clip(frames=300), "out.mp4", "--quiet"), False, interrupt=signal.SIGHUP),
         Case("second run on a locked OUT", concurrent, False),
@@ -356,7 +404,12 @@ def cases(huge: int) -> list[Case]:
         Case("PNG declaring 100000x100000", image_bomb, False),
         Case("batch with a dangling symlink", batch_dangling, True, ("dst/a.mp4",), check=dangling_listed),
         Case("batch with a 0-byte jobs.sqlite", batch_empty_store, False),
-        Case(f"huge {huge}x{huge} PNG", lambda d: ["image", make_png(d / "huge.png", huge, huge).name, "-o", "out"], True, ("out/huge.png",)),
+        Case(
+            f"huge {huge}x{huge} PNG",
+            lambda d: ["image", make_png(d / "huge.png", huge, huge).name, "-o", "out"],
+            True,
+            ("out/huge.png",),
+        ),
     ]
 
 
@@ -411,7 +464,11 @@ def evaluate(case: Case, d: Path) -> Row:
     after = snapshot(d)
     # Inputs: what was there before the run, less the first run's temporary and lock (concurrent case) and
     # the batch state folder (the job's own bookkeeping, which a run rewrites).
-    inputs = {k: v for k, v in before.items() if ".partial" not in k and not k.endswith(".lock") and not k.startswith("dst/.vidcolor/")}
+    inputs = {
+        k: v
+        for k, v in before.items()
+        if ".partial" not in k and not k.endswith(".lock") and not k.startswith("dst/.vidcolor/")
+    }
     intact = all(after.get(k) == v for k, v in inputs.items())
     expected = set(case.outputs) if case.ok else set()
     if case.name == "second run on a locked OUT":
@@ -463,7 +520,11 @@ def main() -> int:
         d.mkdir()
         row = evaluate(case, d)
         rows.append(row)
-        print(f"{'ok ' if row.clean else 'BAD'} {row.case}: rc {row.rc}, {row.seconds:.1f} s, {row.peak_mb:.0f} MB  {row.message}", file=sys.stderr)
+        print(
+            f"{'ok ' if row.clean else 'BAD'} {row.case}: rc {row.rc}, {row.seconds:.1f} s, {row.peak_mb:.0f} MB  "
+            f"{row.message}",
+            file=sys.stderr,
+        )
         for p in d.rglob("*"):
             if p.is_dir():
                 p.chmod(0o755)
@@ -471,8 +532,11 @@ def main() -> int:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         msg = r.message.replace("|", "/")
-        print(f"| {r.case} | {r.rc} | {msg} | {'yes' if r.traceback else 'no'} | {', '.join(r.strays) or 'none'} | "
-              f"{'yes' if r.input_intact else 'NO'} | {'yes' if r.output_valid else 'NO'} | {r.peak_mb:.0f} MB | {'yes' if r.clean else 'NO'} |")
+        print(
+            f"| {r.case} | {r.rc} | {msg} | {'yes' if r.traceback else 'no'} | {', '.join(r.strays) or 'none'} | "
+            f"{'yes' if r.input_intact else 'NO'} | {'yes' if r.output_valid else 'NO'} | {r.peak_mb:.0f} MB | "
+            f"{'yes' if r.clean else 'NO'} |"
+        )
     bad = sum(not r.clean for r in rows)
     print(f"\n{len(rows) - bad}/{len(rows)} cases clean")
     if args.keep is None:

@@ -4,7 +4,8 @@ Runs the pipeline three times on one clip (default: samples/clip.mp4, real B&W f
 AAC 5.1 track): default settings (libx264 crf 18, .mp4), ffv1 in .mkv, and libx264 crf 0, then
 compares input and output by decoding both with PyAV.
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_video_fidelity.py [--clip PATH | --footage vtest] [--model PATH]
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_video_fidelity.py \
+        [--clip PATH | --footage vtest] [--model PATH]
 
 (``--footage vtest``: OpenCV's vtest.avi, 250 frames desaturated, H.264 + AAC; see footage.py.
 benchmarks/bench_acceptance_video.py runs the same checks through the ``vidcolor run`` CLI.)
@@ -44,7 +45,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clip", type=Path, default=Path("samples/clip.mp4"))
     ap.add_argument(
-        "--footage", choices=["vtest"], default=None,
+        "--footage",
+        choices=["vtest"],
+        default=None,
         help="use benchmarks/footage.py's 250-frame B&W vtest clip with AAC audio instead of --clip",
     )
     ap.add_argument("--model", default=None, help="model spec (default: a random Generator)")
@@ -72,7 +75,10 @@ def main() -> None:
     y_in, t_in, _ = decode(args.clip)
     a_in = footage.audio_packets(args.clip)
     print(f"input {args.clip}: {len(y_in)} frames, {len(a_in)} audio packets")
-    print("| run | frames | timestamps equal | audio packets identical | luma PSNR mean / min (dB) | luma bit-exact | |U-128|,|V-128| mean | fps |")
+    print(
+        "| run | frames | timestamps equal | audio packets identical | luma PSNR mean / min (dB) | luma bit-exact | "
+        "|U-128|,|V-128| mean | fps |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     runs = [
         ("libx264 crf 18 (default), .mp4", tmp / "default.mp4", EncodeConfig()),
@@ -80,7 +86,9 @@ def main() -> None:
         ("libx264 crf 0, .mp4", tmp / "crf0.mp4", EncodeConfig(crf=0)),
     ]
     for label, out, encode in runs:
-        report = colorize_video(args.clip, out, model, RunSettings(render=render, temporal=TemporalConfig(), encode=encode))
+        report = colorize_video(
+            args.clip, out, model, RunSettings(render=render, temporal=TemporalConfig(), encode=encode)
+        )
         y_out, t_out, uv_out = decode(out)
         same_t = t_out == t_in
         if not same_t and out.suffix == ".mkv":  # Matroska shifts all streams by AAC's priming delay

@@ -33,7 +33,9 @@ FRAME = 20
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", type=Path)
-    ap.add_argument("--recipe", default="pipelines/v2.toml", help="the recipe whose class weights give the rebalancing correction")
+    ap.add_argument(
+        "--recipe", default="pipelines/v2.toml", help="the recipe whose class weights give the rebalancing correction"
+    )
     ap.add_argument("--settings", nargs="+", default=["0.75,1.0,0", "0.75,1.0,1", "0.75,1.0,2"], help="alpha,T,gamma")
     ap.add_argument("--clips", type=Path, default=CLIPS)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "decoding_sheet.png")
@@ -51,7 +53,9 @@ def main() -> None:
         small = resize_luma(luma, render_shape(*rgb.shape[-2:], 16, True))
         row = [luma.expand(-1, 3, -1, -1)]
         for alpha, temperature, gamma in settings:
-            generator.set_decoding(temperature=temperature, bin_bias=tuple((-alpha * log_w).tolist()), confidence_gamma=gamma)
+            generator.set_decoding(
+                temperature=temperature, bin_bias=tuple((-alpha * log_w).tolist()), confidence_gamma=gamma
+            )
             with torch.no_grad():
                 ab = generator(luma_to_lightness(small))
             row.append(compose_rgb(luma, F.interpolate(ab, size=rgb.shape[-2:], mode="bilinear", align_corners=False)))
@@ -59,7 +63,11 @@ def main() -> None:
         rows.append(torch.cat([F.interpolate(x, size=TILE, mode="area") for x in row], 3))
     sheet = torch.cat(rows, 2)[0].permute(1, 2, 0).clamp(0, 1).mul(255).round().byte().numpy()
     Image.fromarray(sheet).save(args.out, optimize=True)
-    print(f"{args.out}: rows {[c.stem for c in sorted(args.clips.glob('*.mp4'))[::2]]}, columns grey | " + " | ".join(args.settings) + " | truth")
+    print(
+        f"{args.out}: rows {[c.stem for c in sorted(args.clips.glob('*.mp4'))[::2]]}, columns grey | "
+        + " | ".join(args.settings)
+        + " | truth"
+    )
 
 
 if __name__ == "__main__":

@@ -32,13 +32,38 @@ from vidcolor.stills import colorize_image_file
 
 PHOTO = Path(__file__).resolve().parent.parent / "samples" / "photos" / "chelsea.png"
 ORIGINAL = "skimage/data/chelsea.png"
-POINTS = ((200, 60), (120, 180), (330, 200), (145, 100), (275, 110), (225, 205), (260, 250), (30, 30), (430, 150), (40, 270))
+POINTS = (
+    (200, 60),
+    (120, 180),
+    (330, 200),
+    (145, 100),
+    (275, 110),
+    (225, 205),
+    (260, 250),
+    (30, 30),
+    (430, 150),
+    (40, 270),
+)
 
 
 def original_rgb(wheel_dir: Path | None, scratch: Path) -> np.ndarray:
     wheels = sorted((wheel_dir or scratch).glob("scikit_image-0.26.0-*.whl"))
     if not wheels:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(scratch), "scikit-image==0.26.0"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-q",
+                "-d",
+                str(scratch),
+                "scikit-image==0.26.0",
+            ],
+            check=True,
+        )
         wheels = sorted(scratch.glob("scikit_image-0.26.0-*.whl"))
     with zipfile.ZipFile(wheels[0]) as z:
         (scratch / "original.png").write_bytes(z.read(ORIGINAL))
@@ -55,7 +80,10 @@ def main() -> None:
     colorizer = Colorizer(load_model(args.model), RenderConfig(device="cpu"), video=False)
     with tempfile.TemporaryDirectory() as tmp:
         truth = original_rgb(args.wheel_dir, Path(tmp))
-        points = tuple(HintPoint(x, y, tuple(int(c) for c in truth[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0).round())) for x, y in POINTS)
+        points = tuple(
+            HintPoint(x, y, tuple(int(c) for c in truth[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0).round()))
+            for x, y in POINTS
+        )
         colorize_image_file(PHOTO, Path(tmp) / "auto.png", colorizer)
         colorize_image_file(PHOTO, Path(tmp) / "hinted.png", colorizer, hints=HintSource(points=points))
         auto = Image.open(Path(tmp) / "auto.png").convert("RGB")
@@ -71,8 +99,12 @@ def main() -> None:
         sheet.paste(tile, (i * (w + 8), 0))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out, optimize=True)
-    print(f"{args.out}: {args.model}; PSNR vs the original: grey {metrics.psnr_uint8(np.asarray(grey.convert('RGB')), truth):.2f} dB, "
-          f"automatic {metrics.psnr_uint8(np.asarray(auto), truth):.2f} dB, {len(points)} hints {metrics.psnr_uint8(np.asarray(hinted), truth):.2f} dB")
+    print(
+        f"{args.out}: {args.model}; PSNR vs the original: grey "
+        f"{metrics.psnr_uint8(np.asarray(grey.convert('RGB')), truth):.2f} dB, "
+        f"automatic {metrics.psnr_uint8(np.asarray(auto), truth):.2f} dB, {len(points)} hints "
+        f"{metrics.psnr_uint8(np.asarray(hinted), truth):.2f} dB"
+    )
 
 
 if __name__ == "__main__":

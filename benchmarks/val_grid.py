@@ -42,8 +42,12 @@ def main() -> None:
         _, chroma = colorizer.colorize(luma, "bt601")
         pred = torch.from_numpy(compose_image(luma, chroma.cpu(), 8)).permute(2, 0, 1)[None].float() / 255.0
         size = (args.height, round(truth.shape[-1] * args.height / truth.shape[-2]))
-        cells = [torch.nn.functional.interpolate(t, size=size, mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
-                 for t in (luma.expand(-1, 3, -1, -1), pred, truth)]
+        cells = [
+            torch.nn.functional.interpolate(t, size=size, mode="bilinear", antialias=True, align_corners=False)[
+                0
+            ].clamp(0, 1)
+            for t in (luma.expand(-1, 3, -1, -1), pred, truth)
+        ]
         rows.append(cells)
     # Photos differ in orientation: pad each row to the widest.
     width = max(sum(c.shape[-1] for c in r) for r in rows)

@@ -82,7 +82,9 @@ def read_sources(tsv: Path) -> list[Source]:
         if not line.strip() or line.startswith("#"):
             continue
         repo, commit, folders, skip, *rest = line.split("\t")
-        sources.append(Source(repo, commit, tuple(folders.split()), tuple(skip.split()), rest[-1] if rest else "", True))
+        sources.append(
+            Source(repo, commit, tuple(folders.split()), tuple(skip.split()), rest[-1] if rest else "", True)
+        )
     return sources
 
 
@@ -101,7 +103,11 @@ def list_items(src: Source, mirror: Path, shared: Path) -> list[Item]:
         gd = git_dir(mirror, src.repo)
         if not gd.exists():
             raise SystemExit(f"error: {src.repo} is not fetched under {mirror} (use the session's fetch tool)")
-        out = subprocess.run(["git", "--git-dir", str(gd), "ls-tree", "-r", src.commit, "--", *src.folders], check=True, capture_output=True).stdout.decode()
+        out = subprocess.run(
+            ["git", "--git-dir", str(gd), "ls-tree", "-r", src.commit, "--", *src.folders],
+            check=True,
+            capture_output=True,
+        ).stdout.decode()
         entries = []
         for line in out.splitlines():
             meta, path = line.split("\t", 1)
@@ -115,7 +121,10 @@ def list_items(src: Source, mirror: Path, shared: Path) -> list[Item]:
         by_folder.setdefault(e[2], []).append(e)
     keep = []
     for group in by_folder.values():
-        keep += sorted(group, key=lambda e: e[1] if not src.repo.startswith("shared/") else hashlib.sha256(e[0].encode()).hexdigest())[: cap or None]
+        keep += sorted(
+            group,
+            key=lambda e: e[1] if not src.repo.startswith("shared/") else hashlib.sha256(e[0].encode()).hexdigest(),
+        )[: cap or None]
     return [Item(src.repo, path, blob) for path, blob, _ in sorted(keep)]
 
 
@@ -131,7 +140,11 @@ def blobs(src: Source, items: list[Item], mirror: Path) -> Iterator[tuple[Item, 
         for it in items:
             yield it, Path(it.blob).read_bytes()
         return
-    proc = subprocess.Popen(["git", "--git-dir", str(git_dir(mirror, src.repo)), "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["git", "--git-dir", str(git_dir(mirror, src.repo)), "cat-file", "--batch"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert proc.stdin is not None and proc.stdout is not None
     try:
         for it in items:
@@ -188,8 +201,15 @@ def decode(data: bytes) -> dict | None:
     high = square(rgb, HIGH_SIDE) if min(h, w) >= MIN_HIGH_SIDE else None
     sat = float(cv2.cvtColor(low, cv2.COLOR_RGB2HSV)[..., 1].mean() / 255.0)
     return {
-        "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "width": w, "height": h,
-        "dhash": dhash(rgb), "saturation": sat, "flatness": flatness(low), "low": low, "high": high,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "width": w,
+        "height": h,
+        "dhash": dhash(rgb),
+        "saturation": sat,
+        "flatness": flatness(low),
+        "low": low,
+        "high": high,
     }
 
 
@@ -226,11 +246,26 @@ def main() -> int:
     ap.add_argument("--shared", type=Path, default=Path("../shared/data"))
     ap.add_argument("--out", type=Path, default=Path(".cache/corpus-v3"))
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--holdout-every", type=int, default=HOLDOUT_MODULUS, help="hold out 1 picture in N of the repositories (by sha256)")
-    ap.add_argument("--extra", type=Path, action="append", default=None,
-                    help="more sources in SOURCES.tsv's format, none held out (default: pipelines/corpus-extra-sources.tsv, v2's extra photos)")
+    ap.add_argument(
+        "--holdout-every",
+        type=int,
+        default=HOLDOUT_MODULUS,
+        help="hold out 1 picture in N of the repositories (by sha256)",
+    )
+    ap.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=None,
+        help="more sources in SOURCES.tsv's format, none held out (default: pipelines/corpus-extra-sources.tsv, v2's "
+        "extra photos)",
+    )
     args = ap.parse_args()
-    sources = [Source(f"shared/{f}", "", (), (), "see ../shared/data/README.md", False) for f in SHARED_FOLDERS if (args.shared / "train" / f).is_dir()]
+    sources = [
+        Source(f"shared/{f}", "", (), (), "see ../shared/data/README.md", False)
+        for f in SHARED_FOLDERS
+        if (args.shared / "train" / f).is_dir()
+    ]
     for extra in args.extra if args.extra is not None else [Path(__file__).with_name("corpus-extra-sources.tsv")]:
         sources += [replace(s, holdout=False) for s in read_sources(extra)]
     sources += read_sources(args.shared / "SOURCES.tsv")
@@ -245,12 +280,28 @@ def main() -> int:
     n_low = n_high = 0
     shas: list[str] = []
     t0 = time.time()
-    with tmp["low"].open("wb") as low_fh, tmp["high"].open("wb") as high_fh, tmp["manifest"].open("w", newline="") as man_fh, ProcessPoolExecutor(args.workers) as pool:
+    with (
+        tmp["low"].open("wb") as low_fh,
+        tmp["high"].open("wb") as high_fh,
+        tmp["manifest"].open("w", newline="") as man_fh,
+        ProcessPoolExecutor(args.workers) as pool,
+    ):
         man = csv.writer(man_fh, delimiter="\t", lineterminator="\n")
         man.writerow(MANIFEST_COLUMNS)
         for src in sources:
             items = list_items(src, args.mirror, args.shared / "train")
-            c = counts.setdefault(src.repo, {"listed": len(items), "packed": 0, "high": 0, "duplicate": 0, "held_out_lookalike": 0, "unreadable": 0, "holdout": 0})
+            c = counts.setdefault(
+                src.repo,
+                {
+                    "listed": len(items),
+                    "packed": 0,
+                    "high": 0,
+                    "duplicate": 0,
+                    "held_out_lookalike": 0,
+                    "unreadable": 0,
+                    "holdout": 0,
+                },
+            )
             for item, rec in pool.map(_decode_job, blobs(src, items, args.mirror), chunksize=32):
                 if rec is None:
                     c["unreadable"] += 1
@@ -263,24 +314,47 @@ def main() -> int:
                     continue
                 seen_sha.add(rec["sha256"])
                 seen_hash.add(rec["dhash"])
-                holdout = src.holdout and rec["high"] is not None and int(rec["sha256"][:8], 16) % args.holdout_every == 0
+                holdout = (
+                    src.holdout and rec["high"] is not None and int(rec["sha256"][:8], 16) % args.holdout_every == 0
+                )
                 low_fh.write(np.ascontiguousarray(rec["low"]).tobytes())
                 high_row = -1
                 if rec["high"] is not None:
                     high_fh.write(np.ascontiguousarray(rec["high"]).tobytes())
                     high_row, n_high = n_high, n_high + 1
                     c["high"] += 1
-                man.writerow([src.repo, item.path, rec["sha256"], rec["bytes"], rec["width"], rec["height"], f"{rec['saturation']:.4f}",
-                              f"{rec['flatness']:.4f}", int(holdout), n_low, high_row])
+                man.writerow(
+                    [
+                        src.repo,
+                        item.path,
+                        rec["sha256"],
+                        rec["bytes"],
+                        rec["width"],
+                        rec["height"],
+                        f"{rec['saturation']:.4f}",
+                        f"{rec['flatness']:.4f}",
+                        int(holdout),
+                        n_low,
+                        high_row,
+                    ]
+                )
                 n_low += 1
                 c["packed"] += 1
                 c["holdout"] += int(holdout)
                 shas.append(rec["sha256"])
             print(f"{src.repo}: {c} ({time.time() - t0:.0f} s)", flush=True)
     meta = {
-        "format": FORMAT, "low_side": LOW_SIDE, "high_side": HIGH_SIDE, "min_high_side": MIN_HIGH_SIDE,
-        "low_count": n_low, "high_count": n_high, "fingerprint": manifest_fingerprint(shas),
-        "sources": [{"repo": s.repo, "commit": s.commit, "folders": list(s.folders), "terms": s.terms, **counts[s.repo]} for s in sources],
+        "format": FORMAT,
+        "low_side": LOW_SIDE,
+        "high_side": HIGH_SIDE,
+        "min_high_side": MIN_HIGH_SIDE,
+        "low_count": n_low,
+        "high_count": n_high,
+        "fingerprint": manifest_fingerprint(shas),
+        "sources": [
+            {"repo": s.repo, "commit": s.commit, "folders": list(s.folders), "terms": s.terms, **counts[s.repo]}
+            for s in sources
+        ],
     }
     os.replace(tmp["low"], args.out / "low.u8")
     os.replace(tmp["high"], args.out / "high.u8")

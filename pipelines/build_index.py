@@ -29,12 +29,26 @@ def main() -> int:
     ap.add_argument("--min-side", type=int, default=DataFilter.min_side)
     ap.add_argument("--min-chroma", type=float, default=DataFilter.min_chroma)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--cap-per-class", type=int, default=0, metavar="N", help="keep at most N images of each class (folder + ImageNet synset)")
-    ap.add_argument("--cap-folders", nargs="*", default=[], metavar="FOLDER", help="top-level folders the cap applies to (default: all)")
+    ap.add_argument(
+        "--cap-per-class",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep at most N images of each class (folder + ImageNet synset)",
+    )
+    ap.add_argument(
+        "--cap-folders",
+        nargs="*",
+        default=[],
+        metavar="FOLDER",
+        help="top-level folders the cap applies to (default: all)",
+    )
     ap.add_argument("--from-index", type=Path, help="start from this index instead of re-checking the folder (fast)")
     args = ap.parse_args()
     if "val" in args.root.resolve().parts:
-        print(f"error: {args.root} is (inside) a validation folder; the index is for training data only", file=sys.stderr)
+        print(
+            f"error: {args.root} is (inside) a validation folder; the index is for training data only", file=sys.stderr
+        )
         return 2
     start = time.time()
 

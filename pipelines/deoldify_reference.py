@@ -74,7 +74,11 @@ def cmd_collect(work: Path) -> None:
     }
     for kind in KINDS:
         state = torch.load(work / f"seeded-{kind}.pt", weights_only=True)
-        entry = {"state_digest": state_digest(state), "learn_save_sha256": sha256_file(work / "models" / f"deoldify-{kind}-seeded.pth"), "outputs": {}}
+        entry = {
+            "state_digest": state_digest(state),
+            "learn_save_sha256": sha256_file(work / "models" / f"deoldify-{kind}-seeded.pth"),
+            "outputs": {},
+        }
         for rf in RENDER_FACTORS:
             name = f"{kind}-rf{rf}.png"
             shutil.copyfile(out / name, REFERENCE / name)
@@ -95,8 +99,22 @@ def cmd_compare(work: Path, threads: int) -> int:
         for rf in RENDER_FACTORS:
             with tempfile.TemporaryDirectory() as tmp:
                 subprocess.run(
-                    [sys.executable, "-m", "vidcolor", "image", str(PHOTO), "-o", tmp, "--model", f"deoldify-{kind}:{weights}", "--render-factor", str(rf)],
-                    check=True, env=env, stdout=subprocess.DEVNULL,
+                    [
+                        sys.executable,
+                        "-m",
+                        "vidcolor",
+                        "image",
+                        str(PHOTO),
+                        "-o",
+                        tmp,
+                        "--model",
+                        f"deoldify-{kind}:{weights}",
+                        "--render-factor",
+                        str(rf),
+                    ],
+                    check=True,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
                 )
                 d = difference(Path(tmp) / PHOTO.name, REFERENCE / f"{kind}-rf{rf}.png")
             worst = max(worst, *d["max"])
@@ -108,7 +126,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=("weights", "collect", "compare"))
     parser.add_argument("work", type=Path, help="working folder outside the repository")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for compare (the reference was made on 1)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads for compare (the reference was made on 1)"
+    )
     args = parser.parse_args()
     if args.step == "weights":
         cmd_weights(args.work)

@@ -68,7 +68,12 @@ def main() -> int:
     from deoldify.generators import gen_inference_deep, gen_inference_wide, gen_learner_deep, gen_learner_wide
     from deoldify.visualize import ModelImageVisualizer
 
-    manifest: dict[str, object] = {"render_factors": list(RENDER_FACTORS), "threads": torch.get_num_threads(), "torch": torch.__version__, "outputs": {}}
+    manifest: dict[str, object] = {
+        "render_factors": list(RENDER_FACTORS),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "outputs": {},
+    }
     for kind, (_arch, unet) in KINDS.items():
         seeded = torch.load(work / f"seeded-{kind}.pt", map_location="cpu", weights_only=True)
         builder = gen_learner_deep if unet == "deep" else gen_learner_wide

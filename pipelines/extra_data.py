@@ -35,12 +35,33 @@ class Source:
 
 
 SOURCES = (
-    Source("srohit0/food_mnist", "e6cdf589a9937cf7fcb53d3a86df053be452e1f5", "images", "food", 50,
-           "Food-101 subset (10 dishes), max side 512", "Food-101 terms: research use (images from foodspotting.com)"),
-    Source("serengil/deepface", "243209fd7b46ecdecf72665cc25219f6e8181f25", "tests/unit/dataset", "faces", 0,
-           "close-up face photographs (the library's test set)", "repository MIT licence; photos of public figures"),
-    Source("CMU-Perceptual-Computing-Lab/openpose", "5c5d96523ef917bd30301245fdc8343937cae48d", "examples/media", "people", 0,
-           "COCO val2014 photos of people", "COCO: CC BY 4.0 (Flickr images under their own licences)"),
+    Source(
+        "srohit0/food_mnist",
+        "e6cdf589a9937cf7fcb53d3a86df053be452e1f5",
+        "images",
+        "food",
+        50,
+        "Food-101 subset (10 dishes), max side 512",
+        "Food-101 terms: research use (images from foodspotting.com)",
+    ),
+    Source(
+        "serengil/deepface",
+        "243209fd7b46ecdecf72665cc25219f6e8181f25",
+        "tests/unit/dataset",
+        "faces",
+        0,
+        "close-up face photographs (the library's test set)",
+        "repository MIT licence; photos of public figures",
+    ),
+    Source(
+        "CMU-Perceptual-Computing-Lab/openpose",
+        "5c5d96523ef917bd30301245fdc8343937cae48d",
+        "examples/media",
+        "people",
+        0,
+        "COCO val2014 photos of people",
+        "COCO: CC BY 4.0 (Flickr images under their own licences)",
+    ),
 )
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -53,7 +74,11 @@ def copy_source(src: Source, mirror_root: Path, out: Path) -> int:
     mirror = mirror_root / src.repo.replace("/", "+") / "repo"
     if not mirror.exists():
         raise VidcolorError(f"{src.repo} is not fetched under {mirror_root} (use the session's fetch tool)")
-    names = [n for n in git(mirror, "ls-tree", "-r", "--name-only", src.commit, src.folder).decode().splitlines() if n.lower().endswith(IMAGE_SUFFIXES)]
+    names = [
+        n
+        for n in git(mirror, "ls-tree", "-r", "--name-only", src.commit, src.folder).decode().splitlines()
+        if n.lower().endswith(IMAGE_SUFFIXES)
+    ]
     by_folder: dict[str, list[str]] = {}
     for n in sorted(names):
         by_folder.setdefault(n.rsplit("/", 1)[0], []).append(n)

@@ -70,23 +70,38 @@ def paired_inits(config: GeneratorConfig, seed: int, out: Path) -> dict[str, Pat
 def arm_recipe(base: Path, init: Path, hints: bool, steps: int, batch: int, out: Path) -> Recipe:
     """v2's recipe cut to ``steps`` steps of ``batch`` at the first crop size, on one process,
     from ``init``; ``hints`` must match that network (it decides the holdout's hint scoring)."""
-    return load_recipe(base, {
-        "model": {"hints": hints},
-        "train": {
-            "init_from": str(init),
-            "steps": steps, "batch_size": batch, "procs": 1, "threads": 1,
-            "final_steps": 0, "schedule": "wsd", "decay_steps": steps // 3, "warmup_steps": max(1, steps // 8),
-            "out_dir": str(out), "resume_weights": "", "checkpoint_every": 100, "sample_every": steps, "log_every": 100,
+    return load_recipe(
+        base,
+        {
+            "model": {"hints": hints},
+            "train": {
+                "init_from": str(init),
+                "steps": steps,
+                "batch_size": batch,
+                "procs": 1,
+                "threads": 1,
+                "final_steps": 0,
+                "schedule": "wsd",
+                "decay_steps": steps // 3,
+                "warmup_steps": max(1, steps // 8),
+                "out_dir": str(out),
+                "resume_weights": "",
+                "checkpoint_every": 100,
+                "sample_every": steps,
+                "log_every": 100,
+            },
         },
-    })
+    )
 
 
 def _train(recipe: Recipe, log_file: str) -> None:
     torch.set_num_threads(1)
     with open(log_file, "a") as log:
+
         def write(row: dict) -> None:
             log.write("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()) + "\n")
             log.flush()
+
         build_trainer(recipe, log=write).run()
 
 
@@ -117,7 +132,9 @@ def scores(recipe: Recipe, films_dir: Path) -> dict[str, float]:
         bias = (-alpha * log_w).view(1, -1, 1, 1)
         out[f"holdout {label}"] = float(score(logits, model.bin_centers, bias, rgb, t)["psnr"].mean())
         if films:
-            out[f"films {label}"] = float(np.mean([float(score(fl, model.bin_centers, bias, fr, t)["psnr"].mean()) for fr, fl in films.values()]))
+            out[f"films {label}"] = float(
+                np.mean([float(score(fl, model.bin_centers, bias, fr, t)["psnr"].mean()) for fr, fl in films.values()])
+            )
     return out
 
 
@@ -127,23 +144,38 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--out", type=Path, default=Path("runs/hint-cost"))
-    ap.add_argument("--films", type=Path, default=Path("../shared/data/video-tune"), help="real colour clips (not the validation set)")
+    ap.add_argument(
+        "--films",
+        type=Path,
+        default=Path("../shared/data/video-tune"),
+        help="real colour clips (not the validation set)",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     base = load_recipe(args.recipe)
     inits = paired_inits(base.model, base.train.seed, args.out)
-    recipes = {name: arm_recipe(args.recipe, inits[name], name == "hints", args.steps, args.batch, args.out / name) for name in ARMS}
+    recipes = {
+        name: arm_recipe(args.recipe, inits[name], name == "hints", args.steps, args.batch, args.out / name)
+        for name in ARMS
+    }
     train_arms(recipes, args.out)
     results = {name: scores(r, args.films) for name, r in recipes.items()}
     keys = [k for k in results["hints"] if k != "grey"]
-    print(f"{args.steps} steps of {args.batch} crops (160²) per arm; automatic colour, no hints given; PSNR dB (grey {results['hints']['grey']:.2f} on the holdout)")
+    print(
+        f"{args.steps} steps of {args.batch} crops (160²) per arm; automatic colour, no hints given; PSNR dB (grey "
+        f"{results['hints']['grey']:.2f} on the holdout)"
+    )
     print("| arm | " + " | ".join(keys) + " |")
     print("| --- |" + " --- |" * len(keys))
     for name, r in results.items():
         print(f"| {name} | " + " | ".join(f"{r[k]:.2f}" for k in keys) + " |")
-    print("| hints − hint-free | " + " | ".join(f"{results['hints'][k] - results['hint-free'][k]:+.2f}" for k in keys) + " |")
+    print(
+        "| hints − hint-free | "
+        + " | ".join(f"{results['hints'][k] - results['hint-free'][k]:+.2f}" for k in keys)
+        + " |"
+    )
     if args.json:
         args.json.write_text(json.dumps({"steps": args.steps, "batch": args.batch, "results": results}, indent=2))
 

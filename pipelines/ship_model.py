@@ -39,7 +39,11 @@ def main() -> None:
     model, meta = load_generator(args.weights)
     if args.decoding is not None:
         tuned = json.loads(args.decoding.read_text())
-        model.set_decoding(temperature=tuned["temperature"], bin_bias=tuple(tuned["bin_bias"]), confidence_gamma=tuned.get("confidence_gamma", 0.0))
+        model.set_decoding(
+            temperature=tuned["temperature"],
+            bin_bias=tuple(tuned["bin_bias"]),
+            confidence_gamma=tuned.get("confidence_gamma", 0.0),
+        )
     target = WEIGHTS_DIR / f"{args.name}.safetensors"
     keep = {k: v for k, v in meta.items() if k not in ("format", "config")}
     sha = save_generator(model, target, {**keep, "name": args.name, "version": args.version})

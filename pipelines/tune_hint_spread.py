@@ -73,25 +73,43 @@ def main() -> None:
         chroma = predictions(model, luma, planes)
         by_points[points] = {"model_only": mean_psnr(luma, chroma, rgb)}
         for cfg in configs if points == 10 else []:
-            out = torch.cat([spread_hints(luma[i : i + BATCH], chroma[i : i + BATCH], planes[i : i + BATCH], config=cfg) for i in range(0, len(rgb), BATCH)])
+            out = torch.cat(
+                [
+                    spread_hints(luma[i : i + BATCH], chroma[i : i + BATCH], planes[i : i + BATCH], config=cfg)
+                    for i in range(0, len(rgb), BATCH)
+                ]
+            )
             rows.append({**cfg.__dict__, "psnr": mean_psnr(luma, out, rgb)})
         by_points[points]["planes"], by_points[points]["chroma"] = planes, chroma
     best = max(rows, key=lambda r: r["psnr"])
     pick = HintSpread(**{k: best[k] for k in GRID})
-    print(f"step {trainer.step}, {len(rgb)} holdout images (training split); grey {base['grey']:.2f} dB, automatic {base['automatic']:.2f} dB")
+    print(
+        f"step {trainer.step}, {len(rgb)} holdout images (training split); grey {base['grey']:.2f} dB, automatic "
+        f"{base['automatic']:.2f} dB"
+    )
     print("\nTop settings at 10 points (PSNR dB, gain over automatic):")
     for r in sorted(rows, key=lambda r: -r["psnr"])[:8]:
-        print(f"  cells {r['cells']:>2} bins {r['bins']:>2} passes {r['passes']} falloff {r['falloff']:g}: {r['psnr']:.2f} ({r['psnr'] - base['automatic']:+.2f})")
+        print(
+            f"  cells {r['cells']:>2} bins {r['bins']:>2} passes {r['passes']} falloff {r['falloff']:g}: "
+            f"{r['psnr']:.2f} ({r['psnr'] - base['automatic']:+.2f})"
+        )
     print(f"\n| points | model alone dB | + spreading ({pick}) dB | gain over automatic dB |")
     print("| --- | --- | --- | --- |")
     curve = {}
     for points, d in by_points.items():
-        out = torch.cat([spread_hints(luma[i : i + BATCH], d["chroma"][i : i + BATCH], d["planes"][i : i + BATCH], config=pick) for i in range(0, len(rgb), BATCH)])
+        out = torch.cat(
+            [
+                spread_hints(luma[i : i + BATCH], d["chroma"][i : i + BATCH], d["planes"][i : i + BATCH], config=pick)
+                for i in range(0, len(rgb), BATCH)
+            ]
+        )
         spread_psnr = mean_psnr(luma, out, rgb)
         curve[points] = {"model_only": d["model_only"], "spread": spread_psnr}
         print(f"| {points} | {d['model_only']:.2f} | {spread_psnr:.2f} | {spread_psnr - base['automatic']:+.2f} |")
     if args.json:
-        args.json.write_text(json.dumps({"step": trainer.step, "base": base, "rows": rows, "chosen": best, "curve": curve}, indent=2))
+        args.json.write_text(
+            json.dumps({"step": trainer.step, "base": base, "rows": rows, "chosen": best, "curve": curve}, indent=2)
+        )
 
 
 if __name__ == "__main__":

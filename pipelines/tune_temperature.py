@@ -60,7 +60,14 @@ def holdout_logits(model: torch.nn.Module, luma: torch.Tensor) -> list[torch.Ten
 
 
 @torch.no_grad()
-def score(logits: list[torch.Tensor], centers: torch.Tensor, bias: torch.Tensor, rgb: torch.Tensor, temperature: float, gamma: float = 0.0) -> dict[str, torch.Tensor]:
+def score(
+    logits: list[torch.Tensor],
+    centers: torch.Tensor,
+    bias: torch.Tensor,
+    rgb: torch.Tensor,
+    temperature: float,
+    gamma: float = 0.0,
+) -> dict[str, torch.Tensor]:
     """PSNR and colourfulness of each picture of ``rgb`` (all of one size) decoded from ``logits``."""
     luma = rgb_to_luma(rgb)
     preds = []
@@ -99,12 +106,19 @@ def score_setting(setting: tuple[float, float, float]) -> dict:
     alpha, t, gamma = setting
     bias = (-alpha * g["log_w"]).view(1, -1, 1, 1)
     s = score(g["logits"], g["centers"], bias, g["rgb"], t, gamma)
-    film_gains = {name: float(score(film_logits, g["centers"], bias, frames, t, gamma)["psnr"].mean()) - g["film_grey"][name] for name, (frames, film_logits) in g["films"].items()}
+    film_gains = {
+        name: float(score(film_logits, g["centers"], bias, frames, t, gamma)["psnr"].mean()) - g["film_grey"][name]
+        for name, (frames, film_logits) in g["films"].items()
+    }
     return {
-        "alpha": alpha, "temperature": t, "gamma": gamma,
-        "psnr": float(s["psnr"].mean()), "gray_psnr": float(g["gray"].mean()),
+        "alpha": alpha,
+        "temperature": t,
+        "gamma": gamma,
+        "psnr": float(s["psnr"].mean()),
+        "gray_psnr": float(g["gray"].mean()),
         "low_sat_gain": float((s["psnr"] - g["gray"])[g["low"]].mean()),
-        "colourfulness": float(s["colourfulness"].mean()), "truth_colourfulness": float(g["truth_cf"].mean()),
+        "colourfulness": float(s["colourfulness"].mean()),
+        "truth_colourfulness": float(g["truth_cf"].mean()),
         "film_gains": film_gains,
     }
 
@@ -118,7 +132,11 @@ def feasible(rows: list[dict]) -> tuple[list[dict], str]:
     if vivid:
         return vivid, "every bar checked here holds"
     if safe:
-        return safe, "NO setting keeps 65% of the truth's colourfulness with films >= grey and the low-saturation quartile >= -0.2 dB; chosen among the latter"
+        return (
+            safe,
+            "NO setting keeps 65% of the truth's colourfulness with films >= grey and the low-saturation quartile >= "
+            "-0.2 dB; chosen among the latter",
+        )
     return rows, "NO setting keeps every film clip >= grey and the low-saturation quartile >= -0.2 dB; chosen among all"
 
 
@@ -135,8 +153,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("recipe")
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--films", type=Path, default=Path("../shared/data/video-tune"), help="folder of real colour clips (not the validation set)")
-    ap.add_argument("--weights", type=Path, default=None, help="weights to decode (default: the recipe's latest checkpoint)")
+    ap.add_argument(
+        "--films",
+        type=Path,
+        default=Path("../shared/data/video-tune"),
+        help="folder of real colour clips (not the validation set)",
+    )
+    ap.add_argument(
+        "--weights", type=Path, default=None, help="weights to decode (default: the recipe's latest checkpoint)"
+    )
     ap.add_argument("--jobs", type=int, default=1, help="processes scoring the grid (one torch thread each)")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -149,11 +174,24 @@ def main() -> None:
     centers = model.bin_centers.cpu()
     logits = holdout_logits(model, rgb_to_luma(rgb))
     films = film_frames(model, args.films) if args.films.is_dir() else {}
-    film_grey = {name: float(psnr(rgb_to_luma(frames).expand(-1, 3, -1, -1), frames).mean()) for name, (frames, _) in films.items()}
+    film_grey = {
+        name: float(psnr(rgb_to_luma(frames).expand(-1, 3, -1, -1), frames).mean())
+        for name, (frames, _) in films.items()
+    }
     gray = psnr(rgb_to_luma(rgb).expand(-1, 3, -1, -1), rgb)
     truth_cf = colourfulness(rgb)
     low = truth_cf <= truth_cf.quantile(0.25)  # the low-saturation quartile
-    _GRID.update(logits=logits, centers=centers, log_w=log_w, rgb=rgb, films=films, film_grey=film_grey, gray=gray, low=low, truth_cf=truth_cf)
+    _GRID.update(
+        logits=logits,
+        centers=centers,
+        log_w=log_w,
+        rgb=rgb,
+        films=films,
+        film_grey=film_grey,
+        gray=gray,
+        low=low,
+        truth_cf=truth_cf,
+    )
     settings = list(itertools.product(ALPHAS, TEMPERATURES, GAMMAS))
     if args.jobs > 1:
         # fork: the workers share the logits and frames computed above without copying them
@@ -164,18 +202,34 @@ def main() -> None:
     pick = choose(rows)
     meta = read_metadata(args.weights) if args.weights is not None else {}
     step = meta.get("step") or meta.get("steps", "?") if args.weights is not None else trainer.step
-    print(f"step {step}, {len(rgb)} holdout images (training split, never trained on), {len(films)} film clips (every {FILM_STRIDE}th frame)")
+    print(
+        f"step {step}, {len(rgb)} holdout images (training split, never trained on), {len(films)} film clips (every "
+        f"{FILM_STRIDE}th frame)"
+    )
     print(f"rule: {feasible(rows)[1]}")
-    print("| alpha | T | gamma | PSNR dB | gain over grey dB | low-sat quartile gain dB | colourfulness | / truth | films: mean gain dB | worst clip dB |")
+    print(
+        "| alpha | T | gamma | PSNR dB | gain over grey dB | low-sat quartile gain dB | colourfulness | / truth | "
+        "films: mean gain dB | worst clip dB |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         mark = " **chosen**" if r is pick else ""
         gains = list(r["film_gains"].values()) or [float("nan")]
-        print(f"| {r['alpha']} | {r['temperature']} | {r['gamma']}{mark} | {r['psnr']:.2f} | {r['psnr'] - r['gray_psnr']:+.2f} | {r['low_sat_gain']:+.2f} | "
-              f"{r['colourfulness']:.1f} | {r['colourfulness'] / r['truth_colourfulness']:.0%} | {np.mean(gains):+.2f} | {min(gains):+.2f} |")
+        print(
+            f"| {r['alpha']} | {r['temperature']} | {r['gamma']}{mark} | {r['psnr']:.2f} | "
+            f"{r['psnr'] - r['gray_psnr']:+.2f} | {r['low_sat_gain']:+.2f} | "
+            f"{r['colourfulness']:.1f} | {r['colourfulness'] / r['truth_colourfulness']:.0%} | {np.mean(gains):+.2f} "
+            f"| {min(gains):+.2f} |"
+        )
     if args.json:
         bias = (-pick["alpha"] * log_w).tolist()
-        chosen = {"alpha": pick["alpha"], "temperature": pick["temperature"], "confidence_gamma": pick["gamma"], "bin_bias": bias, "step": step}
+        chosen = {
+            "alpha": pick["alpha"],
+            "temperature": pick["temperature"],
+            "confidence_gamma": pick["gamma"],
+            "bin_bias": bias,
+            "step": step,
+        }
         args.json.write_text(json.dumps({"rows": rows, **chosen}, indent=2))
 
 

@@ -110,7 +110,6 @@ def make_clip(
     return path
 
 
-
 SMALL = {"decoder_channels": [16, 16, 16]}
 
 
@@ -138,16 +137,43 @@ def make_shapes(folder: Path, n: int, size: int = 48, seed: int = 0) -> list[Pat
 
 
 def recipe(shapes: Path, out: Path, **train: object) -> object:
-    t = {"mode": "classification", "steps": 12, "batch_size": 6, "lr": 3e-3, "warmup_steps": 1, "pretrained_encoder": False,
-         "checkpoint_every": 4, "sample_every": 6, "log_every": 1, "out_dir": str(out)}
+    t = {
+        "mode": "classification",
+        "steps": 12,
+        "batch_size": 6,
+        "lr": 3e-3,
+        "warmup_steps": 1,
+        "pretrained_encoder": False,
+        "checkpoint_every": 4,
+        "sample_every": 6,
+        "log_every": 1,
+        "out_dir": str(out),
+    }
     t.update(train)
-    return recipe_from_dict({
-        "name": "tiny",
-        "model": SMALL,
-        "data": {"roots": [str(shapes)], "cache_size": 48, "holdout": 2, "cache_dir": str(out.parent / "cache"), "min_side": 32, "workers": 1},
-        "augment": {"size": 32, "crop_min": 1.0, "flip": False, "p_grain": 0.0, "p_blur": 0.0, "p_fade": 0.0, "p_scratches": 0.0},
-        "train": t,
-    })
+    return recipe_from_dict(
+        {
+            "name": "tiny",
+            "model": SMALL,
+            "data": {
+                "roots": [str(shapes)],
+                "cache_size": 48,
+                "holdout": 2,
+                "cache_dir": str(out.parent / "cache"),
+                "min_side": 32,
+                "workers": 1,
+            },
+            "augment": {
+                "size": 32,
+                "crop_min": 1.0,
+                "flip": False,
+                "p_grain": 0.0,
+                "p_blur": 0.0,
+                "p_fade": 0.0,
+                "p_scratches": 0.0,
+            },
+            "train": t,
+        }
+    )
 
 
 def run_logged(trainer: Trainer, **kw: object) -> list[dict]:
@@ -163,7 +189,9 @@ def decoded(path: Path) -> tuple[list[np.ndarray], list[Fraction], list[np.ndarr
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         for f in c.decode(s):
-            planes = [np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: p.height, : p.width].copy() for p in f.planes]
+            planes = [
+                np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: p.height, : p.width].copy() for p in f.planes
+            ]
             ys.append(planes[0])
             uvs.append(np.stack(planes[1:3]))
             times.append(Fraction(f.pts) * s.time_base)
@@ -219,4 +247,3 @@ def leftovers(dst: Path) -> list[Path]:
     if staging.exists():
         found += list(staging.rglob("*"))
     return found
-

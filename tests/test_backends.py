@@ -141,7 +141,22 @@ def test_image_cli_backend_option(tiny_model_path, tmp_path):
 
     src = tmp_path / "in.png"
     Image.fromarray((np.arange(64 * 48).reshape(48, 64) % 251).astype(np.uint8), "L").save(src)
-    result = runner.invoke(app, ["image", str(src), "-o", str(tmp_path / "out"), "-m", str(tiny_model_path), "-q", "-r", "4", "--backend", "onnx"])
+    result = runner.invoke(
+        app,
+        [
+            "image",
+            str(src),
+            "-o",
+            str(tmp_path / "out"),
+            "-m",
+            str(tiny_model_path),
+            "-q",
+            "-r",
+            "4",
+            "--backend",
+            "onnx",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "in.png").is_file()
 

@@ -34,7 +34,13 @@ def archive(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def settings(tiny_model_path: Path) -> JobSettings:
-    return JobSettings().override({"run": {"model": str(tiny_model_path)}, "render": {"render_factor": 4, "batch_size": 4}, "temporal": {"enabled": False}})
+    return JobSettings().override(
+        {
+            "run": {"model": str(tiny_model_path)},
+            "render": {"render_factor": 4, "batch_size": 4},
+            "temporal": {"enabled": False},
+        }
+    )
 
 
 INLINE = JobOptions(workers=0, retries=1)
@@ -97,7 +103,11 @@ def test_scan_several_sources_collisions_and_dst_inside_src(tmp_path: Path) -> N
     shutil.copyfile(a / "film.mp4", b)
     scan = scan_sources([a, b], a / "out", "mp4")  # several sources: each under DST/<its name>
     assert sorted(i.key for i in scan.items) == ["a/fake.mp4", "a/film.avi.mp4", "a/film.mp4", "b.mp4"]
-    assert sorted(i.key for i in scan_sources([a], a / "out", "mkv").items) == ["fake.mkv", "film.avi.mkv", "film.mp4.mkv"]
+    assert sorted(i.key for i in scan_sources([a], a / "out", "mkv").items) == [
+        "fake.mkv",
+        "film.avi.mkv",
+        "film.mp4.mkv",
+    ]
     # DST inside SRC is never scanned as input
     (a / "out").mkdir()
     make_clip(a / "out" / "old.mp4", audio=False, **CLIP)
@@ -133,7 +143,9 @@ def test_recipe_file_matches_builtin_defaults_and_validates(tmp_path: Path) -> N
     assert settings_hash(base, "video", "m") != settings_hash(crf30, "video", "m")
     faster = base.override({"render": {"batch_size": 2, "device": "cpu"}, "encode": {"threads": 1}})
     assert settings_hash(base, "video", "m") == settings_hash(faster, "video", "m")
-    assert settings_hash(base, "video", "m") != settings_hash(base.override({"temporal": {"keyframe_interval": "auto"}}), "video", "m")
+    assert settings_hash(base, "video", "m") != settings_hash(
+        base.override({"temporal": {"keyframe_interval": "auto"}}), "video", "m"
+    )
     assert settings_hash(base, "image", "m") != settings_hash(base, "image", "other-weights")
 
 
@@ -178,7 +190,8 @@ def test_run_resume_and_redo_rules(archive: Path, tmp_path: Path, settings: JobS
         "photos/scan.jpg": "up-to-date", "reel.mp4": "done", "sub/deep/reel2.mp4": "done",
     }  # fmt: skip
     assert completions(dst) == {
-        "broken.mp4": 0, "mystery.mp4": 2, "photos/grey.png": 2, "photos/scan.jpg": 1, "reel.mp4": 2, "sub/deep/reel2.mp4": 2,
+        "broken.mp4": 0, "mystery.mp4": 2, "photos/grey.png": 2, "photos/scan.jpg": 1, "reel.mp4": 2,
+        "sub/deep/reel2.mp4": 2,
     }  # fmt: skip
     assert leftovers(dst) == []
 
@@ -239,7 +252,9 @@ def test_one_job_per_destination(archive: Path, tmp_path: Path, settings: JobSet
             run_job([archive], dst, settings, INLINE)
 
 
-def test_ray_engine_without_ray_is_a_clean_error(archive: Path, tmp_path: Path, settings: JobSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ray_engine_without_ray_is_a_clean_error(
+    archive: Path, tmp_path: Path, settings: JobSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sys
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
@@ -257,7 +272,20 @@ def test_cli_batch_and_status(archive: Path, tmp_path: Path, tiny_model_path: Pa
     result = runner.invoke(app, ["batch", "status", str(dst)])
     assert result.exit_code == 2 and "no batch job" in result.output
 
-    args = ["batch", str(archive), str(dst), "--model", str(tiny_model_path), "-r", "4", "--no-temporal", "--workers", "0", "--retries", "0"]
+    args = [
+        "batch",
+        str(archive),
+        str(dst),
+        "--model",
+        str(tiny_model_path),
+        "-r",
+        "4",
+        "--no-temporal",
+        "--workers",
+        "0",
+        "--retries",
+        "0",
+    ]
     result = runner.invoke(app, [*args, "--report", str(tmp_path / "copy.json")])
     assert result.exit_code == 1, result.output  # the broken file failed; everything else done
     assert json.loads((tmp_path / "copy.json").read_text())["totals"]["failed"] == 1
@@ -275,7 +303,9 @@ def test_cli_batch_and_status(archive: Path, tmp_path: Path, tiny_model_path: Pa
     result = runner.invoke(app, ["batch", str(archive), str(tmp_path / "x"), "--model", "no-such-model"])
     assert result.exit_code == 2 and "unknown model" in result.output
     assert not (tmp_path / "x").exists()  # nothing created before the model was checked
-    result = runner.invoke(app, ["batch", str(archive), str(tmp_path / "y"), "--engine", "spark", "--model", str(tiny_model_path)])
+    result = runner.invoke(
+        app, ["batch", str(archive), str(tmp_path / "y"), "--engine", "spark", "--model", str(tiny_model_path)]
+    )
     assert result.exit_code == 2 and "unknown engine" in result.output
 
 
@@ -335,8 +365,15 @@ def test_batch_offers_every_run_setting_option_with_the_same_checks(tmp_path: Pa
     runner = CliRunner()
     src = tmp_path / "in.mp4"
     make_clip(src, frames=2, width=32, height=32, audio=False)
-    for bad, message in ((["--crf", "99"], "out of range"), (["--keyframe-interval", "soon"], "keyframe-interval"),
-                         (["--temporal-strength", "2"], "temporal-strength"), (["--render-factor", "2"], "render-factor")):
+    for bad, message in (
+        (["--crf", "99"], "out of range"),
+        (["--keyframe-interval", "soon"], "keyframe-interval"),
+        (["--temporal-strength", "2"], "temporal-strength"),
+        (["--render-factor", "2"], "render-factor"),
+    ):
         one = runner.invoke(app, ["run", str(src), str(tmp_path / "out.mp4"), *bad])
         many = runner.invoke(app, ["batch", str(src), str(tmp_path / "dst"), *bad])
-        assert one.exit_code == many.exit_code == 2 and message in one.output and message in many.output, (one.output, many.output)
+        assert one.exit_code == many.exit_code == 2 and message in one.output and message in many.output, (
+            one.output,
+            many.output,
+        )

@@ -14,13 +14,21 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e .[
 
 
 def comparable(report) -> dict[str, tuple]:
-    return {i.key: (i.kind, i.outcome, i.state, i.attempts, i.frames, bool(i.error), i.completions) for i in report.items}
+    return {
+        i.key: (i.kind, i.outcome, i.state, i.attempts, i.frames, bool(i.error), i.completions) for i in report.items
+    }
 
 
 @pytest.mark.slow
 def test_ray_engine_matches_local_engine(tmp_path: Path, tiny_model_path: Path) -> None:
     src = make_archive(tmp_path)
-    settings = JobSettings().override({"run": {"model": str(tiny_model_path)}, "render": {"render_factor": 4, "batch_size": 4}, "temporal": {"enabled": False}})
+    settings = JobSettings().override(
+        {
+            "run": {"model": str(tiny_model_path)},
+            "render": {"render_factor": 4, "batch_size": 4},
+            "temporal": {"enabled": False},
+        }
+    )
     local = run_job([src], tmp_path / "local", settings, JobOptions(engine="local", workers=0, retries=1))
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

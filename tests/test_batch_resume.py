@@ -77,7 +77,9 @@ def test_sigkill_then_resume_does_everything_exactly_once(tmp_path: Path, tiny_m
     states = dict(con.execute("SELECT key, state FROM items"))
     con.close()
     assert "done" in states.values()
-    outputs = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file() and ".vidcolor" not in p.parts)
+    outputs = sorted(
+        p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file() and ".vidcolor" not in p.parts
+    )
     assert set(outputs) <= set(EXPECTED_ITEMS)
     assert not [p for p in dst.rglob("*") if ".partial" in p.name and "staging" not in p.parts]
     for key in outputs:  # each present output opens: no half-written file at a final path

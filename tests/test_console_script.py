@@ -88,3 +88,20 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     done = vidcolor("run", str(tmp_path / "missing.mp4"), str(tmp_path / "out.mp4"))
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_version_and_a_light_start():
+    """`vidcolor --version` answers, and the command line starts without importing torch (what
+    made `vidcolor --help` take seconds; the time itself is in benchmarks/RESULTS.md)."""
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from vidcolor.cli import app
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("vidcolor ")
+    code = "import sys, vidcolor.cli; print(sorted(m for m in ('torch', 'cv2', 'av') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]", loaded

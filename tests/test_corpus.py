@@ -32,8 +32,16 @@ def photo(seed: int, h: int = 150, w: int = 200) -> np.ndarray:
 
 
 def git(repo: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout.strip()
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "PATH": "/usr/bin:/bin",
+    }
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
+    ).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +79,22 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (shared / "SOURCES.tsv").write_text(f"# header\nsomeone/photos\t{commit}\tpics .\tskipme\t44\t200x150\ttest\tCC0\n")
     (base / "extra.tsv").write_text("# no extra sources\n")
     out = base / "packed"
-    cmd = [sys.executable, str(ROOT / "pipelines" / "build_corpus.py"), "--mirror", str(base / "mirror"), "--shared", str(shared),
-           "--out", str(out), "--workers", "1", "--extra", str(base / "extra.tsv"), "--holdout-every", "4"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "pipelines" / "build_corpus.py"),
+        "--mirror",
+        str(base / "mirror"),
+        "--shared",
+        str(shared),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--extra",
+        str(base / "extra.tsv"),
+        "--holdout-every",
+        "4",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     return out
@@ -106,14 +128,28 @@ def test_corpus_fingerprint_is_checked(corpus_dir: Path):
 
 
 def corpus_recipe(corpus_dir: Path, out: Path, **train: object):
-    return recipe_from_dict({
-        "name": "tiny-corpus",
-        "model": {**SMALL, "hints": True},
-        "data": {"corpus": str(corpus_dir), "holdout": 4},
-        "augment": {"low_size": 32, "size": 64, "final_size": 96, "p_grain": 0.0, "p_scratches": 0.0},
-        "train": {"mode": "classification", "steps": 5, "low_steps": 2, "low_batch_size": 8, "final_steps": 1, "batch_size": 4,
-                  "pretrained_encoder": False, "checkpoint_every": 100, "sample_every": 100, "log_every": 1, "out_dir": str(out)} | train,
-    })
+    return recipe_from_dict(
+        {
+            "name": "tiny-corpus",
+            "model": {**SMALL, "hints": True},
+            "data": {"corpus": str(corpus_dir), "holdout": 4},
+            "augment": {"low_size": 32, "size": 64, "final_size": 96, "p_grain": 0.0, "p_scratches": 0.0},
+            "train": {
+                "mode": "classification",
+                "steps": 5,
+                "low_steps": 2,
+                "low_batch_size": 8,
+                "final_steps": 1,
+                "batch_size": 4,
+                "pretrained_encoder": False,
+                "checkpoint_every": 100,
+                "sample_every": 100,
+                "log_every": 1,
+                "out_dir": str(out),
+            }
+            | train,
+        }
+    )
 
 
 def test_three_stages_train_from_the_corpus(corpus_dir: Path, tmp_path: Path):
@@ -136,7 +172,13 @@ def test_corpus_recipe_checks(corpus_dir: Path, tmp_path: Path):
     with pytest.raises(InputError, match="needs data.corpus"):
         recipe_from_dict({"augment": {"low_size": 32}, "train": {"steps": 4, "low_steps": 2}})
     with pytest.raises(InputError, match="larger than the corpus"):
-        build_trainer(recipe_from_dict({
-            "model": SMALL, "data": {"corpus": str(corpus_dir), "holdout": 4}, "augment": {"size": 224},
-            "train": {"steps": 2, "batch_size": 4, "pretrained_encoder": False, "out_dir": str(tmp_path / "r")},
-        }))
+        build_trainer(
+            recipe_from_dict(
+                {
+                    "model": SMALL,
+                    "data": {"corpus": str(corpus_dir), "holdout": 4},
+                    "augment": {"size": 224},
+                    "train": {"steps": 2, "batch_size": 4, "pretrained_encoder": False, "out_dir": str(tmp_path / "r")},
+                }
+            )
+        )

@@ -64,8 +64,11 @@ def save_fastai_style(state: dict, path: Path, with_opt: bool) -> None:
     """What fastai's learn.save writes: {'model': state, 'opt': optimiser state} or the bare state."""
     if with_opt:
         # learn.save keeps fastai's discriminative learning rates as slice objects.
-        opt = {"state": {}, "param_groups": [{"lr": np.float64(1e-4), "betas": (0.0, 0.99), "weight_decay": 1e-3, "params": [0, 1, 2]}],
-               "hypers": [{"lr": slice(1e-5, 1e-3, None)}]}
+        opt = {
+            "state": {},
+            "param_groups": [{"lr": np.float64(1e-4), "betas": (0.0, 0.99), "weight_decay": 1e-3, "params": [0, 1, 2]}],
+            "hypers": [{"lr": slice(1e-5, 1e-3, None)}],
+        }
         torch.save({"model": state, "opt": opt}, path)
     else:
         torch.save(state, path)
@@ -208,10 +211,17 @@ def test_legacy_spectral_state_is_converted() -> None:
         ref(x)
     ref.eval()
     expected = ref(x)
-    legacy = {"weight_orig": ref.weight_orig.detach(), "weight_u": ref.weight_u, "weight": ref.weight.detach(), "bias": ref.bias.detach()}
+    legacy = {
+        "weight_orig": ref.weight_orig.detach(),
+        "weight_u": ref.weight_u,
+        "weight": ref.weight.detach(),
+        "bias": ref.bias.detach(),
+    }
     v = dd._legacy_spectral_v(legacy["weight_orig"], legacy["weight_u"], legacy["weight"])
     ours = dd.SpectralConv(4, 8, 3).eval()
-    ours.load_state_dict({"weight_orig": legacy["weight_orig"], "weight_u": legacy["weight_u"], "weight_v": v, "bias": legacy["bias"]})
+    ours.load_state_dict(
+        {"weight_orig": legacy["weight_orig"], "weight_u": legacy["weight_u"], "weight_v": v, "bias": legacy["bias"]}
+    )
     torch.testing.assert_close(ours(x), expected, rtol=1e-4, atol=1e-5)
 
 
@@ -316,7 +326,8 @@ def test_registered_converted_model(tmp_path: Path, artistic: dd.DeOldifyUnet, m
     digest = dd.save_deoldify(artistic, weights / "deoldify-artistic.safetensors", {"name": "deoldify-artistic"})
     (weights / "registry.json").write_text(
         '{"models": [{"name": "deoldify-artistic", "file": "deoldify-artistic.safetensors", '
-        f'"version": "2019.05", "sha256": "{digest}", "default_render_factor": 35, "default_render_factor_video": 21}}]}}'
+        f'"version": "2019.05", "sha256": "{digest}", '
+        '"default_render_factor": 35, "default_render_factor_video": 21}]}'
     )
     monkeypatch.setattr(registry, "WEIGHTS_DIR", weights)
     monkeypatch.setattr(registry, "REGISTRY_FILE", weights / "registry.json")
@@ -350,7 +361,10 @@ def test_missing_and_misshapen_keys(tmp_path: Path, artistic: dd.DeOldifyUnet) -
     state = dict(artistic.state_dict())
     del state["layers.5.conv2.3.gamma"]
     state["layers.11.0.bias"] = torch.zeros(4)
-    with pytest.raises(ModelError, match=r"1 missing \(layers\.5\.conv2\.3\.gamma\).*1 of wrong shape \(layers\.11\.0\.bias \(4,\) vs \(3,\)\)"):
+    with pytest.raises(
+        ModelError,
+        match=r"1 missing \(layers\.5\.conv2\.3\.gamma\).*1 of wrong shape \(layers\.11\.0\.bias \(4,\) vs \(3,\)\)",
+    ):
         dd.fit_state(state, "artistic", "f.pth")
 
 
@@ -456,3 +470,15 @@ def test_wide_generator_round_trip(tmp_path: Path) -> None:
     head_a, out_a = head_output(model, x)
     head_b, out_b = head_output(converted.generator, x)
     assert torch.equal(head_a, head_b) and torch.equal(out_a, out_b)
+
+
+@pytest.mark.parametrize("text", ["hello", "error 404", "(not a model)", "json", "quit", "rq"])
+def test_a_text_file_for_a_checkpoint_is_a_clean_error(tmp_path, text):
+    """Texts that start with a pickle opcode (h, e, (, j, q, r) fail inside the unpickler in many
+    ways; each must be the one-line "not a PyTorch checkpoint" error, for loading and importing."""
+    bad = tmp_path / "ColorizeVideo_gen.pth"
+    bad.write_text(text)
+    with pytest.raises(ModelError, match="not a PyTorch checkpoint"):
+        load_model(f"deoldify-video:{bad}")
+    with pytest.raises(ModelError, match="not a PyTorch checkpoint"):
+        dd.import_deoldify(bad, "video", tmp_path / "out.safetensors")

@@ -22,7 +22,15 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from vidcolor.cli import app
-from vidcolor.models.deoldify.seeded import HEAD_BIAS, POWER_ITERATIONS, SEED, SN_GAIN, learn_save_layout, seeded_state, state_digest
+from vidcolor.models.deoldify.seeded import (
+    HEAD_BIAS,
+    POWER_ITERATIONS,
+    SEED,
+    SN_GAIN,
+    learn_save_layout,
+    seeded_state,
+    state_digest,
+)
 from vidcolor.models.weights import sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,7 +53,12 @@ def one_thread() -> Iterator[None]:
 def test_manifest_matches_this_code() -> None:
     """The reference was made from this photo and these seeding constants."""
     assert sha256_file(PHOTO) == MANIFEST["photo_sha256"]
-    assert (MANIFEST["seed"], MANIFEST["power_iterations"], MANIFEST["sn_gain"], tuple(MANIFEST["head_bias"])) == (SEED, POWER_ITERATIONS, SN_GAIN, HEAD_BIAS)
+    assert (MANIFEST["seed"], MANIFEST["power_iterations"], MANIFEST["sn_gain"], tuple(MANIFEST["head_bias"])) == (
+        SEED,
+        POWER_ITERATIONS,
+        SN_GAIN,
+        HEAD_BIAS,
+    )
     for entry in MANIFEST["kinds"].values():
         for output in entry["outputs"].values():
             assert sha256_file(REFERENCE / output["file"]) == output["sha256"]
@@ -68,9 +81,24 @@ def rgb(path: Path) -> np.ndarray:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("render_factor", [8, 21])
-def test_image_matches_deoldify_own_output(learn_save_file: tuple[str, Path], render_factor: int, tmp_path: Path) -> None:
+def test_image_matches_deoldify_own_output(
+    learn_save_file: tuple[str, Path], render_factor: int, tmp_path: Path
+) -> None:
     kind, weights = learn_save_file
-    res = runner.invoke(app, ["image", str(PHOTO), "-o", str(tmp_path), "--model", f"deoldify-{kind}:{weights}", "--render-factor", str(render_factor), "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "image",
+            str(PHOTO),
+            "-o",
+            str(tmp_path),
+            "--model",
+            f"deoldify-{kind}:{weights}",
+            "--render-factor",
+            str(render_factor),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     ours = rgb(tmp_path / PHOTO.name)
     theirs = rgb(REFERENCE / MANIFEST["kinds"][kind]["outputs"][str(render_factor)]["file"])
@@ -86,7 +114,19 @@ def test_image_matches_deoldify_own_output(learn_save_file: tuple[str, Path], re
 def test_vidcolor_postprocess_keeps_luma_and_follows_colour(learn_save_file: tuple[str, Path], tmp_path: Path) -> None:
     """--deoldify-postprocess vidcolor: the picture's own luma exactly, DeOldify's colour nearly."""
     kind, weights = learn_save_file
-    args = ["image", str(PHOTO), "-o", str(tmp_path), "--model", f"deoldify-{kind}:{weights}", "--render-factor", "8", "-q", "--deoldify-postprocess", "vidcolor"]
+    args = [
+        "image",
+        str(PHOTO),
+        "-o",
+        str(tmp_path),
+        "--model",
+        f"deoldify-{kind}:{weights}",
+        "--render-factor",
+        "8",
+        "-q",
+        "--deoldify-postprocess",
+        "vidcolor",
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     ours = rgb(tmp_path / PHOTO.name).astype(np.float64)

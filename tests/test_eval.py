@@ -69,16 +69,26 @@ def test_eval_cli_table_json_limit_and_skips(pictures: Path, tmp_path: Path) -> 
     (folder / "zz-broken.png").write_bytes(b"not a picture")
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     out = tmp_path / "scores.json"
-    res = CliRunner().invoke(app, ["eval", str(folder), "--model", str(model), "--render-factor", "4", "--json", str(out)])
+    res = CliRunner().invoke(
+        app, ["eval", str(folder), "--model", str(model), "--render-factor", "4", "--json", str(out)]
+    )
     assert res.exit_code == 0, res.output
     assert "mean" in res.output and "PSNR grey" in res.output and "skipped" in res.output
     data = json.loads(out.read_text())
     assert data["count"] == 3 and len(data["images"]) == 3 and len(data["skipped"]) == 1
-    assert data["render_factor"] == 4 and set(data["mean"]) >= {"psnr", "psnr_gray", "ciede2000", "ciede2000_gray", "colourfulness"}
+    assert data["render_factor"] == 4 and set(data["mean"]) >= {
+        "psnr",
+        "psnr_gray",
+        "ciede2000",
+        "ciede2000_gray",
+        "colourfulness",
+    }
     assert all(np.isfinite(v) for v in data["mean"].values())
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # inputs untouched
 
-    res = CliRunner().invoke(app, ["eval", str(folder), "--model", str(model), "-r", "4", "--limit", "1", "--json", str(out), "-q"])
+    res = CliRunner().invoke(
+        app, ["eval", str(folder), "--model", str(model), "-r", "4", "--limit", "1", "--json", str(out), "-q"]
+    )
     assert res.exit_code == 0 and json.loads(out.read_text())["count"] == 1
 
 

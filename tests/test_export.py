@@ -70,8 +70,12 @@ def test_bad_files_are_model_errors(tmp_path):
         load_onnx_model(str(damaged))
     foreign = tmp_path / "foreign.onnx"
     node = onnx.helper.make_node("Identity", ["x"], ["y"])
-    graph = onnx.helper.make_graph([node], "g", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
-                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    graph = onnx.helper.make_graph(
+        [node],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
     onnx.save(onnx.helper.make_model(graph), str(foreign))
     with pytest.raises(ModelError, match="vidcolor"):
         load_onnx_model(str(foreign))
@@ -112,7 +116,9 @@ def test_cli(tiny_model_path, tmp_path):
     ):
         bad = runner.invoke(app, ["export", "onnx", "-m", str(tiny_model_path), *args])
         assert bad.exit_code == 2 and needle in bad.output and "Traceback" not in bad.output
-    missing = runner.invoke(app, ["export", "onnx", "-m", str(tmp_path / "none.safetensors"), "-o", str(tmp_path / "z.onnx")])
+    missing = runner.invoke(
+        app, ["export", "onnx", "-m", str(tmp_path / "none.safetensors"), "-o", str(tmp_path / "z.onnx")]
+    )
     assert missing.exit_code == 2 and "not found" in missing.output
     assert runner.invoke(app, ["export", "onnx", "--help"]).exit_code == 0
 

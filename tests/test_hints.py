@@ -32,7 +32,9 @@ def grey_picture(path: Path, h: int = H, w: int = W) -> Path:
     return path
 
 
-def hints_picture(path: Path, h: int = H, w: int = W, box: tuple[int, int, int, int] | None = (10, 10, 26, 26), colour=(220, 30, 30)) -> Path:
+def hints_picture(
+    path: Path, h: int = H, w: int = W, box: tuple[int, int, int, int] | None = (10, 10, 26, 26), colour=(220, 30, 30)
+) -> Path:
     rgba = np.zeros((h, w, 4), np.uint8)
     if box is not None:
         y0, x0, y1, x1 = box
@@ -87,8 +89,25 @@ def test_hints_picture_checks(tmp_path):
 
 
 def cli(tmp_path: Path, model: Path, *extra: str, name: str = "out"):
-    result = runner.invoke(app, ["image", str(tmp_path / "pic.png"), "-o", str(tmp_path / name), "--model", str(model),
-                                 "--render-factor", "7", "--device", "cpu", "--backend", "eager", "--quiet", *extra])
+    result = runner.invoke(
+        app,
+        [
+            "image",
+            str(tmp_path / "pic.png"),
+            "-o",
+            str(tmp_path / name),
+            "--model",
+            str(model),
+            "--render-factor",
+            "7",
+            "--device",
+            "cpu",
+            "--backend",
+            "eager",
+            "--quiet",
+            *extra,
+        ],
+    )
     return result
 
 
@@ -113,7 +132,9 @@ def test_point_hints_and_transparent_picture(tmp_path, tiny_hint_model_path):
     hints_picture(tmp_path / "clear.png", box=None)
     assert cli(tmp_path, tiny_hint_model_path, name="auto").exit_code == 0
     assert cli(tmp_path, tiny_hint_model_path, "--hints", str(tmp_path / "clear.png"), name="clear").exit_code == 0
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "clear/pic.png")), np.asarray(Image.open(tmp_path / "auto/pic.png")))
+    assert np.array_equal(
+        np.asarray(Image.open(tmp_path / "clear/pic.png")), np.asarray(Image.open(tmp_path / "auto/pic.png"))
+    )
     result = cli(tmp_path, tiny_hint_model_path, "--hint", "20,70,#2040e0", "--hint", "100,20,#20c020", name="points")
     assert result.exit_code == 0, result.output
     diff = np.abs(chroma_of(tmp_path / "points/pic.png") - chroma_of(tmp_path / "auto/pic.png")).sum(-1)
@@ -143,8 +164,21 @@ def test_size_mismatch_and_several_pictures_refused(tmp_path, tiny_hint_model_pa
     result = cli(tmp_path, tiny_hint_model_path, "--hints", str(tmp_path / "small.png"))
     assert result.exit_code == 2 and "60x50, the picture it guides is 128x96" in result.output
     grey_picture(tmp_path / "two.png")
-    result = runner.invoke(app, ["image", str(tmp_path / "pic.png"), str(tmp_path / "two.png"), "-o", str(tmp_path / "o"),
-                                 "--model", str(tiny_hint_model_path), "--hint", "1,1,#ff0000", "--quiet"])
+    result = runner.invoke(
+        app,
+        [
+            "image",
+            str(tmp_path / "pic.png"),
+            str(tmp_path / "two.png"),
+            "-o",
+            str(tmp_path / "o"),
+            "--model",
+            str(tiny_hint_model_path),
+            "--hint",
+            "1,1,#ff0000",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 2 and "guide one picture; 2 were given" in result.output
 
 
@@ -191,7 +225,11 @@ def test_hint_pictures_follow_the_anchor_naming_rule(tmp_path):
     for name in ("000012.png", "frame-3.png", "notes.txt", "shot0002_frame000040_t1.600s.png"):
         (tmp_path / name).write_bytes(b"")
     found = anchor_pictures([tmp_path], "hints")
-    assert found == {12: tmp_path / "000012.png", 3: tmp_path / "frame-3.png", 40: tmp_path / "shot0002_frame000040_t1.600s.png"}
+    assert found == {
+        12: tmp_path / "000012.png",
+        3: tmp_path / "frame-3.png",
+        40: tmp_path / "shot0002_frame000040_t1.600s.png",
+    }
     (tmp_path / "f12-again.png").write_bytes(b"")
     with pytest.raises(InputError, match="both hints pictures for frame 12"):
         anchor_pictures([tmp_path], "hints")
@@ -217,6 +255,7 @@ def test_one_name_means_one_frame_for_hints_and_references(tmp_path):
         with pytest.raises(InputError, match="cannot tell which frame"):
             anchor_pictures([tmp_path / "two-numbers-3-4.png"], kind)
 
+
 def test_film_hinted_frame_is_an_anchor_carried_on(make_clip, tiny_hint_model_path, tiny_model_path, tmp_path):
     from vidcolor.settings import EncodeConfig, RenderConfig, TemporalConfig
     from vidcolor.video.run import colorize_video
@@ -229,7 +268,13 @@ def test_film_hinted_frame_is_an_anchor_carried_on(make_clip, tiny_hint_model_pa
     temporal = TemporalConfig(strength=0.8)
     model = load_model(str(tiny_hint_model_path))
     colorize_video(src, tmp_path / "auto.mkv", model, RunSettings(render=render, temporal=temporal, encode=encode))
-    report = colorize_video(src, tmp_path / "hinted.mkv", model, RunSettings(render=render, temporal=temporal, encode=encode), anchors=AnchorFiles(hints={2: tmp_path / "hints" / "000002.png"}))
+    report = colorize_video(
+        src,
+        tmp_path / "hinted.mkv",
+        model,
+        RunSettings(render=render, temporal=temporal, encode=encode),
+        anchors=AnchorFiles(hints={2: tmp_path / "hints" / "000002.png"}),
+    )
     assert report.settings["hinted_frames"] == [2]
 
     def rgb_frames(path):
@@ -245,17 +290,44 @@ def test_film_hinted_frame_is_an_anchor_carried_on(make_clip, tiny_hint_model_pa
     # Forward only (no look-ahead): nothing before the hinted frame changes.
     one_way = TemporalConfig(strength=0.8, lookahead=0)
     colorize_video(src, tmp_path / "auto1.mkv", model, RunSettings(render=render, temporal=one_way, encode=encode))
-    colorize_video(src, tmp_path / "hinted1.mkv", model, RunSettings(render=render, temporal=one_way, encode=encode), anchors=AnchorFiles(hints={2: tmp_path / "hints" / "000002.png"}))
-    change = [float(np.abs(a - b).mean()) for a, b in zip(rgb_frames(tmp_path / "auto1.mkv"), rgb_frames(tmp_path / "hinted1.mkv"))]
+    colorize_video(
+        src,
+        tmp_path / "hinted1.mkv",
+        model,
+        RunSettings(render=render, temporal=one_way, encode=encode),
+        anchors=AnchorFiles(hints={2: tmp_path / "hints" / "000002.png"}),
+    )
+    change = [
+        float(np.abs(a - b).mean())
+        for a, b in zip(rgb_frames(tmp_path / "auto1.mkv"), rgb_frames(tmp_path / "hinted1.mkv"))
+    ]
     assert change[0] == change[1] == 0.0 and change[2] > 0.5 and change[3] > 0.2 * change[2]
     # Past the end: refused up front where the container counts its frames (MP4), else a warning.
     mp4 = make_clip(tmp_path / "film.mp4", frames=8, width=128, height=96, audio=False)
     with pytest.raises(InputError, match="past the film's end"):
-        colorize_video(mp4, tmp_path / "x.mkv", model, RunSettings(render=render, temporal=temporal, encode=encode), anchors=AnchorFiles(hints={8: tmp_path / "hints" / "000002.png"}))
-    late = colorize_video(src, tmp_path / "late.mkv", model, RunSettings(render=render, temporal=temporal, encode=encode), anchors=AnchorFiles(hints={9: tmp_path / "hints" / "000002.png"}))
+        colorize_video(
+            mp4,
+            tmp_path / "x.mkv",
+            model,
+            RunSettings(render=render, temporal=temporal, encode=encode),
+            anchors=AnchorFiles(hints={8: tmp_path / "hints" / "000002.png"}),
+        )
+    late = colorize_video(
+        src,
+        tmp_path / "late.mkv",
+        model,
+        RunSettings(render=render, temporal=temporal, encode=encode),
+        anchors=AnchorFiles(hints={9: tmp_path / "hints" / "000002.png"}),
+    )
     assert any("frame(s) 9 were not used" in w for w in late.warnings)
     with pytest.raises(InputError, match="takes no colour hints"):
-        colorize_video(src, tmp_path / "y.mkv", load_model(str(tiny_model_path)), RunSettings(render=render, temporal=temporal, encode=encode), anchors=AnchorFiles(hints={2: tmp_path / "hints" / "000002.png"}))
+        colorize_video(
+            src,
+            tmp_path / "y.mkv",
+            load_model(str(tiny_model_path)),
+            RunSettings(render=render, temporal=temporal, encode=encode),
+            anchors=AnchorFiles(hints={2: tmp_path / "hints" / "000002.png"}),
+        )
     assert not (tmp_path / "x.mkv").exists() and not (tmp_path / "y.mkv").exists()
 
 
@@ -267,7 +339,9 @@ def test_spread_fills_the_hinted_region_and_stops_at_an_edge():
     luma = torch.full((1, 1, h, w), 0.3)
     luma[..., :, 32:] = 0.8  # a bright right half: a strong edge at column 32
     chroma = torch.zeros(1, 2, h, w)
-    planes = hint_planes([hints_from_points([HintPoint(27, 30, (40, 140, 40))], h, w)], (h, w))  # green, left half, near the edge
+    planes = hint_planes(
+        [hints_from_points([HintPoint(27, 30, (40, 140, 40))], h, w)], (h, w)
+    )  # green, left half, near the edge
     out = spread_hints(luma, chroma, planes, config=HintSpread(cells=8, bins=8, passes=2, falloff=1e-3))
     target = out[0, :, 30, 27]
     assert float(target.abs().max()) > 0.05  # the hint's own colour at its pixel
@@ -284,7 +358,11 @@ def test_run_hints_folder_errors_are_one_line(make_clip, tiny_model_path, tiny_h
     hints_picture(tmp_path / "hints" / "000001.png", h=48, w=64, box=(5, 5, 15, 15))
     base = ["run", str(src), str(tmp_path / "out.mp4"), "--render-factor", "4", "--device", "cpu", "--quiet"]
     refused = runner.invoke(app, [*base, "--model", str(tiny_model_path), "--hints", str(tmp_path / "hints")])
-    assert refused.exit_code == 2 and "takes no colour hints" in refused.output and len(refused.output.strip().splitlines()) == 1
+    assert (
+        refused.exit_code == 2
+        and "takes no colour hints" in refused.output
+        and len(refused.output.strip().splitlines()) == 1
+    )
     missing = runner.invoke(app, [*base, "--model", str(tiny_hint_model_path), "--hints", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no such hints file or folder" in missing.output
     hints_picture(tmp_path / "hints" / "000002.png", h=40, w=64)

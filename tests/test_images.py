@@ -76,7 +76,7 @@ def test_fit_chroma_to_gamut_keeps_luma_exact_and_rgb_in_range():
     y = kr * composed[:, 0:1] + kg * composed[:, 1:2] + kb * composed[:, 2:3]
     assert torch.allclose(y, luma, atol=1e-5)
     # Chroma only shrinks (same hue), and in-gamut chroma is left alone.
-    ratio = (fitted.norm(dim=1) / chroma.norm(dim=1).clamp_min(1e-9))
+    ratio = fitted.norm(dim=1) / chroma.norm(dim=1).clamp_min(1e-9)
     assert ratio.max() <= 1 + 1e-6 and ratio.min() < 0.9
     small = chroma * 0.01
     assert torch.allclose(fit_chroma_to_gamut(torch.full_like(luma, 0.5), small), small)
@@ -236,7 +236,10 @@ def test_bad_file_in_a_batch_is_reported_and_others_go_on(tmp_path, colorizer):
     Image.fromarray(grey_pattern(16, 16)).save(good)
     bad = tmp_path / "b.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    results = {r.source.name: r for r in colorize_images([(good, tmp_path / "o" / "a.png"), (bad, tmp_path / "o" / "b.png")], colorizer)}
+    results = {
+        r.source.name: r
+        for r in colorize_images([(good, tmp_path / "o" / "a.png"), (bad, tmp_path / "o" / "b.png")], colorizer)
+    }
     assert results["a.png"].ok and results["a.png"].output.exists()
     assert not results["b.png"].ok and "b.png" in results["b.png"].error
     assert not (tmp_path / "o" / "b.png").exists()
@@ -373,9 +376,12 @@ def test_banded_compose_and_scores_equal_the_whole_picture_ones(monkeypatch, tin
     pred = torch.from_numpy(whole).permute(2, 0, 1)[None].float() / 255.0
     grey = luma.expand(-1, 3, -1, -1)
     expected = {
-        "psnr": psnr(pred, truth), "psnr_gray": psnr(grey, truth),
-        "ciede2000": mean_ciede2000(pred, truth), "ciede2000_gray": mean_ciede2000(grey, truth),
-        "colourfulness": colourfulness(pred), "colourfulness_truth": colourfulness(truth),
+        "psnr": psnr(pred, truth),
+        "psnr_gray": psnr(grey, truth),
+        "ciede2000": mean_ciede2000(pred, truth),
+        "ciede2000_gray": mean_ciede2000(grey, truth),
+        "colourfulness": colourfulness(pred),
+        "colourfulness_truth": colourfulness(truth),
     }
     monkeypatch.setattr(compose, "BAND_PIXELS", 700)  # bands of 5 rows
     assert compose.band_rows(130) == 5

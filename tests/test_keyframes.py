@@ -22,7 +22,9 @@ FRAMES = 24
 def scene_a(i: int, width: int, height: int) -> np.ndarray:
     """Colour gradients with a yellow square moving right."""
     yy, xx = np.mgrid[0:height, 0:width]
-    rgb = np.stack([(xx * 255 // (width - 1) + 3 * i) % 256, yy * 255 // (height - 1), (xx + yy) % 256], -1).astype(np.uint8)
+    rgb = np.stack([(xx * 255 // (width - 1) + 3 * i) % 256, yy * 255 // (height - 1), (xx + yy) % 256], -1).astype(
+        np.uint8
+    )
     rgb[40:70, 10 + 4 * i : 40 + 4 * i] = (250, 240, 40)
     return rgb
 
@@ -53,7 +55,9 @@ def film_with_cut(tmp_path_factory) -> Path:
 
 def test_one_picture_per_shot_and_an_index(tmp_path, film_with_cut, tiny_model_path):
     out = tmp_path / "keys"
-    result = runner.invoke(app, ["keyframes", str(film_with_cut), "-o", str(out), "--model", str(tiny_model_path), "-r", "4"])
+    result = runner.invoke(
+        app, ["keyframes", str(film_with_cut), "-o", str(out), "--model", str(tiny_model_path), "-r", "4"]
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads((out / "keyframes.json").read_text())
     assert [(s["start"], s["end"]) for s in doc["shots"]] == [(0, CUT - 1), (CUT, FRAMES - 1)]
@@ -63,13 +67,32 @@ def test_one_picture_per_shot_and_an_index(tmp_path, film_with_cut, tiny_model_p
         with Image.open(out / shot["file"]) as img:
             assert img.size == (160, 120) and img.mode == "RGB"
     assert doc["shots"][1]["file"] == "shot0002_frame000012_t0.480s.png"
-    again = runner.invoke(app, ["keyframes", str(film_with_cut), "-o", str(out), "--model", str(tiny_model_path), "-r", "4"])
+    again = runner.invoke(
+        app, ["keyframes", str(film_with_cut), "-o", str(out), "--model", str(tiny_model_path), "-r", "4"]
+    )
     assert again.exit_code == 2 and "already exists" in again.stderr
 
 
 def test_grey_keyframes_and_the_round_trip_through_run(tmp_path, film_with_cut, tiny_model_path):
     keys = tmp_path / "keys"
-    assert runner.invoke(app, ["keyframes", str(film_with_cut), "-o", str(keys), "--model", str(tiny_model_path), "-r", "4", "--grey", "-q"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app,
+            [
+                "keyframes",
+                str(film_with_cut),
+                "-o",
+                str(keys),
+                "--model",
+                str(tiny_model_path),
+                "-r",
+                "4",
+                "--grey",
+                "-q",
+            ],
+        ).exit_code
+        == 0
+    )
     doc = json.loads((keys / "keyframes.json").read_text())
     first = keys / doc["shots"][0]["file"]
     rgb = np.asarray(Image.open(first))
@@ -81,7 +104,23 @@ def test_grey_keyframes_and_the_round_trip_through_run(tmp_path, film_with_cut, 
     (keys / doc["shots"][1]["file"]).unlink()
     out = tmp_path / "out.mkv"
     result = runner.invoke(
-        app, ["run", str(film_with_cut), str(out), "--model", str(tiny_model_path), "-r", "4", "--codec", "ffv1", "-q", "--reference", str(keys), "--report", str(tmp_path / "r.json")]
+        app,
+        [
+            "run",
+            str(film_with_cut),
+            str(out),
+            "--model",
+            str(tiny_model_path),
+            "-r",
+            "4",
+            "--codec",
+            "ffv1",
+            "-q",
+            "--reference",
+            str(keys),
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r.json").read_text())["settings"]["reference_frames"] == [0]
@@ -91,7 +130,24 @@ def test_grey_keyframes_and_the_round_trip_through_run(tmp_path, film_with_cut, 
     assert np.abs(colour(frames[0]) - colour(truth0.astype(np.float32))).mean() < 6.0
     # Nothing of the first shot's colour after the cut: the model's own colour there.
     plain = tmp_path / "plain.mkv"
-    assert runner.invoke(app, ["run", str(film_with_cut), str(plain), "--model", str(tiny_model_path), "-r", "4", "--codec", "ffv1", "-q"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app,
+            [
+                "run",
+                str(film_with_cut),
+                str(plain),
+                "--model",
+                str(tiny_model_path),
+                "-r",
+                "4",
+                "--codec",
+                "ffv1",
+                "-q",
+            ],
+        ).exit_code
+        == 0
+    )
     with av.open(str(plain)) as c:
         model_only = [f.to_ndarray(format="rgb24").astype(np.float32) for f in c.decode(video=0)]
     assert np.abs(frames[CUT + 2] - model_only[CUT + 2]).mean() < 1.0

@@ -38,7 +38,9 @@ def test_something_the_anchor_never_showed_gets_no_confidence() -> None:
     _, confidence = match_colour(exemplar, features_of(unseen), (4, 6))
     assert float(confidence[..., :2, :2].max()) == 0.0 and float(confidence[..., 2:, 2:].min()) == 1.0
     ungated = MatchConfig(min_similarity=None, full_similarity=None)
-    _, trusted = match_colour(fit_exemplar(features_of(kinds), torch.zeros(1, 2, 32, 48), ungated), features_of(unseen), (4, 6))
+    _, trusted = match_colour(
+        fit_exemplar(features_of(kinds), torch.zeros(1, 2, 32, 48), ungated), features_of(unseen), (4, 6)
+    )
     assert float(trusted.min()) == 1.0  # no gate: every position trusts its best matches
 
 

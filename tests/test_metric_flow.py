@@ -33,7 +33,10 @@ def _textured_pair(shift: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_overrides_reach_dis_and_full_resolution_search_recovers_a_pan() -> None:
     a, b = _textured_pair(3)  # b is a shifted 3 px left: the flow a->b is -3 px in x
-    for config in (FlowConfig("medium", 1.0), FlowConfig("medium", 1.0, finest_scale=0, patch_stride=2, refine_iterations=3)):
+    for config in (
+        FlowConfig("medium", 1.0),
+        FlowConfig("medium", 1.0, finest_scale=0, patch_stride=2, refine_iterations=3),
+    ):
         flow = FlowEstimator(config)(a, b)
         inner = flow[16:-16, 16:-16]
         assert np.median(inner[..., 0]) == pytest.approx(-3.0, abs=0.3)

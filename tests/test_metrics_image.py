@@ -51,7 +51,9 @@ def test_ciede2000_matches_sharma_reference_pairs() -> None:
 def test_ciede2000_is_symmetric_zero_on_identity_and_works_on_images() -> None:
     data = torch.tensor(SHARMA, dtype=torch.float64)
     assert torch.allclose(ciede2000(data[:, 3:6], data[:, 0:3]), data[:, 6], atol=5e-5)
-    lab = torch.randn(2, 3, 5, 7, dtype=torch.float64) * torch.tensor([20.0, 30.0, 30.0]).view(1, 3, 1, 1) + torch.tensor([50.0, 0, 0]).view(1, 3, 1, 1)
+    lab = torch.randn(2, 3, 5, 7, dtype=torch.float64) * torch.tensor([20.0, 30.0, 30.0]).view(
+        1, 3, 1, 1
+    ) + torch.tensor([50.0, 0, 0]).view(1, 3, 1, 1)
     assert ciede2000(lab, lab).abs().max() == 0
     shifted = lab.clone()
     shifted[:, 0] += 3.0

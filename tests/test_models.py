@@ -74,7 +74,9 @@ def test_confidence_shrinks_only_uncertain_colour():
     g.set_decoding(confidence_gamma=2.0)
     shrunk = g(x)
     head = g.head_output(x)
-    conf = torch.nn.functional.interpolate(confidence(head.float()), size=x.shape[-2:], mode="bilinear", align_corners=False)
+    conf = torch.nn.functional.interpolate(
+        confidence(head.float()), size=x.shape[-2:], mode="bilinear", align_corners=False
+    )
     assert (shrunk.abs() <= plain.abs() + 1e-4).all()  # only ever toward neutral
     assert torch.allclose(shrunk, plain * conf**2, atol=0.5)  # by confidence squared (up to the upsampling)
     with pytest.raises(ValueError):
@@ -123,8 +125,13 @@ def test_registry_resolves_default_and_rejects_unknown(tmp_path, monkeypatch):
     g = Generator()
     save_generator(g, tmp_path / "a.safetensors", {"name": "a"})
     entry = {
-        "name": "a", "file": "a.safetensors", "version": "1", "sha256": sha256_file(tmp_path / "a.safetensors"),
-        "default_render_factor": 20, "default_render_factor_video": 12, "default": True,
+        "name": "a",
+        "file": "a.safetensors",
+        "version": "1",
+        "sha256": sha256_file(tmp_path / "a.safetensors"),
+        "default_render_factor": 20,
+        "default_render_factor_video": 12,
+        "default": True,
     }
     (tmp_path / "registry.json").write_text(json.dumps({"models": [entry]}))
     monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)

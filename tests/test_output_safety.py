@@ -51,7 +51,9 @@ def test_a_second_run_on_the_same_out_is_refused(make_clip, tiny_model, tmp_path
         with pytest.raises(OutputError, match="being written by another vidcolor run"):
             colorize_video(src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME))
     assert not out.exists() and not partial_paths(out)
-    colorize_video(src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME))  # free again once the other run ends
+    colorize_video(
+        src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME)
+    )  # free again once the other run ends
     assert frames(out) == 6 and not (tmp_path / ".o.mp4.lock").exists()
 
 
@@ -85,8 +87,22 @@ def test_sigterm_and_sighup_leave_nothing(make_clip, tiny_model_path, tmp_path, 
     outdir.mkdir()
     out = outdir / "o.mp4"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vidcolor", "run", str(src), str(out), "--model", str(tiny_model_path), "--render-factor", "4", "--preset", "ultrafast"],
-        stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "vidcolor",
+            "run",
+            str(src),
+            str(out),
+            "--model",
+            str(tiny_model_path),
+            "--render-factor",
+            "4",
+            "--preset",
+            "ultrafast",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while not partial_paths(out) and proc.poll() is None and time.monotonic() < deadline:
@@ -115,7 +131,17 @@ def test_report_paths_are_checked_before_any_work(make_clip, tiny_model_path, tm
     missing = run_cli(str(src), str(out), "--model", str(tiny_model_path), "--report", str(tmp_path / "no" / "r.json"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
     assert src.read_bytes() == data and not out.exists()
-    ok = run_cli(str(src), str(out), "--model", str(tiny_model_path), "--render-factor", "4", "--report", str(tmp_path / "r.json"), "--quiet")
+    ok = run_cli(
+        str(src),
+        str(out),
+        "--model",
+        str(tiny_model_path),
+        "--render-factor",
+        "4",
+        "--report",
+        str(tmp_path / "r.json"),
+        "--quiet",
+    )
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "r.json").read_text().startswith("{")
 
@@ -142,8 +168,16 @@ def test_a_text_file_is_not_a_film(tmp_path):
 
 @pytest.mark.parametrize(
     "config",
-    ['{"decoder_channels": [96, 64', '["a", "list"]', '{"decoder_channels": [4000000, 64, 48]}', '{"decoder_channels": "abc"}',
-     '{"temperature": "hot"}', '{"evil": 1}', '{"bin_bias": [1e400]}', "x" * 70_000],
+    [
+        '{"decoder_channels": [96, 64',
+        '["a", "list"]',
+        '{"decoder_channels": [4000000, 64, 48]}',
+        '{"decoder_channels": "abc"}',
+        '{"temperature": "hot"}',
+        '{"evil": 1}',
+        '{"bin_bias": [1e400]}',
+        "x" * 70_000,
+    ],
 )
 def test_crafted_weight_metadata_is_a_one_line_model_error(tmp_path, config):
     # Before: JSONDecodeError / TypeError tracebacks, or a 160 GB allocation for huge channels.
@@ -170,7 +204,12 @@ def test_image_globs_with_dotdot_cannot_write_outside_the_output_folder(tmp_path
     other.mkdir()
     shutil.copy(Path(__file__).resolve().parent.parent / "samples" / "photos" / "chelsea.png", other / "p.png")
     monkeypatch.chdir(work)
-    done = subprocess.run([sys.executable, "-m", "vidcolor", "image", "*/../../x/*.png", "-o", "out"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "vidcolor", "image", "*/../../x/*.png", "-o", "out"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "leave the output folder" in done.stderr
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "p.png", "work", "x"]
 
@@ -188,7 +227,13 @@ def test_batch_keeps_the_warnings_of_a_done_item(make_clip, tiny_model_path, tmp
     make_clip(src / "subs.mkv", frames=6, width=64, height=48, subtitles=True)
     make_clip(src / "clean.mp4", frames=6, width=64, height=48, audio=False)
     dst = tmp_path / "colour"
-    settings = JobSettings().override({"run": {"model": str(tiny_model_path)}, "render": {"render_factor": 4, "batch_size": 4}, "temporal": {"enabled": False}})
+    settings = JobSettings().override(
+        {
+            "run": {"model": str(tiny_model_path)},
+            "render": {"render_factor": 4, "batch_size": 4},
+            "temporal": {"enabled": False},
+        }
+    )
     report = run_job([src], dst, settings, JobOptions(workers=0, retries=0))
     by_key = {i.key: i for i in report.items}
     assert by_key["subs.mp4"].outcome == "done" and any("subtitle" in w for w in by_key["subs.mp4"].warnings)

@@ -40,7 +40,9 @@ def one_line_error(result) -> str:
 @pytest.fixture(scope="module")
 def film(tmp_path_factory, make_clip) -> tuple[Path, list[np.ndarray]]:
     """A 40-frame colour clip (the truth) and its decoded frames; the pipeline recolours it from luma."""
-    path = make_clip(tmp_path_factory.mktemp("refs") / "film.mkv", frames=40, audio=False, codec="ffv1", pix_fmt="yuv444p")
+    path = make_clip(
+        tmp_path_factory.mktemp("refs") / "film.mkv", frames=40, audio=False, codec="ffv1", pix_fmt="yuv444p"
+    )
     return path, frames_of(path)
 
 
@@ -59,7 +61,9 @@ def test_reference_colour_is_carried_through_the_shot(tmp_path, film, tiny_model
     plain, with_ref = tmp_path / "plain.mkv", tmp_path / "ref.mkv"
     base = ["run", str(src), "--model", str(tiny_model_path), *FAST]
     assert runner.invoke(app, [*base[:2], str(plain), *base[2:]]).exit_code == 0
-    result = runner.invoke(app, [*base[:2], str(with_ref), *base[2:], "--reference", str(refs), "--report", str(tmp_path / "r.json")])
+    result = runner.invoke(
+        app, [*base[:2], str(with_ref), *base[2:], "--reference", str(refs), "--report", str(tmp_path / "r.json")]
+    )
     assert result.exit_code == 0, result.output
     a, b = frames_of(plain), frames_of(with_ref)
     assert len(b) == len(truth)
@@ -75,7 +79,19 @@ def test_reference_colour_is_carried_through_the_shot(tmp_path, film, tiny_model
 def test_wrong_frame_reference_is_refused_naming_the_best_match(tmp_path, film, tiny_model_path):
     src, truth = film
     Image.fromarray(truth[25]).save(tmp_path / "frame000003.png")  # frame 25, named as frame 3
-    result = runner.invoke(app, ["run", str(src), str(tmp_path / "o.mkv"), "--model", str(tiny_model_path), *FAST, "--reference", str(tmp_path / "frame000003.png")])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(src),
+            str(tmp_path / "o.mkv"),
+            "--model",
+            str(tiny_model_path),
+            *FAST,
+            "--reference",
+            str(tmp_path / "frame000003.png"),
+        ],
+    )
     line = one_line_error(result)
     assert "does not match frame 3" in line and "matches best is 25" in line
     assert not (tmp_path / "o.mkv").exists()
@@ -94,7 +110,10 @@ def test_bad_references_are_one_line_errors(tmp_path, film, tiny_model_path, mak
     refs = tmp_path / "refs"
     refs.mkdir()
     make(refs, truth)
-    result = runner.invoke(app, ["run", str(src), str(tmp_path / "o.mkv"), "--model", str(tiny_model_path), *FAST, "--reference", str(refs)])
+    result = runner.invoke(
+        app,
+        ["run", str(src), str(tmp_path / "o.mkv"), "--model", str(tiny_model_path), *FAST, "--reference", str(refs)],
+    )
     assert message in one_line_error(result)
 
 

@@ -37,7 +37,9 @@ def test_annealed_mean_and_confidence_equal_the_softmax_forms(temperature):
     torch.testing.assert_close(annealed_mean(logits, centers, temperature), expected, atol=1e-3, rtol=1e-5)
     logp = torch.log_softmax(logits, dim=1)
     entropy = -(logp.exp() * logp).sum(dim=1, keepdim=True)
-    torch.testing.assert_close(confidence(logits), (1 - entropy / math.log(logits.shape[1])).clamp(0, 1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        confidence(logits), (1 - entropy / math.log(logits.shape[1])).clamp(0, 1), atol=1e-5, rtol=0
+    )
 
 
 def test_bin_centres_are_the_sorted_unique_cells():
@@ -47,7 +49,9 @@ def test_bin_centres_are_the_sorted_unique_cells():
     assert keys == sorted(set(keys))  # unique, sorted by (a, b) as torch.unique(dim=0) gives them
 
 
-@pytest.mark.parametrize(("bits", "full_range", "size"), [(8, False, (61, 97)), (8, True, (40, 40)), (10, False, (61, 97))])
+@pytest.mark.parametrize(
+    ("bits", "full_range", "size"), [(8, False, (61, 97)), (8, True, (40, 40)), (10, False, (61, 97))]
+)
 def test_chroma_planes_match_upsample_then_quantise(bits, full_range, size):
     torch.manual_seed(2)
     chroma = torch.randn(3, 2, 20, 30) * 0.3  # beyond the legal range too: clipped the same way
@@ -172,5 +176,7 @@ def test_a_model_error_on_its_thread_ends_the_run_cleanly(color_clip, tiny_model
 
     dst = tmp_path / "out.mp4"
     with pytest.raises(RuntimeError, match="batch 3"):
-        colorize_video(color_clip, dst, _FailingModel(tiny_model), RunSettings(render=RenderConfig(batch_size=4, backend="eager")))
+        colorize_video(
+            color_clip, dst, _FailingModel(tiny_model), RunSettings(render=RenderConfig(batch_size=4, backend="eager"))
+        )
     assert list(tmp_path.iterdir()) == []  # neither the output nor a temporary file

@@ -152,6 +152,7 @@ def test_temporal_blend_reduces_flicker(clip: Clip) -> None:
     flicker = 0.04
     per_frame = run_stage(PerFrameStage(), Oracle(clip, flicker), clip)
     temporal = run_stage(FlowStage(TemporalConfig(strength=0.8)), Oracle(clip, flicker), clip)
+
     # Frame-to-frame change of the static background (left strip, away from the object).
     def jitter(x: torch.Tensor) -> float:
         return float((x[1:CUT, :, :, :16] - x[: CUT - 1, :, :, :16]).abs().mean())
@@ -272,7 +273,12 @@ def object_cb(out: torch.Tensor, t: int) -> float:
 
 @pytest.mark.parametrize("interval", [1, 100])
 def test_reference_colour_is_carried_to_the_moving_object_and_stops_at_the_cut(clip: Clip, interval) -> None:
-    out = run_stage(FlowStage(TemporalConfig(keyframe_interval=interval)), Oracle(clip), clip, references={0: reference_for(clip, 0, BLUE)})
+    out = run_stage(
+        FlowStage(TemporalConfig(keyframe_interval=interval)),
+        Oracle(clip),
+        clip,
+        references={0: reference_for(clip, 0, BLUE)},
+    )
     torch.testing.assert_close(out[0], reference_for(clip, 0, BLUE)[0])  # its own frame: the reference as it is
     assert object_cb(out, CUT - 1) > 0.25  # blue where the object has moved to, 9 frames on (the model says red)
     x0, y0 = object_box(0)
@@ -346,7 +352,9 @@ def test_palette_keeps_a_reference_colour_where_the_flow_loses_the_object() -> N
         x0, y0 = boxes[0]
         ref[0, y0 : y0 + SIDE, x0 : x0 + SIDE], ref[1, y0 : y0 + SIDE, x0 : x0 + SIDE] = BLUE
         driver = InlineStage(FlowStage(config), Oracle(jump))
-        parts = [driver.push(jump.luma[i : i + 4], references={0: ref[None]} if i == 0 else None) for i in range(0, CUT, 4)]
+        parts = [
+            driver.push(jump.luma[i : i + 4], references={0: ref[None]} if i == 0 else None) for i in range(0, CUT, 4)
+        ]
         return torch.cat([p for p in [*parts, driver.flush()] if len(p)])
 
     def cb(out: torch.Tensor, t: int) -> float:
@@ -405,3 +413,30 @@ def test_matching_finds_a_reference_colour_where_the_flow_loses_the_object() -> 
     # The reference frame described at other zooms too: still the person's blue.
     zoomed = run(TemporalConfig(lost_factor=0.0, match_zooms=(0.5, 2.0)), luma_features)
     assert min(cb(zoomed, t) for t in range(6, CUT)) > 0.2
+
+
+@pytest.mark.parametrize("batch", [1, 5, 8])
+def test_colour_turns_gradually_toward_a_mid_shot_anchor(batch: int) -> None:
+    """A strongly recoloured reference in the middle of a long shot: no frame before it carries
+    more than a quarter of the change, whatever the batching, and after it the colour holds."""
+    frames, at = 72, 50
+    texture = torch.from_numpy(_texture(3, 0.2, 0.8)).float()
+    luma = torch.stack([torch.roll(texture, shifts=t, dims=1)[:64, :96] for t in range(frames)]).unsqueeze(1)
+    model_colour = torch.tensor([-0.10, 0.20]).view(1, 2, 1, 1)
+    person = torch.tensor([0.25, -0.15]).view(1, 2, 1, 1).expand(1, 2, 64, 96).clone()
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        return model_colour.expand(len(x), 2, *x.shape[-2:]).clone()
+
+    driver = InlineStage(FlowStage(TemporalConfig()), predict)
+    parts = []
+    for i in range(0, frames, batch):
+        refs = {at - i: person} if i <= at < i + batch else None
+        parts.append(driver.push(luma[i : i + batch], references=refs))
+    out = torch.cat([p for p in [*parts, driver.flush()] if len(p)])
+    cb = out[:, 0].mean((1, 2))
+    total = float(cb[at] - cb[0])
+    assert total > 0.3  # the anchor's colour arrives
+    steps = (cb[1 : at + 1] - cb[:at]).abs()
+    assert float(steps.max()) <= 0.25 * total, steps
+    assert float((cb[at:] - cb[at]).abs().max()) < 0.05 * total  # and stays after it

@@ -120,7 +120,9 @@ def test_eval_video_cli_scores(videos: dict[str, Path]) -> None:
     alone = run_json(str(videos["flicker"]))
     assert alone["flow_from"] == "pred" and "psnr" not in alone and alone["ewarp"] > 0
     table = CliRunner().invoke(app, ["eval-video", str(videos["flicker"]), "--truth", str(videos["truth"])])
-    assert table.exit_code == 0 and "E_warp" in table.stdout and "PSNR" in table.stdout and "truth's own" in table.stdout
+    assert (
+        table.exit_code == 0 and "E_warp" in table.stdout and "PSNR" in table.stdout and "truth's own" in table.stdout
+    )
 
 
 @pytest.mark.parametrize("case", ["missing", "not_video", "length"])

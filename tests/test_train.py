@@ -93,21 +93,33 @@ def test_regression_with_user_vgg16_weights(shapes: Path, tmp_path: Path) -> Non
     state["classifier.0.weight"] = torch.zeros(4, 4)  # torchvision files carry a classifier: ignored
     path = tmp_path / "vgg16.pth"
     torch.save(state, path)
-    trainer = build_trainer(recipe(shapes, tmp_path / "vgg", mode="regression", steps=2, perceptual_net=f"vgg16:{path}"))
+    trainer = build_trainer(
+        recipe(shapes, tmp_path / "vgg", mode="regression", steps=2, perceptual_net=f"vgg16:{path}")
+    )
     assert isinstance(trainer.perceptual.net, VGG16Features)
     assert torch.equal(trainer.perceptual.net.features[0].weight, state["features.0.weight"])
     rows = run_logged(trainer)
     assert all(r["perceptual"] > 0 for r in rows)
     torch.save({"features.0.weight": torch.zeros(3)}, tmp_path / "bad.pth")
     with pytest.raises(InputError, match="not torchvision vgg16"):
-        build_trainer(recipe(shapes, tmp_path / "vgg2", mode="regression", perceptual_net=f"vgg16:{tmp_path / 'bad.pth'}"))
+        build_trainer(
+            recipe(shapes, tmp_path / "vgg2", mode="regression", perceptual_net=f"vgg16:{tmp_path / 'bad.pth'}")
+        )
 
 
 def test_gan_pretrains_critic_then_fine_tunes_and_resumes(shapes: Path, tmp_path: Path) -> None:
     torch.manual_seed(0)
     init = tmp_path / "init.safetensors"
     save_generator(Generator(GeneratorConfig(decoder_channels=(16, 16, 16))), init)
-    gan = dict(mode="gan", init_from=str(init), critic_pretrain_steps=8, steps=3, critic_channels=8, critic_lr=2e-3, checkpoint_every=4)
+    gan = dict(
+        mode="gan",
+        init_from=str(init),
+        critic_pretrain_steps=8,
+        steps=3,
+        critic_channels=8,
+        critic_lr=2e-3,
+        checkpoint_every=4,
+    )
     trainer = build_trainer(recipe(shapes, tmp_path / "gan", **gan))
     start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.run(stop=lambda: trainer.steps_done >= 9)
@@ -181,8 +193,19 @@ def test_training_index(shapes: Path, tmp_path: Path) -> None:
     assert again.root == folder.resolve() and again.entries == index.entries
     assert build_index(folder, DataFilter(min_side=32), workers=1).entries == index.entries  # reproducible
     r = recipe(shapes, tmp_path / "idx", steps=1)
-    data = {**{k: getattr(r.data, k) for k in ("cache_size", "holdout", "cache_dir", "min_side", "workers")}, "roots": [], "index": str(path)}
-    r2 = recipe_from_dict({"model": SMALL, "data": data, "augment": {"size": 32}, "train": {**{k: getattr(r.train, k) for k in ("steps", "batch_size", "pretrained_encoder", "out_dir")}}})
+    data = {
+        **{k: getattr(r.data, k) for k in ("cache_size", "holdout", "cache_dir", "min_side", "workers")},
+        "roots": [],
+        "index": str(path),
+    }
+    r2 = recipe_from_dict(
+        {
+            "model": SMALL,
+            "data": data,
+            "augment": {"size": 32},
+            "train": {**{k: getattr(r.train, k) for k in ("steps", "batch_size", "pretrained_encoder", "out_dir")}},
+        }
+    )
     trainer = build_trainer(r2)
     assert len(trainer.images) == 8
     (folder / "shape003.png").write_bytes(b"changed")

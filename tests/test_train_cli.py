@@ -54,7 +54,9 @@ def recipe_file(tmp_path: Path) -> Path:
 def test_train_cli_runs_resumes_and_moves_the_backbone(recipe_file: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     backbone = tmp_path / "enc.safetensors"
-    res = runner.invoke(app, ["train", str(recipe_file), "--steps", "2", "--device", "cpu", "--export-backbone", str(backbone)])
+    res = runner.invoke(
+        app, ["train", str(recipe_file), "--steps", "2", "--device", "cpu", "--export-backbone", str(backbone)]
+    )
     assert res.exit_code == 0, res.output
     assert "step 2" in res.output and "holdout PSNR" in res.output  # console lines when not a terminal
     run = tmp_path / "run"
@@ -73,7 +75,20 @@ def test_train_cli_runs_resumes_and_moves_the_backbone(recipe_file: Path, tmp_pa
     assert res.exit_code == 0, res.output
     reg = recipe_file.read_text().replace('mode = "classification"', 'mode = "regression"')
     (tmp_path / "reg.toml").write_text(reg)
-    res = runner.invoke(app, ["train", str(tmp_path / "reg.toml"), "--steps", "0", "--out", str(tmp_path / "reg"), "--import-backbone", str(exported), "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(tmp_path / "reg.toml"),
+            "--steps",
+            "0",
+            "--out",
+            str(tmp_path / "reg"),
+            "--import-backbone",
+            str(exported),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     reg_model, _ = load_generator(tmp_path / "reg" / "model.safetensors")
     assert reg_model.config.head == "regression"
@@ -92,7 +107,9 @@ def test_train_cli_runs_resumes_and_moves_the_backbone(recipe_file: Path, tmp_pa
         (("[model]", "[model\n"), [], "not valid TOML"),
     ],
 )
-def test_train_cli_bad_input_is_one_line_exit_2(recipe_file: Path, edit: tuple[str, str] | None, args: list[str], message: str) -> None:
+def test_train_cli_bad_input_is_one_line_exit_2(
+    recipe_file: Path, edit: tuple[str, str] | None, args: list[str], message: str
+) -> None:
     if edit:
         recipe_file.write_text(recipe_file.read_text().replace(*edit, 1))
     res = CliRunner().invoke(app, ["train", str(recipe_file), *args])

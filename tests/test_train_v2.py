@@ -34,9 +34,36 @@ def hint_recipe(shapes: Path, out: Path, **train: object):
     raw = {
         "name": "tiny-hints",
         "model": {**SMALL, "hints": True},
-        "data": {k: v for k, v in base.data.__dict__.items() if k in ("roots", "cache_size", "holdout", "cache_dir", "min_side", "workers")},
-        "augment": {"size": 32, "crop_min": 1.0, "flip": False, "p_grain": 0.0, "p_blur": 0.0, "p_fade": 0.0, "p_scratches": 0.0},
-        "train": {k: getattr(base.train, k) for k in ("mode", "steps", "batch_size", "lr", "warmup_steps", "pretrained_encoder", "checkpoint_every", "sample_every", "log_every", "out_dir")} | train,
+        "data": {
+            k: v
+            for k, v in base.data.__dict__.items()
+            if k in ("roots", "cache_size", "holdout", "cache_dir", "min_side", "workers")
+        },
+        "augment": {
+            "size": 32,
+            "crop_min": 1.0,
+            "flip": False,
+            "p_grain": 0.0,
+            "p_blur": 0.0,
+            "p_fade": 0.0,
+            "p_scratches": 0.0,
+        },
+        "train": {
+            k: getattr(base.train, k)
+            for k in (
+                "mode",
+                "steps",
+                "batch_size",
+                "lr",
+                "warmup_steps",
+                "pretrained_encoder",
+                "checkpoint_every",
+                "sample_every",
+                "log_every",
+                "out_dir",
+            )
+        }
+        | train,
         "hints": {"p_none": 0.25},
     }
     raw["data"]["roots"] = list(raw["data"]["roots"])
@@ -67,7 +94,9 @@ def test_simulated_hints_reveal_true_mean_colour_in_patches():
     hints = simulate_hints(rgb, HintSimulation(p_none=0.0, geometric_p=0.5), gen)
     mask = hints[:, 2] > 0
     assert mask.any(dim=(1, 2)).all()  # p_none 0: every image has a point
-    assert (hints[:, 0][mask] > 0.3).all() and torch.equal(hints[:, :2][~mask.unsqueeze(1).expand(-1, 2, -1, -1)], torch.zeros(int((~mask).sum()) * 2))
+    assert (hints[:, 0][mask] > 0.3).all() and torch.equal(
+        hints[:, :2][~mask.unsqueeze(1).expand(-1, 2, -1, -1)], torch.zeros(int((~mask).sum()) * 2)
+    )
     none = simulate_hints(rgb, HintSimulation(p_none=1.0), torch.Generator().manual_seed(1))
     assert not none.any()
     with pytest.raises(ValueError):
@@ -102,7 +131,11 @@ def test_sparse_classification_loss_equals_the_dense_soft_encoding():
 
 
 def test_cap_per_class_keeps_a_content_defined_subset():
-    entries = [IndexEntry(f"imagenette/train_n0144076{c}_{i}.jpg", 1, f"{(i * 7919 + c) % 997:064x}") for c in range(2) for i in range(10)]
+    entries = [
+        IndexEntry(f"imagenette/train_n0144076{c}_{i}.jpg", 1, f"{(i * 7919 + c) % 997:064x}")
+        for c in range(2)
+        for i in range(10)
+    ]
     entries.append(IndexEntry("urban/a.jpg", 1, "f" * 64))
     index = TrainIndex(Path("/x"), tuple(entries))
     capped = cap_per_class(index, 3, ["imagenette"])
@@ -110,7 +143,9 @@ def test_cap_per_class_keeps_a_content_defined_subset():
     assert class_key("imagenette/train_n01440764_5.jpg") == "imagenette/n01440764"
     # the same subset whatever the order of the index
     reversed_index = TrainIndex(Path("/x"), tuple(reversed(entries)))
-    assert {e.path for e in cap_per_class(reversed_index, 3, ["imagenette"]).entries} == {e.path for e in capped.entries}
+    assert {e.path for e in cap_per_class(reversed_index, 3, ["imagenette"]).entries} == {
+        e.path for e in capped.entries
+    }
 
 
 def test_hint_training_writes_a_resume_point_and_resumes_from_weights(shapes: Path, tmp_path: Path):

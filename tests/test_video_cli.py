@@ -32,8 +32,21 @@ def one_line_error(result, code: int = 2) -> str:
 def test_help_is_complete():
     result = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for option in ("--model", "--render-factor", "--batch-size", "--device", "--codec", "--crf", "--preset",
-                   "--no-temporal", "--temporal-strength", "--keyframe-interval", "--overwrite", "--quiet", "--report"):
+    for option in (
+        "--model",
+        "--render-factor",
+        "--batch-size",
+        "--device",
+        "--codec",
+        "--crf",
+        "--preset",
+        "--no-temporal",
+        "--temporal-strength",
+        "--keyframe-interval",
+        "--overwrite",
+        "--quiet",
+        "--report",
+    ):
         assert option in result.output
     assert "recoloured from its luminance" in " ".join(result.output.split())
 
@@ -52,8 +65,20 @@ def test_run_writes_output_and_report(color_clip, tiny_model_path, tmp_path):
 
 def test_keyframe_mode_runs(color_clip, tiny_model_path, tmp_path):
     out = tmp_path / "kf.mp4"
-    result = run(color_clip, out, "--model", tiny_model_path, "--render-factor", "4", "--preset", "ultrafast",
-                 "--keyframe-interval", "4", "--temporal-strength", "0.5")
+    result = run(
+        color_clip,
+        out,
+        "--model",
+        tiny_model_path,
+        "--render-factor",
+        "4",
+        "--preset",
+        "ultrafast",
+        "--keyframe-interval",
+        "4",
+        "--temporal-strength",
+        "0.5",
+    )
     assert result.exit_code == 0, result.output
     assert "30 frames" in result.stderr
 
@@ -76,17 +101,25 @@ def bad_inputs(tmp_path_factory, make_clip) -> dict[str, Path]:
                 c.mux(p)
         for p in s.encode(None):
             c.mux(p)
-    return {"empty": d / "empty.mp4", "text": d / "notes.mp4", "dir": d / "folder.mp4", "audio": audio_only,
-            "missing": d / "missing.mp4"}
+    return {
+        "empty": d / "empty.mp4",
+        "text": d / "notes.mp4",
+        "dir": d / "folder.mp4",
+        "audio": audio_only,
+        "missing": d / "missing.mp4",
+    }
 
 
-@pytest.mark.parametrize("case,needle", [
-    ("missing", "no such file"),
-    ("empty", "empty file"),
-    ("text", "not a readable media file"),
-    ("dir", "is a directory"),
-    ("audio", "no video stream"),
-])
+@pytest.mark.parametrize(
+    "case,needle",
+    [
+        ("missing", "no such file"),
+        ("empty", "empty file"),
+        ("text", "not a readable media file"),
+        ("dir", "is a directory"),
+        ("audio", "no video stream"),
+    ],
+)
 def test_bad_input_files(bad_inputs, tiny_model_path, tmp_path, case, needle):
     out = tmp_path / "out.mp4"
     line = one_line_error(run(bad_inputs[case], out, "--model", tiny_model_path, *FAST))
@@ -102,21 +135,28 @@ def test_output_errors(color_clip, tiny_model_path, tmp_path):
     assert "is the input" in one_line_error(run(color_clip, color_clip, "--model", tiny_model_path, "--overwrite"))
     spelled = color_clip.parent / "." / color_clip.name
     assert "is the input" in one_line_error(run(color_clip, spelled, "--model", tiny_model_path, "--overwrite"))
-    assert "unsupported output extension" in one_line_error(run(color_clip, tmp_path / "out.xyz", "--model", tiny_model_path))
+    assert "unsupported output extension" in one_line_error(
+        run(color_clip, tmp_path / "out.xyz", "--model", tiny_model_path)
+    )
     assert "does not exist" in one_line_error(run(color_clip, tmp_path / "nope" / "o.mp4", "--model", tiny_model_path))
-    assert "cannot hold" in one_line_error(run(color_clip, tmp_path / "o.webm", "--model", tiny_model_path, "--codec", "libx264"))
+    assert "cannot hold" in one_line_error(
+        run(color_clip, tmp_path / "o.webm", "--model", tiny_model_path, "--codec", "libx264")
+    )
     assert list(p.name for p in tmp_path.iterdir()) == ["exists.mp4"]
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--render-factor", "2"], "out of range"),
-    (["--keyframe-interval", "zero"], "--keyframe-interval"),
-    (["--crf", "99"], "--crf"),
-    (["--codec", "nosuchcodec"], "nosuchcodec"),
-    (["--pix-fmt", "rgb24", "--codec", "libx264"], "rgb24"),
-    (["--temporal-strength", "3"], "--temporal-strength"),
-    (["--device", "cuda:0"], "cuda"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--render-factor", "2"], "out of range"),
+        (["--keyframe-interval", "zero"], "--keyframe-interval"),
+        (["--crf", "99"], "--crf"),
+        (["--codec", "nosuchcodec"], "nosuchcodec"),
+        (["--pix-fmt", "rgb24", "--codec", "libx264"], "rgb24"),
+        (["--temporal-strength", "3"], "--temporal-strength"),
+        (["--device", "cuda:0"], "cuda"),
+    ],
+)
 def test_bad_options(color_clip, tiny_model_path, tmp_path, args, needle):
     if args[:2] == ["--device", "cuda:0"]:
         import torch

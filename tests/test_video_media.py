@@ -111,7 +111,12 @@ def test_output_planning(make_clip, tmp_path):
     with pytest.raises(OutputError, match="unsupported output extension"):
         container_format(Path("a.gif"))
     plan = plan_output(tmp_path / "o.mp4", media, EncodeConfig())
-    assert (plan.codec, plan.pix_fmt, plan.options["crf"], plan.options["preset"]) == ("libx264", "yuv420p", "18", "medium")
+    assert (plan.codec, plan.pix_fmt, plan.options["crf"], plan.options["preset"]) == (
+        "libx264",
+        "yuv420p",
+        "18",
+        "medium",
+    )
     assert plan_output(tmp_path / "o.webm", media, EncodeConfig()).codec == "libvpx-vp9"
     assert plan_output(tmp_path / "o.mov", media, EncodeConfig(codec="prores_ks")).pix_fmt == "yuv422p10le"
     with pytest.raises(OutputError, match="crf"):

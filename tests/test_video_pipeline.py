@@ -78,7 +78,12 @@ def test_output_chroma_is_coloured(default_run):
 @pytest.mark.parametrize("suffix,codec,crf", [(".mkv", "ffv1", 18), (".mp4", "libx264", 0)])
 def test_bit_exact_luma(color_clip, tiny_model, tmp_path, suffix, codec, crf):
     out = tmp_path / f"exact{suffix}"
-    colorize_video(color_clip, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(codec=codec, crf=crf, preset="ultrafast")))
+    colorize_video(
+        color_clip,
+        out,
+        tiny_model,
+        RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(codec=codec, crf=crf, preset="ultrafast")),
+    )
     y_in, t_in, _ = decoded(color_clip)
     y_out, t_out, _ = decoded(out)
     assert len(y_out) == len(y_in)
@@ -98,7 +103,9 @@ def test_bit_exact_luma(color_clip, tiny_model, tmp_path, suffix, codec, crf):
 def test_vfr_rotation_subtitles_in_mkv(make_clip, tiny_model, tmp_path):
     src = make_clip(tmp_path / "vfr.mkv", frames=18, vfr=True, rotation=90, subtitles=True)
     out = tmp_path / "vfr-out.mkv"
-    colorize_video(src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast")))
+    colorize_video(
+        src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast"))
+    )
     _, t_in, _ = decoded(src)
     _, t_out, _ = decoded(out)
     assert t_out == t_in and len(set(np.diff([float(t) for t in t_in]).round(4))) > 1  # really VFR
@@ -110,18 +117,24 @@ def test_vfr_rotation_subtitles_in_mkv(make_clip, tiny_model, tmp_path):
 def test_rotation_kept_in_mp4(make_clip, tiny_model, tmp_path):
     src = make_clip(tmp_path / "rot.mp4", frames=6, rotation=-90, audio=False)
     out = tmp_path / "rot-out.mp4"
-    colorize_video(src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast")))
+    colorize_video(
+        src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast"))
+    )
     assert probe(out).video.rotation == -90
 
 
 def test_odd_size_padded_for_x264_kept_for_ffv1(make_clip, tiny_model, tmp_path):
     src = make_clip(tmp_path / "odd.mkv", frames=5, width=75, height=47, audio=False, codec="ffv1")
     out_x264 = tmp_path / "odd.mp4"
-    report = colorize_video(src, out_x264, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast")))
+    report = colorize_video(
+        src, out_x264, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast"))
+    )
     assert (probe(out_x264).video.width, probe(out_x264).video.height) == (76, 48)
     assert any("padded" in w for w in report.warnings)
     out_ffv1 = tmp_path / "odd-ffv1.mkv"
-    colorize_video(src, out_ffv1, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(codec="ffv1")))
+    colorize_video(
+        src, out_ffv1, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(codec="ffv1"))
+    )
     y_in, _, _ = decoded(src)
     y_out, _, uv = decoded(out_ffv1)
     assert y_out[0].shape == (47, 75) and uv[0].shape == (2, 24, 38)
@@ -130,9 +143,13 @@ def test_odd_size_padded_for_x264_kept_for_ffv1(make_clip, tiny_model, tmp_path)
 
 def test_odd_width_444_not_padded(make_clip, tiny_model, tmp_path):
     # Only subsampled chroma needs an even side: x264 codes 4:4:4 at any size.
-    src = make_clip(tmp_path / "odd444.mkv", frames=3, width=33, height=47, audio=False, codec="ffv1", pix_fmt="yuv444p")
+    src = make_clip(
+        tmp_path / "odd444.mkv", frames=3, width=33, height=47, audio=False, codec="ffv1", pix_fmt="yuv444p"
+    )
     out = tmp_path / "odd444.mp4"
-    report = colorize_video(src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast")))
+    report = colorize_video(
+        src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast"))
+    )
     info = probe(out).video
     assert (info.width, info.height, info.pix_fmt) == (33, 47, "yuv444p")
     assert not any("padded" in w for w in report.warnings)
@@ -141,7 +158,12 @@ def test_odd_width_444_not_padded(make_clip, tiny_model, tmp_path):
 def test_avi_output_frames_in_order(color_clip, tiny_model, tmp_path):
     # AVI keeps no presentation times: reordered B-frames would decode with shuffled timestamps.
     out = tmp_path / "film.avi"
-    colorize_video(color_clip, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast")))
+    colorize_video(
+        color_clip,
+        out,
+        tiny_model,
+        RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast")),
+    )
     _, times, _ = decoded(out)
     assert len(times) == len(decoded(color_clip)[1])
     assert all(a < b for a, b in zip(times, times[1:]))
@@ -152,21 +174,32 @@ def test_interlaced_flag_kept_with_warning(make_clip, tiny_model, tmp_path, suff
     src = make_clip(tmp_path / "tff.mkv", frames=4, audio=False, codec="ffv1", field_order=2)
     assert probe(src).video.interlaced
     out = tmp_path / f"tff-out{suffix}"
-    report = colorize_video(src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(codec=codec, preset="ultrafast")))
+    report = colorize_video(
+        src,
+        out,
+        tiny_model,
+        RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(codec=codec, preset="ultrafast")),
+    )
     assert probe(out).video.field_order == 2
     assert any("interlaced (tt)" in w for w in report.warnings)
 
 
 def test_interlaced_into_progressive_codec_warns(make_clip, tiny_model, tmp_path):
     src = make_clip(tmp_path / "tff.mkv", frames=3, audio=False, codec="ffv1", field_order=2)
-    report = colorize_video(src, tmp_path / "out.webm", tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig()))
+    report = colorize_video(
+        src, tmp_path / "out.webm", tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig())
+    )
     assert any("flagged progressive" in w for w in report.warnings)
 
 
 def test_untagged_sd_full_range_yuvj(make_clip, tiny_model, tmp_path):
-    src = make_clip(tmp_path / "j.mkv", frames=4, audio=False, bt709=False, codec="mjpeg", pix_fmt="yuvj420p", title=None)
+    src = make_clip(
+        tmp_path / "j.mkv", frames=4, audio=False, bt709=False, codec="mjpeg", pix_fmt="yuvj420p", title=None
+    )
     out = tmp_path / "j-out.mkv"
-    report = colorize_video(src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(codec="ffv1")))
+    report = colorize_video(
+        src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(codec="ffv1"))
+    )
     assert report.settings["matrix"] == "bt601" and report.settings["pix_fmt"] == "yuv420p"
     assert probe(out).video.full_range
     y_in, _, _ = decoded(src)
@@ -177,12 +210,16 @@ def test_untagged_sd_full_range_yuvj(make_clip, tiny_model, tmp_path):
 def test_ten_bit_input_kept_with_ffv1(make_clip, tiny_model, tmp_path):
     src = make_clip(tmp_path / "ten.mkv", frames=3, audio=False, codec="ffv1", pix_fmt="yuv422p10le")
     out = tmp_path / "ten-out.mkv"
-    report = colorize_video(src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(codec="ffv1")))
+    report = colorize_video(
+        src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(codec="ffv1"))
+    )
     assert report.settings["pix_fmt"] == "yuv422p10le"
 
     def y10(path):
         with av.open(str(path)) as c:
-            return [np.frombuffer(f.planes[0], "<u2").reshape(f.height, -1)[:, : f.width].copy() for f in c.decode(video=0)]
+            return [
+                np.frombuffer(f.planes[0], "<u2").reshape(f.height, -1)[:, : f.width].copy() for f in c.decode(video=0)
+            ]
 
     assert all(np.array_equal(a, b) for a, b in zip(y10(src), y10(out)))
 
@@ -196,7 +233,9 @@ def test_stop_midway_leaves_nothing(color_clip, tiny_model, tmp_path):
         return len(calls) > 2
 
     with pytest.raises(RunCancelled):
-        colorize_video(color_clip, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME), should_stop=should_stop)
+        colorize_video(
+            color_clip, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME), should_stop=should_stop
+        )
     assert not out.exists() and not partial_paths(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
@@ -219,7 +258,13 @@ def test_existing_output_refused_then_overwritten(color_clip, tiny_model, tmp_pa
     with pytest.raises(OutputError, match="already exists"):
         colorize_video(color_clip, out, tiny_model, RunSettings(render=FAST))
     assert out.read_bytes() == b"keep me"
-    colorize_video(color_clip, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast")), overwrite=True)
+    colorize_video(
+        color_clip,
+        out,
+        tiny_model,
+        RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast")),
+        overwrite=True,
+    )
     assert probe(out).video.frames == 30
 
 
@@ -239,7 +284,9 @@ def test_damaged_middle_and_truncated(make_clip, tiny_model, tmp_path):
     damaged = tmp_path / "damaged.mp4"
     damaged.write_bytes(bytes(data))
     out = tmp_path / "damaged-out.mp4"
-    report = colorize_video(damaged, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast")))
+    report = colorize_video(
+        damaged, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast"))
+    )
     assert report.skipped_packets > 0 and any("skipped" in w for w in report.warnings)
     assert 0 < report.frames < 30 and len(decoded(out)[0]) == report.frames
     assert packets(out, "audio")  # the audio still comes along
@@ -249,7 +296,12 @@ def test_damaged_middle_and_truncated(make_clip, tiny_model, tmp_path):
     raw = whole.read_bytes()
     truncated.write_bytes(raw[: int(len(raw) * 0.6)])
     out2 = tmp_path / "truncated-out.mkv"
-    report2 = colorize_video(truncated, out2, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast")))
+    report2 = colorize_video(
+        truncated,
+        out2,
+        tiny_model,
+        RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(preset="ultrafast")),
+    )
     assert 5 < report2.frames < 30 and report2.expected_frames == 30
     assert any("could not be decoded" in w for w in report2.warnings)
     assert len(decoded(out2)[0]) == report2.frames
@@ -277,9 +329,22 @@ def test_ctrl_c_leaves_nothing(make_clip, tiny_model_path, tmp_path):
     outdir.mkdir()
     out = outdir / "o.mp4"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vidcolor", "run", str(src), str(out), "--model", str(tiny_model_path),
-         "--render-factor", "4", "--preset", "ultrafast"],
-        stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "vidcolor",
+            "run",
+            str(src),
+            str(out),
+            "--model",
+            str(tiny_model_path),
+            "--render-factor",
+            "4",
+            "--preset",
+            "ultrafast",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while not partial_paths(out) and proc.poll() is None and time.monotonic() < deadline:
@@ -296,12 +361,19 @@ def test_deep_grey_master_lossless_with_crf0(make_clip, tiny_model, tmp_path):
     """A 10-bit B&W master: written as 10-bit 4:2:0 and, at crf 0, with its luma bit for bit."""
     src = make_clip(tmp_path / "g.mkv", frames=3, audio=False, codec="ffv1", pix_fmt="gray10le")
     out = tmp_path / "g.mp4"
-    report = colorize_video(src, out, tiny_model, RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(crf=0, preset="ultrafast")))
+    report = colorize_video(
+        src,
+        out,
+        tiny_model,
+        RunSettings(render=FAST, temporal=PER_FRAME, encode=EncodeConfig(crf=0, preset="ultrafast")),
+    )
     assert report.settings["pix_fmt"] == "yuv420p10le"
 
     def y10(path):
         with av.open(str(path)) as c:
-            return [np.frombuffer(f.planes[0], "<u2").reshape(f.height, -1)[:, : f.width].copy() for f in c.decode(video=0)]
+            return [
+                np.frombuffer(f.planes[0], "<u2").reshape(f.height, -1)[:, : f.width].copy() for f in c.decode(video=0)
+            ]
 
     a, b = y10(src), y10(out)
     assert len(b) == 3 and all(np.array_equal(x, y) for x, y in zip(a, b))

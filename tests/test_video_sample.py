@@ -21,7 +21,9 @@ CLIP = Path(__file__).resolve().parent.parent / "samples" / "clip.mp4"
 @pytest.mark.slow
 def test_real_clip_default_settings(tiny_model, tmp_path):
     out = tmp_path / "clip-colour.mp4"
-    report = colorize_video(CLIP, out, tiny_model, RunSettings(render=RenderConfig(render_factor=4), temporal=TemporalConfig(enabled=False)))
+    report = colorize_video(
+        CLIP, out, tiny_model, RunSettings(render=RenderConfig(render_factor=4), temporal=TemporalConfig(enabled=False))
+    )
     y_in, t_in, _ = decoded(CLIP)
     y_out, t_out, uv_out = decoded(out)
     assert report.frames == len(y_in) == len(y_out) and t_out == t_in

@@ -27,9 +27,24 @@ from vidcolor.color import ab_to_chroma, luma_to_lightness
 from vidcolor.errors import InputError, ModelError
 from vidcolor.models.base import ColorModel, ColorModelBase, GeneratorModel, LightnessToAb, ModelInfo, precision
 from vidcolor.models.onnx_cache import forget_graph, graph_key, read_graph, write_graph
-from vidcolor.models.onnx_graph import OPSET, OnnxRuntimeModel, load_onnx_model, missing_onnx_package, onnx_bytes, require_onnx
+from vidcolor.models.onnx_graph import (
+    OPSET,
+    OnnxRuntimeModel,
+    load_onnx_model,
+    missing_onnx_package,
+    onnx_bytes,
+    require_onnx,
+)
 
-__all__ = ["BACKENDS", "TOLERANCE", "OnnxRuntimeModel", "TorchBackendModel", "load_onnx_model", "prepare_backend", "resolve_backend"]
+__all__ = [
+    "BACKENDS",
+    "TOLERANCE",
+    "OnnxRuntimeModel",
+    "TorchBackendModel",
+    "load_onnx_model",
+    "prepare_backend",
+    "resolve_backend",
+]
 
 BACKENDS = ("auto", "eager", "channels_last", "bf16", "fp16", "compile", "onnx")
 REDUCED = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -169,7 +184,9 @@ class TorchBackendModel(ColorModelBase):
         return self
 
     @torch.inference_mode()
-    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> torch.Tensor:
+    def predict_chroma(
+        self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None
+    ) -> torch.Tensor:
         lightness = luma_to_lightness(luma.float())
         if hints is not None:
             hints = hints.to(lightness.device, torch.float32)

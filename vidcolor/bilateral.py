@@ -12,7 +12,9 @@ import torch
 import torch.nn.functional as F
 
 
-def spread(values: torch.Tensor, weight: torch.Tensor, guide: torch.Tensor, cell: int, bins: int = 8, passes: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def spread(
+    values: torch.Tensor, weight: torch.Tensor, guide: torch.Tensor, cell: int, bins: int = 8, passes: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Edge-aware weighted sums at every pixel: (numerator (B,C,h,w), denominator (B,1,h,w)).
 
     ``values`` (B,C,h,w), ``weight`` (B,1,h,w) >= 0, ``guide`` (B,1,h,w) in [0,1]. Each pass blurs
@@ -44,4 +46,6 @@ def slice_grid(volume: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
     xs = (torch.arange(w, device=guide.device, dtype=volume.dtype) + 0.5) / w * 2.0 - 1.0
     zs = guide[:, 0].to(volume.dtype).clamp(0.0, 1.0) * 2.0 - 1.0
     grid = torch.stack([xs.view(1, 1, w).expand(n, h, w), ys.view(1, h, 1).expand(n, h, w), zs], dim=-1)
-    return F.grid_sample(volume, grid.unsqueeze(1), mode="bilinear", padding_mode="border", align_corners=False)[:, :, 0]
+    return F.grid_sample(volume, grid.unsqueeze(1), mode="bilinear", padding_mode="border", align_corners=False)[
+        :, :, 0
+    ]

@@ -34,7 +34,9 @@ class Colorizer:
     the compose step upsamples the chroma to the frame's chroma planes.
     """
 
-    def __init__(self, model: ColorModel, config: RenderConfig = RenderConfig(), video: bool = True, threads: int | None = None) -> None:
+    def __init__(
+        self, model: ColorModel, config: RenderConfig = RenderConfig(), video: bool = True, threads: int | None = None
+    ) -> None:
         """``threads``: the CPU threads of an ONNX Runtime model (None: torch's count); the video
         pipeline runs the model on one thread beside the other stages (vidcolor.model_thread)."""
         self.device = resolve_device(config.device)
@@ -46,7 +48,9 @@ class Colorizer:
         # references or hints ask for them); models without them (DeOldify's) have none.
         self._describe = placed.describe if placed.info.describes else None
         info = model.info
-        self.render_factor = config.render_factor or (info.default_render_factor_video if video else info.default_render_factor)
+        self.render_factor = config.render_factor or (
+            info.default_render_factor_video if video else info.default_render_factor
+        )
         self.config = config
 
     def render_size(self, height: int, width: int) -> tuple[int, int]:
@@ -89,7 +93,10 @@ class Colorizer:
     def require_hints(self) -> None:
         """InputError unless the model takes colour hints (checked before any work is done)."""
         if not self.model.info.takes_hints:
-            raise InputError(f"model {self.model.info.name!r} takes no colour hints; use a model trained with them (see `vidcolor models list`)")
+            raise InputError(
+                f"model {self.model.info.name!r} takes no colour hints; use a model trained with them (see `vidcolor "
+                "models list`)"
+            )
 
     def predict(self, small: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> torch.Tensor:
         """Render-size luma (B,1,h,w) (+ hint planes (B,3,h,w)) -> CbCr (B,2,h,w), in chunks of at
@@ -107,11 +114,15 @@ class Colorizer:
                 planes = hints[i : i + step].to(small.device)
                 chroma = self.model.predict_chroma(small[i : i + step], matrix, hints=planes)
                 if self.config.hint_spread is not None:
-                    chroma = spread_hints(small[i : i + step].float(), chroma.float(), planes, matrix, self.config.hint_spread)
+                    chroma = spread_hints(
+                        small[i : i + step].float(), chroma.float(), planes, matrix, self.config.hint_spread
+                    )
                 parts.append(chroma)
         return torch.cat(parts) if parts else small.new_zeros((0, 2, *small.shape[-2:]))
 
-    def colorize(self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def colorize(
+        self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """prepare + predict: (render luma, CbCr at render size); ``hints`` at render size."""
         small = self.prepare(luma)
         return small, self.predict(small, matrix, hints)

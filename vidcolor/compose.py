@@ -92,7 +92,9 @@ def compose_rows(luma: torch.Tensor, chroma: torch.Tensor, matrix: str = "bt601"
     return ycbcr_to_rgb(luma, fit_chroma_to_gamut(luma, chroma.float(), matrix), matrix).clamp_(0.0, 1.0)
 
 
-def compose_bands(luma: torch.Tensor, chroma_small: torch.Tensor, matrix: str = "bt601") -> Iterator[tuple[int, torch.Tensor]]:
+def compose_bands(
+    luma: torch.Tensor, chroma_small: torch.Tensor, matrix: str = "bt601"
+) -> Iterator[tuple[int, torch.Tensor]]:
     """Full-size luma (1,1,H,W) + render-size CbCr (1,2,h,w) -> (top row, RGB band (1,3,rows,W)).
 
     Bands follow each other top to bottom; together they are the composed picture.
@@ -102,7 +104,10 @@ def compose_bands(luma: torch.Tensor, chroma_small: torch.Tensor, matrix: str = 
     rows = band_rows(width)
     for top in range(0, height, rows):
         bottom = min(height, top + rows)
-        yield top, compose_rows(luma[..., top:bottom, :].float(), upsample_chroma_rows(wide, height, top, bottom), matrix)
+        yield (
+            top,
+            compose_rows(luma[..., top:bottom, :].float(), upsample_chroma_rows(wide, height, top, bottom), matrix),
+        )
 
 
 def quantise_rgb(rgb: torch.Tensor, bit_depth: int) -> np.ndarray:

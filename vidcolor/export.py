@@ -91,7 +91,9 @@ def check_destination(dst: str | Path, overwrite: bool) -> Path:
     return dst
 
 
-def export_onnx(model: ColorModel, dst: str | Path, render_size: tuple[int, int] | None = None, overwrite: bool = False) -> ExportResult:
+def export_onnx(
+    model: ColorModel, dst: str | Path, render_size: tuple[int, int] | None = None, overwrite: bool = False
+) -> ExportResult:
     """Write ``model`` to ``dst`` as ONNX (atomically) and check it against PyTorch with ONNX Runtime."""
     require_onnx()
     dst = check_destination(dst, overwrite)

@@ -146,14 +146,18 @@ def flow_to_tensor(flow: np.ndarray, device: torch.device | str = "cpu") -> torc
 @functools.lru_cache(maxsize=8)
 def _pixel_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """(1,2,h,w) pixel coordinates x, y (memoised: the same few frame sizes come back every frame)."""
-    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype), torch.arange(w, device=device, dtype=dtype), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=device, dtype=dtype), torch.arange(w, device=device, dtype=dtype), indexing="ij"
+    )
     return torch.stack([xs, ys])[None]
 
 
 def _sample_grid(flow: torch.Tensor) -> torch.Tensor:
     """Pixel flow (B,2,h,w) -> normalised sampling grid (B,h,w,2) for grid_sample (align_corners=True)."""
     _, _, h, w = flow.shape
-    scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], device=flow.device, dtype=flow.dtype).view(1, 2, 1, 1)
+    scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], device=flow.device, dtype=flow.dtype).view(
+        1, 2, 1, 1
+    )
     return ((_pixel_grid(h, w, flow.device, flow.dtype) + flow) * scale - 1.0).permute(0, 2, 3, 1)
 
 
@@ -171,7 +175,10 @@ class Motion:
         self.shape = (int(flow.shape[-2]), int(flow.shape[-1]))
         if flow.device.type == "cpu" and flow.shape[0] == 1 and not exact:
             coords = (_pixel_grid(*self.shape, flow.device, torch.float32) + flow.float())[0].numpy()
-            self._maps: tuple[np.ndarray, np.ndarray] | None = (np.ascontiguousarray(coords[0]), np.ascontiguousarray(coords[1]))
+            self._maps: tuple[np.ndarray, np.ndarray] | None = (
+                np.ascontiguousarray(coords[0]),
+                np.ascontiguousarray(coords[1]),
+            )
             self._grid: torch.Tensor | None = None
         else:
             self._maps, self._grid = None, _sample_grid(flow)
@@ -187,7 +194,13 @@ class Motion:
 
     def warp(self, image: torch.Tensor) -> torch.Tensor:
         """``out(p) = image(p + flow(p))``, bilinear, border-clamped; (B,C,h,w) like ``image``."""
-        if self._maps is not None and image.device.type == "cpu" and image.dtype == torch.float32 and image.shape[0] == 1 and image.shape[1] <= 4:
+        if (
+            self._maps is not None
+            and image.device.type == "cpu"
+            and image.dtype == torch.float32
+            and image.shape[0] == 1
+            and image.shape[1] <= 4
+        ):
             planes = np.ascontiguousarray(image[0].permute(1, 2, 0).numpy())
             out = cv2.remap(planes, self._maps[0], self._maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             out = out.reshape(*self.shape, image.shape[1])
@@ -227,7 +240,9 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return motion.warp(image), motion.inside()
 
 
-def fb_inconsistency(flow_ab: torch.Tensor, flow_ba: torch.Tensor, motion_ab: Motion | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def fb_inconsistency(
+    flow_ab: torch.Tensor, flow_ba: torch.Tensor, motion_ab: Motion | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward–backward check (Sundaram et al. 2010; Ruder et al. 2016) on A's grid.
 
     Returns (ratio, inside): ``ratio`` (B,1,h,w) is |flow_ab + flow_ba(p + flow_ab)|² divided by

@@ -44,7 +44,9 @@ def parse_hint(text: str) -> HintPoint:
     """``X,Y,#RRGGBB`` -> HintPoint; an InputError naming the expected form otherwise."""
     m = _POINT.match(text)
     if not m:
-        raise InputError(f"--hint {text!r}: write X,Y,#RRGGBB (pixel column, row and a hex colour, e.g. 120,48,#c0302a)")
+        raise InputError(
+            f"--hint {text!r}: write X,Y,#RRGGBB (pixel column, row and a hex colour, e.g. 120,48,#c0302a)"
+        )
     value = int(m.group(3), 16)
     return HintPoint(int(m.group(1)), int(m.group(2)), ((value >> 16) & 255, (value >> 8) & 255, value & 255))
 
@@ -80,9 +82,13 @@ def read_hint_picture(path: Path, height: int, width: int) -> Hints:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such hints picture")
-    rgba, has_alpha = read_guide_picture(path, (width, height), "RGBA", "hints picture", f"the picture it guides is {width}x{height} (upright)")
+    rgba, has_alpha = read_guide_picture(
+        path, (width, height), "RGBA", "hints picture", f"the picture it guides is {width}x{height} (upright)"
+    )
     if not has_alpha:
-        raise InputError(f"{path}: hints picture has no transparency; paint the hints on a transparent layer and save it as PNG")
+        raise InputError(
+            f"{path}: hints picture has no transparency; paint the hints on a transparent layer and save it as PNG"
+        )
     ys, xs = np.nonzero(rgba[..., 3] >= PAINTED_ALPHA)
     return Hints(height, width, ys.astype(np.int64), xs.astype(np.int64), rgba[ys, xs, :3].copy(), patch=1)
 
@@ -168,7 +174,13 @@ def frame_hint_pictures(folder: Path) -> dict[int, Path]:
     return found
 
 
-def spread_hints(luma: torch.Tensor, chroma: torch.Tensor, planes: torch.Tensor, matrix: str = "bt601", config: HintSpread = HintSpread()) -> torch.Tensor:
+def spread_hints(
+    luma: torch.Tensor,
+    chroma: torch.Tensor,
+    planes: torch.Tensor,
+    matrix: str = "bt601",
+    config: HintSpread = HintSpread(),
+) -> torch.Tensor:
     """Render-size luma (B,1,h,w), predicted CbCr (B,2,h,w) and hint planes (B,3,h,w) -> CbCr
     that takes the hinted colour at the hinted pixels and carries the correction onto their
     surroundings (see HintSpread). Frames without hints are returned unchanged."""

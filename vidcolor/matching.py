@@ -66,7 +66,9 @@ class Exemplar:
     config: MatchConfig
 
 
-def fit_exemplar(features: torch.Tensor | Sequence[torch.Tensor], chroma: torch.Tensor, config: MatchConfig = MatchConfig()) -> Exemplar:
+def fit_exemplar(
+    features: torch.Tensor | Sequence[torch.Tensor], chroma: torch.Tensor, config: MatchConfig = MatchConfig()
+) -> Exemplar:
     """The exemplar of one anchor frame: its features and its (render-size) chroma, area-averaged
     onto the features' grid. Several feature maps of the same frame (views of it at other zooms)
     all become keys, each with the chroma pooled onto its own grid."""
@@ -83,7 +85,9 @@ def fit_exemplar(features: torch.Tensor | Sequence[torch.Tensor], chroma: torch.
     return Exemplar(torch.cat(keys, 1), torch.cat(pooled, 1), config)
 
 
-def match_colour(exemplar: Exemplar, features: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def match_colour(
+    exemplar: Exemplar, features: torch.Tensor, size: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The anchor's colour at each position of another frame, found by feature similarity, and its
     confidence: ((1,2,*size) CbCr, (1,1,*size) in [0,1]), upsampled from the features' grid."""
     if features.dim() != 4 or features.shape[0] != 1 or features.shape[1] != exemplar.keys.shape[0]:

@@ -21,7 +21,14 @@ def psnr(pred: torch.Tensor, truth: torch.Tensor, peak: float = 1.0) -> torch.Te
 
 def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two 8-bit pictures or planes of one shape ((H,W) or (H,W,C) arrays), by ``psnr``."""
-    return float(psnr(torch.from_numpy(np.ascontiguousarray(a)).reshape(1, -1), torch.from_numpy(np.ascontiguousarray(b)).reshape(1, -1), peak=255.0)[0])
+    return float(
+        psnr(
+            torch.from_numpy(np.ascontiguousarray(a)).reshape(1, -1),
+            torch.from_numpy(np.ascontiguousarray(b)).reshape(1, -1),
+            peak=255.0,
+        )[0]
+    )
+
 
 def ciede2000(lab1: torch.Tensor, lab2: torch.Tensor, dim: int = 1) -> torch.Tensor:
     """CIEDE2000 colour difference (kL = kC = kH = 1) between Lab tensors, L, a, b along ``dim``.
@@ -75,11 +82,13 @@ def ciede2000(lab1: torch.Tensor, lab2: torch.Tensor, dim: int = 1) -> torch.Ten
     tl, tc, th = dl / s_l, dc / s_c, dH / s_h
     return torch.sqrt((tl**2 + tc**2 + th**2 + r_t * tc * th).clamp_min(0.0))
 
+
 def mean_ciede2000(pred_rgb: torch.Tensor, truth_rgb: torch.Tensor) -> torch.Tensor:
     """Per-image mean CIEDE2000 between (B,3,H,W) sRGB images in [0,1] (D65 Lab)."""
     lab_p = rgb_to_lab(pred_rgb.float()).double()
     lab_t = rgb_to_lab(truth_rgb.float()).double()
     return ciede2000(lab_p, lab_t).flatten(1).mean(1).float()
+
 
 def colourfulness(rgb: torch.Tensor) -> torch.Tensor:
     """Hasler & Süsstrunk (2003) colourfulness M of (B,3,H,W) RGB in [0,1], on their 0–255 scale.
@@ -94,6 +103,7 @@ def colourfulness(rgb: torch.Tensor) -> torch.Tensor:
     sigma = torch.sqrt(rg.var(1, unbiased=False) + yb.var(1, unbiased=False))
     mu = torch.sqrt(rg.mean(1) ** 2 + yb.mean(1) ** 2)
     return (sigma + 0.3 * mu).float()
+
 
 # ---------------------------------------------------------------------------------------------
 # Temporal consistency: warping error E_warp (Lai et al., "Learning Blind Video Temporal

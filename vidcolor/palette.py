@@ -54,7 +54,9 @@ def _coordinates(luma: torch.Tensor, model: torch.Tensor, config: PaletteConfig)
     return torch.stack([chroma[:, 1], chroma[:, 0], luma[:, 0].float().clamp(0.0, 1.0)], dim=-1)
 
 
-def fit_palette(luma: torch.Tensor, model: torch.Tensor, target: torch.Tensor, config: PaletteConfig = PaletteConfig()) -> Palette:
+def fit_palette(
+    luma: torch.Tensor, model: torch.Tensor, target: torch.Tensor, config: PaletteConfig = PaletteConfig()
+) -> Palette:
     """The palette of one anchor frame (B=1): its luma, the model's chroma for it and the
     anchor's chroma (a reference's, or a hinted prediction's)."""
     if luma.shape[0] != 1 or model.shape != target.shape or model.shape[-2:] != luma.shape[-2:]:
@@ -79,7 +81,13 @@ def apply_palette(palette: Palette, luma: torch.Tensor, model: torch.Tensor) -> 
     is the model's own."""
     n = luma.shape[0]
     coords = _coordinates(luma, model, palette.config) * 2.0 - 1.0  # align_corners=False: cell k centred at (k+0.5)/n
-    picked = F.grid_sample(palette.volume.expand(n, -1, -1, -1, -1), coords.unsqueeze(1), mode="bilinear", padding_mode="border", align_corners=False)[:, :, 0]
+    picked = F.grid_sample(
+        palette.volume.expand(n, -1, -1, -1, -1),
+        coords.unsqueeze(1),
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=False,
+    )[:, :, 0]
     num, share = picked[:, :2], picked[:, 2:]
     mapped = torch.where(share > 1e-9, num / share.clamp_min(1e-9), model.float())
     confidence = (share / palette.config.full_share).clamp(0.0, 1.0)

@@ -134,7 +134,9 @@ class TemporalConfig:
     def matching(self) -> MatchConfig:
         from vidcolor.matching import MatchConfig
 
-        return MatchConfig(self.match_temperature, self.match_top_k, self.match_min_similarity, self.match_full_similarity)
+        return MatchConfig(
+            self.match_temperature, self.match_top_k, self.match_min_similarity, self.match_full_similarity
+        )
 
     @property
     def flow(self) -> FlowConfig:
@@ -186,7 +188,11 @@ class RenderConfig:
     def __post_init__(self) -> None:
         if self.render_factor == 0 and not isinstance(self.render_factor, bool):  # recipes have no null
             object.__setattr__(self, "render_factor", None)
-        if self.render_factor is not None and (not isinstance(self.render_factor, int) or isinstance(self.render_factor, bool) or not 4 <= self.render_factor <= 128):
+        if self.render_factor is not None and (
+            not isinstance(self.render_factor, int)
+            or isinstance(self.render_factor, bool)
+            or not 4 <= self.render_factor <= 128
+        ):
             raise InputError(f"--render-factor {self.render_factor} is out of range (4..128)")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise InputError(f"--batch-size {self.batch_size} must be at least 1")

@@ -85,7 +85,9 @@ def _walk(folder: Path, exclude: frozenset[Path] = frozenset()) -> list[Path]:
     found: list[Path] = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (Path(root) / d).resolve() not in exclude)
-        found += [Path(root) / f for f in sorted(files) if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
+        found += [
+            Path(root) / f for f in sorted(files) if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES
+        ]
     return found
 
 
@@ -108,7 +110,10 @@ def collect_images(inputs: list[str], exclude: Iterable[Path] = ()) -> list[tupl
         # '..' in a glob ('*/../*.jpg') must not lead the output out of the output folder.
         rel = Path(os.path.normpath(rel))
         if rel.is_absolute() or rel.parts[:1] == ("..",):
-            raise InputError(f"{src}: its output name {rel} would leave the output folder; give a pattern without '..' after a wildcard")
+            raise InputError(
+                f"{src}: its output name {rel} would leave the output folder; give a pattern without '..' after a "
+                "wildcard"
+            )
         key = src.resolve()
         if key in seen:
             return
@@ -237,12 +242,18 @@ def _predict_and_finish(items: list[_Loaded], colorizer: Colorizer, overwrite: b
     out = colorizer.predict_rgb(small) if native else colorizer.predict(small, MATRIX)
     for i, item in enumerate(items):
         try:
-            yield _finish_native(item, out[i : i + 1], colorizer, overwrite) if native else _finish(item, out[i : i + 1], overwrite)
+            yield (
+                _finish_native(item, out[i : i + 1], colorizer, overwrite)
+                if native
+                else _finish(item, out[i : i + 1], overwrite)
+            )
         except VidcolorError as exc:
             yield ImageResult(item.source, item.output, ok=False, error=str(exc))
 
 
-def colorize_image_file(src: Path, dst: Path, colorizer: Colorizer, overwrite: bool = False, hints: HintSource | None = None) -> ImageResult:
+def colorize_image_file(
+    src: Path, dst: Path, colorizer: Colorizer, overwrite: bool = False, hints: HintSource | None = None
+) -> ImageResult:
     """Colorize one picture into ``dst`` (same format and bit depth as ``src``), following a
     person's colour ``hints`` when given (the model must take hints).
 
@@ -266,7 +277,9 @@ def colorize_image_file(src: Path, dst: Path, colorizer: Colorizer, overwrite: b
     return replace(result, hinted_pixels=hinted)
 
 
-def colorize_images(jobs: Iterable[tuple[Path, Path]], colorizer: Colorizer, overwrite: bool = False) -> Iterator[ImageResult]:
+def colorize_images(
+    jobs: Iterable[tuple[Path, Path]], colorizer: Colorizer, overwrite: bool = False
+) -> Iterator[ImageResult]:
     """Colorize many pictures, batching those with the same render size.
 
     Yields one ImageResult per job (not necessarily in input order); a picture that cannot be

@@ -12,11 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from typer.core import TyperGroup
 
-from vidcolor.cli.common import app, err_console, handle_errors, out_console, show_progress
+from vidcolor.cli.common import app, err_console, handle_errors, out_console, show_progress, unwrap
 from vidcolor.cli.options import SettingValues, check_report_name, setting_options
 from vidcolor.errors import InputError
 
@@ -69,13 +77,6 @@ with its attempts and last error. Exit code 1 when any item has failed, 2 when D
 """
 
 
-def unwrap(text: str) -> str:
-    """Join the source's hard-wrapped lines so the terminal re-wraps each paragraph (paragraphs
-    starting with \\b keep their lines)."""
-    paragraphs = text.strip("\n").split("\n\n")
-    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split("\n")) for p in paragraphs)
-
-
 class BatchGroup(TyperGroup):
     """A group with a default command: arguments that do not start with a command name go to ``run``."""
 
@@ -97,21 +98,67 @@ batch_app = typer.Typer(
 app.add_typer(batch_app, name="batch")
 
 
+# The command's options (kept here so its signature reads as a list of names).
+_BATCH_RUN_PATHS = typer.Argument(
+    ..., metavar="SRC... DST", help="Source folders or files, then the destination folder.", show_default=False
+)
+_BATCH_RUN_RECIPE = typer.Option(
+    None,
+    "--recipe",
+    help="Batch recipe TOML (see pipelines/batch-default.toml). Default: built-in settings; the options below "
+    "override it.",
+)
+_BATCH_RUN_CONTAINER = typer.Option(
+    None, "--container", help="Films are written as 'mp4' or 'mkv'. Default: the recipe's (mp4)."
+)
+_BATCH_RUN_ENGINE = typer.Option(
+    "local", "--engine", "-e", help="'local' (worker processes here) or 'ray' (one Ray task per item)."
+)
+_BATCH_RUN_WORKERS = typer.Option(
+    None,
+    "--workers",
+    "-w",
+    help="local: worker processes (default 1; 0 = in this process). ray: most tasks at once (default: what the "
+    "cluster holds).",
+    min=0,
+)
+_BATCH_RUN_RAY_ADDRESS = typer.Option(
+    None,
+    "--ray-address",
+    help="Join this Ray cluster ('auto', 'ray://host:10001', 'host:6379'). Default: start a local Ray.",
+)
+_BATCH_RUN_CPUS_PER_TASK = typer.Option(
+    1.0, "--cpus-per-task", help="ray: CPUs each task reserves (also its torch threads)."
+)
+_BATCH_RUN_GPUS_PER_TASK = typer.Option(
+    None,
+    "--gpus-per-task",
+    help="ray: GPUs each task reserves (fractions share a GPU). Default: 1 when the cluster has GPUs, else 0.",
+)
+_BATCH_RUN_RETRIES = typer.Option(2, "--retries", help="Extra attempts for an item that fails.", min=0)
+_BATCH_RUN_QUIET = typer.Option(
+    False, "--quiet", "-q", help="No progress display and no table (failures are still printed)."
+)
+_BATCH_RUN_REPORT_FILE = typer.Option(
+    None, "--report", help="Also write the JSON report (always in DST/.vidcolor/report.json) to this file."
+)
+
+
 @batch_app.command("run", help=unwrap(RUN_HELP))
 @handle_errors
 @setting_options
 def batch_run(
-    paths: list[Path] = typer.Argument(..., metavar="SRC... DST", help="Source folders or files, then the destination folder.", show_default=False),
-    recipe: Path = typer.Option(None, "--recipe", help="Batch recipe TOML (see pipelines/batch-default.toml). Default: built-in settings; the options below override it."),
-    container: str = typer.Option(None, "--container", help="Films are written as 'mp4' or 'mkv'. Default: the recipe's (mp4)."),
-    engine: str = typer.Option("local", "--engine", "-e", help="'local' (worker processes here) or 'ray' (one Ray task per item)."),
-    workers: int = typer.Option(None, "--workers", "-w", help="local: worker processes (default 1; 0 = in this process). ray: most tasks at once (default: what the cluster holds).", min=0),
-    ray_address: str = typer.Option(None, "--ray-address", help="Join this Ray cluster ('auto', 'ray://host:10001', 'host:6379'). Default: start a local Ray."),
-    cpus_per_task: float = typer.Option(1.0, "--cpus-per-task", help="ray: CPUs each task reserves (also its torch threads)."),
-    gpus_per_task: float = typer.Option(None, "--gpus-per-task", help="ray: GPUs each task reserves (fractions share a GPU). Default: 1 when the cluster has GPUs, else 0."),
-    retries: int = typer.Option(2, "--retries", help="Extra attempts for an item that fails.", min=0),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no table (failures are still printed)."),
-    report_file: Path = typer.Option(None, "--report", help="Also write the JSON report (always in DST/.vidcolor/report.json) to this file."),
+    paths: list[Path] = _BATCH_RUN_PATHS,
+    recipe: Path = _BATCH_RUN_RECIPE,
+    container: str = _BATCH_RUN_CONTAINER,
+    engine: str = _BATCH_RUN_ENGINE,
+    workers: int = _BATCH_RUN_WORKERS,
+    ray_address: str = _BATCH_RUN_RAY_ADDRESS,
+    cpus_per_task: float = _BATCH_RUN_CPUS_PER_TASK,
+    gpus_per_task: float = _BATCH_RUN_GPUS_PER_TASK,
+    retries: int = _BATCH_RUN_RETRIES,
+    quiet: bool = _BATCH_RUN_QUIET,
+    report_file: Path = _BATCH_RUN_REPORT_FILE,
     *,
     settings_given: SettingValues,
 ) -> None:
@@ -161,7 +208,10 @@ def batch_run(
     else:
         for item in report.items:
             if item.outcome == "failed":
-                err_console.print(f"[bold red]failed:[/] {item.src}: {(item.error or '').removeprefix(f'{item.src}: ')}", soft_wrap=True)
+                err_console.print(
+                    f"[bold red]failed:[/] {item.src}: {(item.error or '').removeprefix(f'{item.src}: ')}",
+                    soft_wrap=True,
+                )
     if report.failed:
         raise typer.Exit(1)
 
@@ -181,7 +231,9 @@ def batch_status(
         counts = store.counts()
         settings = store.meta("settings")
     if as_json:
-        out_console.print_json(json.dumps({"counts": counts, "settings": json.loads(settings or "{}"), "items": [asdict(r) for r in rows]}))
+        out_console.print_json(
+            json.dumps({"counts": counts, "settings": json.loads(settings or "{}"), "items": [asdict(r) for r in rows]})
+        )
     else:
         summary = ", ".join(f"{n} {state}" for state, n in counts.items())
         out_console.print(f"{dst}: {len(rows)} items: {summary}", soft_wrap=True)
@@ -202,7 +254,9 @@ def outcome_table(items: list[Any], limit: int = 200) -> Table:
     style = {"failed": "red", "done": "green", "adopted": "green", "interrupted": "yellow"}
     for item in worked[:limit]:
         table.add_row(
-            item.key, item.kind, f"[{style.get(item.outcome, '')}]{item.outcome}[/]" if item.outcome in style else item.outcome,
+            item.key,
+            item.kind,
+            f"[{style.get(item.outcome, '')}]{item.outcome}[/]" if item.outcome in style else item.outcome,
             str(item.attempts), str(item.frames or ""), f"{item.seconds:.1f}" if item.seconds else "",
             (item.error or "").removeprefix(f"{item.src}: "),  # the row already names the file
         )  # fmt: skip
@@ -244,8 +298,15 @@ class BatchProgress:
         if p.phase == "scanning":
             return
         failed = f" ({p.items_failed} failed)" if p.items_failed else ""
-        self.progress.update(self.items, description=f"[bold]items{failed}", completed=p.items_finished, total=p.items_total)
-        self.progress.update(self.frames, visible=True, completed=p.frames_with_current, total=max(p.frames_total, p.frames_with_current) or None)
+        self.progress.update(
+            self.items, description=f"[bold]items{failed}", completed=p.items_finished, total=p.items_total
+        )
+        self.progress.update(
+            self.frames,
+            visible=True,
+            completed=p.frames_with_current,
+            total=max(p.frames_total, p.frames_with_current) or None,
+        )
         for key in list(self.current):
             if key not in p.current:
                 self.progress.remove_task(self.current.pop(key))

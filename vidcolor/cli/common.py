@@ -27,7 +27,34 @@ app = typer.Typer(
 err_console = Console(stderr=True, highlight=False)
 out_console = Console(highlight=False)
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            out_console.print(f"vidcolor {version('vidcolor')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            out_console.print("vidcolor (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print vidcolor's version and exit."
+    ),
+) -> None:
+    """Colorize black-and-white film and photographs."""
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def unwrap(text: str) -> str:
+    """Join the source's hard-wrapped lines so the terminal re-wraps each paragraph (paragraphs
+    starting with \\b keep their lines, as click's help does)."""
+    paragraphs = text.strip("\n").split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split("\n")) for p in paragraphs)
 
 
 def show_progress(quiet: bool) -> bool:

@@ -16,15 +16,15 @@ HELP = (
     "\n\n"
     "E_warp (Lai et al. 2018): optical flow between consecutive frames of the INPUT's luma (--input, "
     "the B&W film that was colorized; PRED's own luma when omitted), pixels failing the "
-    'forward–backward check or on motion boundaries left out, mean squared RGB difference (values in '
-    '[0,1], summed over channels) between frame t and frame t+1 warped onto t, averaged over pairs. '
+    "forward–backward check or on motion boundaries left out, mean squared RGB difference (values in "
+    "[0,1], summed over channels) between frame t and frame t+1 warped onto t, averaged over pairs. "
     'Lower is steadier. "colour E_warp" scores only the colour added to the luma (RGB minus luma): '
     'the part a colorizer controls; "chroma E_warp" scores the BT.601 Cb and Cr planes alone. CDC '
-    '(colour-distribution consistency, Liu et al. 2021): Jensen–Shannon divergence of each RGB '
+    "(colour-distribution consistency, Liu et al. 2021): Jensen–Shannon divergence of each RGB "
     "channel's 256-bin histogram between frames t and t+1, t+2, t+4, averaged; no flow, it sees "
-    'colour that drifts or pumps. With --truth (the colour original), per-frame mean PSNR (dB) and '
-    'Hasler–Süsstrunk colourfulness of both are shown, and the truth\'s own E_warp and CDC (the '
-    'steadiness of real colour film, for scale). Videos must have the same frame count and size.'
+    "colour that drifts or pumps. With --truth (the colour original), per-frame mean PSNR (dB) and "
+    "Hasler–Süsstrunk colourfulness of both are shown, and the truth's own E_warp and CDC (the "
+    "steadiness of real colour film, for scale). Videos must have the same frame count and size."
 )
 
 
@@ -32,8 +32,12 @@ HELP = (
 @handle_errors
 def eval_video_command(
     pred: Path = typer.Argument(..., metavar="PRED", help="The colorized video to score."),
-    truth: Optional[Path] = typer.Option(None, "--truth", metavar="COLOUR_VIDEO", help="The colour original: adds PSNR and its colourfulness."),
-    input_: Optional[Path] = typer.Option(None, "--input", metavar="GRAY_VIDEO", help="The B&W input PRED was made from: flow is computed on its luma."),
+    truth: Optional[Path] = typer.Option(
+        None, "--truth", metavar="COLOUR_VIDEO", help="The colour original: adds PSNR and its colourfulness."
+    ),
+    input_: Optional[Path] = typer.Option(
+        None, "--input", metavar="GRAY_VIDEO", help="The B&W input PRED was made from: flow is computed on its luma."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the scores as JSON instead of a table."),
 ) -> None:
     from vidcolor.evaluation.video import score_video
@@ -52,7 +56,12 @@ def eval_video_command(
     def fmt(v: float | None, spec: str) -> str:
         return "n/a (one frame)" if v is None else format(v, spec)
 
-    for key, label in (("ewarp", "E_warp (lower is steadier)"), ("ewarp_colour", "colour E_warp"), ("ewarp_chroma", "chroma E_warp"), ("cdc", "CDC (lower is steadier)")):
+    for key, label in (
+        ("ewarp", "E_warp (lower is steadier)"),
+        ("ewarp_colour", "colour E_warp"),
+        ("ewarp_chroma", "chroma E_warp"),
+        ("cdc", "CDC (lower is steadier)"),
+    ):
         row = [label, fmt(result[key], ".6f")]
         if own is not None:
             row.append(fmt(own[key], ".6f"))

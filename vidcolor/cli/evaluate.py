@@ -10,13 +10,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from vidcolor.cli.common import app, err_console, handle_errors, out_console, show_progress
+from vidcolor.cli.common import app, err_console, handle_errors, out_console, show_progress, unwrap
 from vidcolor.errors import InputError, OutputError
 
 HELP = """Measure colorization quality on colour photographs.
 
-Each picture under DIR (searched recursively; files may be given too) is desaturated to its BT.601 luma, colorized as `vidcolor image` would, and compared with the original: PSNR (RGB, dB, higher is better), mean CIEDE2000 (lower is better) and Hasler–Süsstrunk colourfulness (the truth's is shown for reference). The grey picture (no colour at all) is scored in the same table: the baseline a model must beat. Unreadable files are reported and skipped.
-"""
+Each picture under DIR (searched recursively; files may be given too) is desaturated to its BT.601
+luma, colorized as `vidcolor image` would, and compared with the original: PSNR (RGB, dB, higher is
+better), mean CIEDE2000 (lower is better) and Hasler–Süsstrunk colourfulness (the truth's is shown
+for reference). The grey picture (no colour at all) is scored in the same table: the baseline a
+model must beat. Unreadable files are reported and skipped."""
 
 
 def _table(report: EvalReport, per_image: bool) -> Table:  # noqa: F821 - imported late
@@ -25,7 +28,14 @@ def _table(report: EvalReport, per_image: bool) -> Table:  # noqa: F821 - import
         table.add_column(name, justify="left" if name == "picture" else "right")
 
     def cells(d: dict) -> list[str]:
-        return [f"{d['psnr']:.2f}", f"{d['psnr_gray']:.2f}", f"{d['ciede2000']:.2f}", f"{d['ciede2000_gray']:.2f}", f"{d['colourfulness']:.1f}", f"{d['colourfulness_truth']:.1f}"]
+        return [
+            f"{d['psnr']:.2f}",
+            f"{d['psnr_gray']:.2f}",
+            f"{d['ciede2000']:.2f}",
+            f"{d['ciede2000_gray']:.2f}",
+            f"{d['colourfulness']:.1f}",
+            f"{d['colourfulness_truth']:.1f}",
+        ]
 
     if per_image:
         for s in report.images:
@@ -34,20 +44,47 @@ def _table(report: EvalReport, per_image: bool) -> Table:  # noqa: F821 - import
     return table
 
 
-@app.command("eval", help=HELP)
+# The command's options (kept here so its signature reads as a list of names).
+_EVAL_COMMAND_INPUTS = typer.Argument(
+    ..., metavar="DIR_OF_COLOUR_IMAGES", help="Folder(s) or files of colour pictures."
+)
+_EVAL_COMMAND_MODEL = typer.Option("default", "--model", "-m", help="Registered model name, or a .safetensors file.")
+_EVAL_COMMAND_RENDER_FACTOR = typer.Option(
+    None,
+    "--render-factor",
+    "-r",
+    help="Model input size = N x 16 pixels (4..128); the model's image default when omitted.",
+)
+_EVAL_COMMAND_LIMIT = typer.Option(
+    None, "--limit", "-n", min=1, help="Score only the first N pictures (sorted by path)."
+)
+_EVAL_COMMAND_DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
+_EVAL_COMMAND_JSON_OUT = typer.Option(
+    None, "--json", metavar="FILE", help="Write the per-picture scores and means as JSON."
+)
+_EVAL_COMMAND_SUMMARY = typer.Option(False, "--summary", help="Only the mean row in the table.")
+_EVAL_COMMAND_QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar and no table.")
+_EVAL_COMMAND_HINT_POINTS = typer.Option(
+    0,
+    "--hint-points",
+    min=0,
+    help="Give a hint model N colour points per picture from its truth (random 3x3 render-pixel squares, seeded "
+    "by file name).",
+)
+
+
+@app.command("eval", help=unwrap(HELP))
 @handle_errors
 def eval_command(
-    inputs: list[Path] = typer.Argument(..., metavar="DIR_OF_COLOUR_IMAGES", help="Folder(s) or files of colour pictures."),
-    model: str = typer.Option("default", "--model", "-m", help="Registered model name, or a .safetensors file."),
-    render_factor: Optional[int] = typer.Option(None, "--render-factor", "-r", help="Model input size = N x 16 pixels (4..128); the model's image default when omitted."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Score only the first N pictures (sorted by path)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Write the per-picture scores and means as JSON."),
-    summary: bool = typer.Option(False, "--summary", help="Only the mean row in the table."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no table."),
-    hint_points: int = typer.Option(
-        0, "--hint-points", min=0, help="Give a hint model N colour points per picture from its truth (random 3x3 render-pixel squares, seeded by file name)."
-    ),
+    inputs: list[Path] = _EVAL_COMMAND_INPUTS,
+    model: str = _EVAL_COMMAND_MODEL,
+    render_factor: Optional[int] = _EVAL_COMMAND_RENDER_FACTOR,
+    limit: Optional[int] = _EVAL_COMMAND_LIMIT,
+    device: str = _EVAL_COMMAND_DEVICE,
+    json_out: Optional[Path] = _EVAL_COMMAND_JSON_OUT,
+    summary: bool = _EVAL_COMMAND_SUMMARY,
+    quiet: bool = _EVAL_COMMAND_QUIET,
+    hint_points: int = _EVAL_COMMAND_HINT_POINTS,
 ) -> None:
     from vidcolor.evaluation.images import evaluate_images
     from vidcolor.media.outfile import atomic_write
@@ -64,9 +101,23 @@ def eval_command(
     if not paths:
         raise InputError(f"no pictures under {', '.join(map(str, inputs))}")
     colour_model = load_model(model)
-    with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err_console, disable=not show_progress(quiet), transient=True) as bar:
+    with Progress(
+        TextColumn("eval"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=not show_progress(quiet),
+        transient=True,
+    ) as bar:
         task = bar.add_task("eval", total=len(paths))
-        report = evaluate_images(paths, colour_model, RenderConfig(render_factor=render_factor, device=device, batch_size=1), on_image=lambda _: bar.advance(task), hint_points=hint_points)
+        report = evaluate_images(
+            paths,
+            colour_model,
+            RenderConfig(render_factor=render_factor, device=device, batch_size=1),
+            on_image=lambda _: bar.advance(task),
+            hint_points=hint_points,
+        )
     for reason in report.skipped:
         err_console.print(f"[yellow]skipped:[/] {reason}", soft_wrap=True, highlight=False)
     if not report.images:

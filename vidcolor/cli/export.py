@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vidcolor.cli.common import app, handle_errors, out_console
+from vidcolor.cli.common import app, handle_errors, out_console, unwrap
 
 export_app = typer.Typer(help="Export a colorization model to another runtime's format.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
@@ -14,10 +14,10 @@ app.add_typer(export_app, name="export")
 ONNX_HELP = """Export a vidcolor generator to ONNX (opset 17, float32).
 
 The graph maps CIE L* (B,1,H,W) in [0,100] (input 'lightness') to CIE a*b* (B,2,H,W) (output 'ab');
-the colour conversions around it stay in vidcolor. The annealed-mean temperature is baked in.
-The file records the model's name, version, source sha256 and default render factors in its
-metadata. After writing, ONNX Runtime's output is compared with PyTorch's and the largest
-difference is printed.
+the colour conversions around it stay in vidcolor. The annealed-mean temperature is baked in. The
+file records the model's name, version, source sha256 and default render factors in its metadata.
+After writing, ONNX Runtime's output is compared with PyTorch's and the largest difference is
+printed.
 
 Examples:\n
   vidcolor export onnx -o vidcolor.onnx                          (any size; H, W multiples of 32)\n
@@ -25,16 +25,21 @@ Examples:\n
 """
 
 
-@export_app.command("onnx", help=ONNX_HELP)
+@export_app.command("onnx", help=unwrap(ONNX_HELP))
 @handle_errors
 def export_onnx_command(
-    model: str = typer.Option("default", "--model", "-m", help="Registered model name, 'default', or a vidcolor .safetensors file."),
-    output: Path = typer.Option(Path("model.onnx"), "--output", "-o", metavar="FILE.onnx", help="Where to write the ONNX file."),
+    model: str = typer.Option(
+        "default", "--model", "-m", help="Registered model name, 'default', or a vidcolor .safetensors file."
+    ),
+    output: Path = typer.Option(
+        Path("model.onnx"), "--output", "-o", metavar="FILE.onnx", help="Where to write the ONNX file."
+    ),
     render_size: str = typer.Option(
         "dynamic",
         "--render-size",
         metavar="HxW|dynamic",
-        help="Fix the input size (HxW, e.g. 192x352 for 854x480 video at render factor 16), or 'dynamic': any batch and H, W multiples of 32.",
+        help="Fix the input size (HxW, e.g. 192x352 for 854x480 video at render factor 16), or 'dynamic': any batch "
+        "and H, W multiples of 32.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", "-y", help="Replace the output file if it exists."),
 ) -> None:

@@ -61,7 +61,12 @@ def _describe_safetensors(path: Path) -> list[tuple[str, str]]:
     if meta.get("format") == "deoldify-generator":
         rows.append(("parameters", f"{parameter_count(state):,}"))
     else:
-        rows.append(("parameters", f"{sum(v.numel() for k, v in state.items() if v.is_floating_point() and 'running_' not in k):,}"))
+        rows.append(
+            (
+                "parameters",
+                f"{sum(v.numel() for k, v in state.items() if v.is_floating_point() and 'running_' not in k):,}",
+            )
+        )
     rows.append(("tensors", str(len(state))))
     return rows
 
@@ -93,7 +98,12 @@ def info(target: str = typer.Argument(..., metavar="NAME|PATH", help="A register
     else:
         entry = registry.find_entry(target, registry.read_registry())
         path = entry.path
-        rows += [("name", entry.name), ("version", entry.version), ("file", str(path)), ("registered sha256", entry.sha256)]
+        rows += [
+            ("name", entry.name),
+            ("version", entry.version),
+            ("file", str(path)),
+            ("registered sha256", entry.sha256),
+        ]
         rows += [("render factor", f"{entry.default_render_factor} (video {entry.default_render_factor_video})")]
         if entry.description:
             rows.append(("description", entry.description))
@@ -115,9 +125,13 @@ def info(target: str = typer.Argument(..., metavar="NAME|PATH", help="A register
 @handle_errors
 def import_deoldify_cmd(
     source: Path = typer.Argument(..., help="DeOldify generator weights, e.g. ColorizeVideo_gen.pth."),
-    kind: str = typer.Option(..., "--kind", help="artistic (ColorizeArtistic_gen), stable (ColorizeStable_gen) or video (ColorizeVideo_gen)."),
+    kind: str = typer.Option(
+        ..., "--kind", help="artistic (ColorizeArtistic_gen), stable (ColorizeStable_gen) or video (ColorizeVideo_gen)."
+    ),
     name: str = typer.Option("", "--name", help="Model name stored in the file (default deoldify-KIND)."),
-    output: Path = typer.Option(None, "--output", "-o", help="Where to write (default: SOURCE with a .safetensors suffix)."),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Where to write (default: SOURCE with a .safetensors suffix)."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace OUTPUT if it exists."),
 ) -> None:
     """Check a DeOldify .pth key for key against its architecture and convert it to safetensors.

@@ -37,42 +37,145 @@ def _opt(*names: str, help: str, metavar: str | None = None, flag: bool = False)
 
 
 SETTING_OPTIONS: tuple[SettingOption, ...] = (
-    SettingOption("model", "run", "model", Optional[str], _opt(
-        "--model", "-m", help="Registered model name, 'default', a vidcolor .safetensors file, an exported .onnx file, or "
-        "deoldify-KIND:PATH (KIND artistic, stable, video). Default: default.")),
-    SettingOption("render_factor", "render", "render_factor", Optional[int], _opt(
-        "--render-factor", "-r", help="Model input size = factor x 16 pixels (4..128); higher is slower and finer. "
-        "Default: the model's own.")),
-    SettingOption("batch_size", "render", "batch_size", Optional[int], _opt(
-        "--batch-size", "-b", help="Frames per model call (memory grows with it). Default: 8.")),
-    SettingOption("device", "render", "device", Optional[str], _opt("--device", help="auto, cpu, cuda or cuda:N. Default: auto.")),
-    SettingOption("backend", "render", "backend", Optional[str], _opt(
-        "--backend", help="Model backend: auto (fastest measured within tolerance), eager, channels_last, bf16, "
-        "fp16 (CUDA), compile, onnx. Default: auto.")),
-    SettingOption("codec", "encode", "codec", Optional[str], _opt(
-        "--codec", "-c", help="Video encoder: libx264 (default; VP9 for .webm), libx265, ffv1 (lossless), prores_ks, libvpx-vp9.")),
-    SettingOption("crf", "encode", "crf", Optional[int], _opt(
-        "--crf", help="Constant rate factor, as in ffmpeg (lower is better; 0 is lossless for x264/x265/VP9). Default: 18.")),
-    SettingOption("preset", "encode", "preset", Optional[str], _opt(
-        "--preset", help="Encoder speed preset for x264/x265 (ultrafast ... veryslow). Default: medium.")),
-    SettingOption("pix_fmt", "encode", "pix_fmt", Optional[str], _opt(
-        "--pix-fmt", help="Output pixel format. Default: the input's chroma subsampling and bit depth where the codec "
-        "allows, else yuv420p.")),
-    SettingOption("no_temporal", "temporal", "enabled", Optional[bool], _opt(
-        "--no-temporal", help="Colour every frame on its own (no flow-guided smoothing).", flag=True), invert=True),
-    SettingOption("temporal_strength", "temporal", "strength", Optional[float], _opt(
-        "--temporal-strength", help="Weight (0..1) of the colour carried from neighbouring frames where the motion is "
-        "tracked (1: the fresh prediction only where it is not). Default: 1.")),
-    SettingOption("keyframe_interval", "temporal", "keyframe_interval", Optional[str], _opt(
-        "--keyframe-interval", help="Run the model every N frames and carry colour along the motion between; 'auto' "
-        "picks key frames by tracking quality. Default: 1.")),
-    SettingOption("hints", "anchors", "hints", Optional[list[Path]], _opt(
-        "--hints", metavar="DIR|FILE", help="Colour hints (repeatable): PNGs of the frame size, transparent except "
-        "for painted colour, named by frame (README: anchor pictures). A hint model only.")),
-    SettingOption("reference", "anchors", "references", Optional[list[Path]], _opt(
-        "--reference", metavar="DIR|FILE", help="Reference frames (repeatable): full-size colour pictures of frames, "
-        "named by frame (000120.png, or as `vidcolor keyframes` names them); each one's colour is carried through "
-        "its shot.")),
+    SettingOption(
+        "model",
+        "run",
+        "model",
+        Optional[str],
+        _opt(
+            "--model",
+            "-m",
+            help="Registered model name, 'default', a vidcolor .safetensors file, an exported .onnx file, or "
+            "deoldify-KIND:PATH (KIND artistic, stable, video). Default: default.",
+        ),
+    ),
+    SettingOption(
+        "render_factor",
+        "render",
+        "render_factor",
+        Optional[int],
+        _opt(
+            "--render-factor",
+            "-r",
+            help="Model input size = factor x 16 pixels (4..128); higher is slower and finer. "
+            "Default: the model's own.",
+        ),
+    ),
+    SettingOption(
+        "batch_size",
+        "render",
+        "batch_size",
+        Optional[int],
+        _opt("--batch-size", "-b", help="Frames per model call (memory grows with it). Default: 8."),
+    ),
+    SettingOption(
+        "device", "render", "device", Optional[str], _opt("--device", help="auto, cpu, cuda or cuda:N. Default: auto.")
+    ),
+    SettingOption(
+        "backend",
+        "render",
+        "backend",
+        Optional[str],
+        _opt(
+            "--backend",
+            help="Model backend: auto (fastest measured within tolerance), eager, channels_last, bf16, "
+            "fp16 (CUDA), compile, onnx. Default: auto.",
+        ),
+    ),
+    SettingOption(
+        "codec",
+        "encode",
+        "codec",
+        Optional[str],
+        _opt(
+            "--codec",
+            "-c",
+            help="Video encoder: libx264 (default; VP9 for .webm), libx265, ffv1 (lossless), prores_ks, libvpx-vp9.",
+        ),
+    ),
+    SettingOption(
+        "crf",
+        "encode",
+        "crf",
+        Optional[int],
+        _opt(
+            "--crf",
+            help="Constant rate factor, as in ffmpeg (lower is better; 0 is lossless for x264/x265/VP9). Default: 18.",
+        ),
+    ),
+    SettingOption(
+        "preset",
+        "encode",
+        "preset",
+        Optional[str],
+        _opt("--preset", help="Encoder speed preset for x264/x265 (ultrafast ... veryslow). Default: medium."),
+    ),
+    SettingOption(
+        "pix_fmt",
+        "encode",
+        "pix_fmt",
+        Optional[str],
+        _opt(
+            "--pix-fmt",
+            help="Output pixel format. Default: the input's chroma subsampling and bit depth where the codec "
+            "allows, else yuv420p.",
+        ),
+    ),
+    SettingOption(
+        "no_temporal",
+        "temporal",
+        "enabled",
+        Optional[bool],
+        _opt("--no-temporal", help="Colour every frame on its own (no flow-guided smoothing).", flag=True),
+        invert=True,
+    ),
+    SettingOption(
+        "temporal_strength",
+        "temporal",
+        "strength",
+        Optional[float],
+        _opt(
+            "--temporal-strength",
+            help="Weight (0..1) of the colour carried from neighbouring frames where the motion is "
+            "tracked (1: the fresh prediction only where it is not). Default: 1.",
+        ),
+    ),
+    SettingOption(
+        "keyframe_interval",
+        "temporal",
+        "keyframe_interval",
+        Optional[str],
+        _opt(
+            "--keyframe-interval",
+            help="Run the model every N frames and carry colour along the motion between; 'auto' "
+            "picks key frames by tracking quality. Default: 1.",
+        ),
+    ),
+    SettingOption(
+        "hints",
+        "anchors",
+        "hints",
+        Optional[list[Path]],
+        _opt(
+            "--hints",
+            metavar="DIR|FILE",
+            help="Colour hints (repeatable): PNGs of the frame size, transparent except "
+            "for painted colour, named by frame (README: anchor pictures). A hint model only.",
+        ),
+    ),
+    SettingOption(
+        "reference",
+        "anchors",
+        "references",
+        Optional[list[Path]],
+        _opt(
+            "--reference",
+            metavar="DIR|FILE",
+            help="Reference frames (repeatable): full-size colour pictures of frames, "
+            "named by frame (000120.png, or as `vidcolor keyframes` names them); each one's colour is carried through "
+            "its shot.",
+        ),
+    ),
 )
 
 
@@ -105,7 +208,10 @@ def setting_options(func: Callable[..., Any]) -> Callable[..., Any]:
     clash = [o.name for o in SETTING_OPTIONS if o.name in names]
     if clash:
         raise TypeError(f"{func.__name__} already has {clash}")
-    added = [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.option, annotation=o.annotation) for o in SETTING_OPTIONS]
+    added = [
+        inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.option, annotation=o.annotation)
+        for o in SETTING_OPTIONS
+    ]
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

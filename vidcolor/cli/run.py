@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from vidcolor.cli.common import app, err_console, handle_errors, show_progress
+from vidcolor.cli.common import app, err_console, handle_errors, show_progress, unwrap
 from vidcolor.cli.options import SettingValues, check_report_name, setting_options
 from vidcolor.errors import OutputError
 
@@ -18,30 +18,30 @@ RUN_HELP = """Colorize a black-and-white video file IN into OUT.
 
 The model predicts only colour: OUT keeps IN's luminance plane untouched (detail and exposure are
 never altered), its frame count and timestamps (constant or variable frame rate), resolution,
-rotation, colour tags and container metadata. Every audio and subtitle stream is copied packet
-for packet (audio is re-encoded, with a warning, only where OUT's container cannot hold it).
+rotation, colour tags and container metadata. Every audio and subtitle stream is copied packet for
+packet (audio is re-encoded, with a warning, only where OUT's container cannot hold it).
 Already-coloured input is recoloured from its luminance: its own colours are discarded.
 
-OUT's container comes from its extension (.mp4 .mkv .mov .webm .avi .ts .mxf .nut). OUT is
-written to a hidden temporary file beside it and renamed only when complete; an error or Ctrl-C
-leaves nothing behind. IN is never modified.
+OUT's container comes from its extension (.mp4 .mkv .mov .webm .avi .ts .mxf .nut). OUT is written
+to a hidden temporary file beside it and renamed only when complete; an error or Ctrl-C leaves
+nothing behind. IN is never modified.
 
-Examples:\n
-  vidcolor run film.mp4 film-colour.mp4\n
-  vidcolor run film.mkv master.mkv --codec ffv1          (lossless video)\n
-  vidcolor run film.mp4 out.mp4 --render-factor 12 --keyframe-interval auto --report run.json\n
-  vidcolor run film.mp4 out.mp4 --hints hints/          (colour painted on frames)\n
+\b
+Examples:
+  vidcolor run film.mp4 film-colour.mp4
+  vidcolor run film.mkv master.mkv --codec ffv1          (lossless video)
+  vidcolor run film.mp4 out.mp4 --render-factor 12 --keyframe-interval auto --report run.json
+  vidcolor run film.mp4 out.mp4 --hints hints/          (colour painted on frames)
   vidcolor run film.mp4 out.mp4 --reference keys/      (frames you coloured, from `vidcolor keyframes film.mp4 -o keys`)
 
 Shots: a scene cut (a jump in the luma histogram, or a frame that flow cannot match to the one
-before) starts a new shot; no colour is carried across it. Inside a shot colour is carried along
-the optical flow both ways in time over a short look-ahead, so it neither flickers nor lags.
-A reference replaces the colour of its frame and is carried through its shot: forward to the
-shot's end, back over the look-ahead (16 frames); between two references both are blended, and
-far from any reference (or where the motion was lost) the model takes over gradually. A
-reference's size must be the film's and its luma its frame's (a wrong frame is refused, naming the
-frame that matches best); its luma is never used: OUT keeps IN's.
-"""
+before) starts a new shot; no colour is carried across it. Inside a shot colour is carried along the
+optical flow both ways in time over a short look-ahead, so it neither flickers nor lags. A reference
+replaces the colour of its frame and is carried through its shot: forward to the shot's end, back
+over the look-ahead (16 frames); between two references both are blended, and far from any reference
+(or where the motion was lost) the model takes over gradually. A reference's size must be the film's
+and its luma its frame's (a wrong frame is refused, naming the frame that matches best); its luma is
+never used: OUT keeps IN's."""
 
 
 class _StopFlag:
@@ -70,15 +70,29 @@ class _StopFlag:
         return self.event.is_set()
 
 
-@app.command("run", help=RUN_HELP)
+# The command's options (kept here so its signature reads as a list of names).
+_RUN_COMMAND_INPUT = typer.Argument(
+    ..., help="Black-and-white (or any) video file to colorize.", show_default=False, metavar="IN"
+)
+_RUN_COMMAND_OUTPUT = typer.Argument(
+    ..., help="Output video file; its extension chooses the container.", show_default=False, metavar="OUT"
+)
+_RUN_COMMAND_OVERWRITE = typer.Option(False, "--overwrite", "-y", help="Replace OUT if it exists.")
+_RUN_COMMAND_QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar or summary.")
+_RUN_COMMAND_REPORT = typer.Option(
+    None, "--report", help="Write a JSON report (streams, frames, timings, warnings) to this file."
+)
+
+
+@app.command("run", help=unwrap(RUN_HELP))
 @handle_errors
 @setting_options
 def run_command(
-    input: Path = typer.Argument(..., help="Black-and-white (or any) video file to colorize.", show_default=False, metavar="IN"),
-    output: Path = typer.Argument(..., help="Output video file; its extension chooses the container.", show_default=False, metavar="OUT"),
-    overwrite: bool = typer.Option(False, "--overwrite", "-y", help="Replace OUT if it exists."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
-    report: Path = typer.Option(None, "--report", help="Write a JSON report (streams, frames, timings, warnings) to this file."),
+    input: Path = _RUN_COMMAND_INPUT,
+    output: Path = _RUN_COMMAND_OUTPUT,
+    overwrite: bool = _RUN_COMMAND_OVERWRITE,
+    quiet: bool = _RUN_COMMAND_QUIET,
+    report: Path = _RUN_COMMAND_REPORT,
     *,
     settings_given: SettingValues,
 ) -> None:
@@ -102,7 +116,9 @@ def run_command(
     _finish(result, output, report, quiet)
 
 
-def _run_with_progress(input: Path, output: Path, model: Any, settings: Any, options: dict[str, Any], quiet: bool) -> Any:
+def _run_with_progress(
+    input: Path, output: Path, model: Any, settings: Any, options: dict[str, Any], quiet: bool
+) -> Any:
     from vidcolor.video.run import colorize_video
 
     if not show_progress(quiet):
@@ -134,7 +150,9 @@ def _finish(result: Any, output: Path, report: Path | None, quiet: bool) -> None
         try:
             atomic_write(report, lambda f: f.write(text), overwrite=True)
         except OSError as exc:  # a full disk: OUT is complete, the report could not be written
-            raise OutputError(f"--report {report}: cannot be written ({exc.strerror or exc}); {output} is complete") from None
+            raise OutputError(
+                f"--report {report}: cannot be written ({exc.strerror or exc}); {output} is complete"
+            ) from None
     if not quiet:
         for warning in result.warnings:
             err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)

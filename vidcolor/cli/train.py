@@ -8,21 +8,34 @@ from typing import Any, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from vidcolor.cli.common import app, err_console, handle_errors, out_console, show_progress
+from vidcolor.cli.common import app, err_console, handle_errors, out_console, show_progress, unwrap
 from vidcolor.errors import InputError
 
-HELP = """Train a colorization model from a recipe (pipelines/*.toml; paths in it are relative to the current folder, so run from the repository root).
+HELP = """Train a colorization model from a recipe (pipelines/*.toml; paths in it are relative to the current
+folder, so run from the repository root).
 
-Modes (train.mode): classification over ab bins, regression (Huber + perceptual), or gan (DeOldify's NoGAN: critic pretraining on a trained generator's output, then a short joint phase; needs train.init_from). A run writes OUT/checkpoint.pt (every checkpoint_every steps), OUT/metrics.csv, OUT/samples/stepN.png (grey | prediction | truth) and finally OUT/model.safetensors. Running the same recipe again resumes from the checkpoint; a finished run only rewrites model.safetensors.
+Modes (train.mode): classification over ab bins, regression (Huber + perceptual), or gan (DeOldify's
+NoGAN: critic pretraining on a trained generator's output, then a short joint phase; needs
+train.init_from). A run writes OUT/checkpoint.pt (every checkpoint_every steps), OUT/metrics.csv,
+OUT/samples/stepN.png (grey | prediction | truth) and finally OUT/model.safetensors. Running the
+same recipe again resumes from the checkpoint; a finished run only rewrites model.safetensors.
 
---export-backbone PATH writes the trained encoder to PATH (safetensors) after the run. Given a model .safetensors or a checkpoint.pt instead of a recipe, it exports that file's encoder without training. --import-backbone PATH starts the new model's encoder from such a file (e.g. a regression run from a classification model's features).
+--export-backbone PATH writes the trained encoder to PATH (safetensors) after the run. Given a model
+.safetensors or a checkpoint.pt instead of a recipe, it exports that file's encoder without
+training. --import-backbone PATH starts the new model's encoder from such a file (e.g. a regression
+run from a classification model's features).
 
-Exit codes: 0 ok, 2 bad recipe, option or file, 130 interrupted (the last checkpoint is kept).
-"""
+Exit codes: 0 ok, 2 bad recipe, option or file, 130 interrupted (the last checkpoint is kept)."""
 
 
 def _overrides(
-    steps: Optional[int], out: Optional[Path], device: Optional[str], batch_size: Optional[int], amp: Optional[str], import_backbone: Optional[Path], procs: Optional[int] = None
+    steps: Optional[int],
+    out: Optional[Path],
+    device: Optional[str],
+    batch_size: Optional[int],
+    amp: Optional[str],
+    import_backbone: Optional[Path],
+    procs: Optional[int] = None,
 ) -> dict[str, dict[str, Any]]:
     train: dict[str, Any] = {}
     if procs is not None:
@@ -46,31 +59,82 @@ def _fmt(row: dict[str, Any]) -> str:
     parts = [f"step {row['step']}"]
     if "phase" in row:
         parts.append(str(row["phase"]))
-    for key in ("loss", "ce", "huber", "perceptual", "critic_loss", "critic_acc", "adv", "lr", "images_per_s", "holdout_psnr", "gray_psnr", "holdout_hint10_psnr"):
+    for key in (
+        "loss",
+        "ce",
+        "huber",
+        "perceptual",
+        "critic_loss",
+        "critic_acc",
+        "adv",
+        "lr",
+        "images_per_s",
+        "holdout_psnr",
+        "gray_psnr",
+        "holdout_hint10_psnr",
+    ):
         if key in row and isinstance(row[key], float):
             parts.append(f"{key} {row[key]:.4g}")
     return "  ".join(parts)
 
 
-@app.command("train", help=HELP)
+# The command's options (kept here so its signature reads as a list of names).
+_TRAIN_COMMAND_RECIPE = typer.Argument(
+    ...,
+    metavar="RECIPE",
+    help="Recipe .toml (or, with --export-backbone only, a model .safetensors / checkpoint.pt).",
+)
+_TRAIN_COMMAND_STEPS = typer.Option(
+    None, "--steps", min=0, help="Override train.steps (for gan: the joint-phase steps)."
+)
+_TRAIN_COMMAND_OUT = typer.Option(None, "--out", metavar="DIR", help="Override train.out_dir.")
+_TRAIN_COMMAND_DEVICE = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (overrides train.device).")
+_TRAIN_COMMAND_BATCH_SIZE = typer.Option(None, "--batch-size", "-b", min=1, help="Override train.batch_size.")
+_TRAIN_COMMAND_AMP = typer.Option(
+    None, "--amp", help="Mixed precision: auto (CUDA: bf16, or fp16 with a grad scaler; CPU: off), off, bf16, fp16."
+)
+_TRAIN_COMMAND_EXPORT_BACKBONE = typer.Option(
+    None, "--export-backbone", metavar="PATH", help="Write the trained encoder to PATH (.safetensors)."
+)
+_TRAIN_COMMAND_IMPORT_BACKBONE = typer.Option(
+    None,
+    "--import-backbone",
+    metavar="PATH",
+    help="Initialise the encoder from a file written by --export-backbone.",
+)
+_TRAIN_COMMAND_PROCS = typer.Option(
+    None,
+    "--procs",
+    min=1,
+    max=64,
+    help="Data-parallel CPU processes, one thread each (overrides train.procs); 2 uses both cores of a 2-core machine.",
+)
+_TRAIN_COMMAND_QUIET = typer.Option(
+    False, "--quiet", "-q", help="No progress bar or log lines; errors are still printed."
+)
+
+
+@app.command("train", help=unwrap(HELP))
 @handle_errors
 def train_command(
-    recipe: Path = typer.Argument(..., metavar="RECIPE", help="Recipe .toml (or, with --export-backbone only, a model .safetensors / checkpoint.pt)."),
-    steps: Optional[int] = typer.Option(None, "--steps", min=0, help="Override train.steps (for gan: the joint-phase steps)."),
-    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Override train.out_dir."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (overrides train.device)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Override train.batch_size."),
-    amp: Optional[str] = typer.Option(None, "--amp", help="Mixed precision: auto (CUDA: bf16, or fp16 with a grad scaler; CPU: off), off, bf16, fp16."),
-    export_backbone: Optional[Path] = typer.Option(None, "--export-backbone", metavar="PATH", help="Write the trained encoder to PATH (.safetensors)."),
-    import_backbone: Optional[Path] = typer.Option(None, "--import-backbone", metavar="PATH", help="Initialise the encoder from a file written by --export-backbone."),
-    procs: Optional[int] = typer.Option(None, "--procs", min=1, max=64, help="Data-parallel CPU processes, one thread each (overrides train.procs); 2 uses both cores of a 2-core machine."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or log lines; errors are still printed."),
+    recipe: Path = _TRAIN_COMMAND_RECIPE,
+    steps: Optional[int] = _TRAIN_COMMAND_STEPS,
+    out: Optional[Path] = _TRAIN_COMMAND_OUT,
+    device: Optional[str] = _TRAIN_COMMAND_DEVICE,
+    batch_size: Optional[int] = _TRAIN_COMMAND_BATCH_SIZE,
+    amp: Optional[str] = _TRAIN_COMMAND_AMP,
+    export_backbone: Optional[Path] = _TRAIN_COMMAND_EXPORT_BACKBONE,
+    import_backbone: Optional[Path] = _TRAIN_COMMAND_IMPORT_BACKBONE,
+    procs: Optional[int] = _TRAIN_COMMAND_PROCS,
+    quiet: bool = _TRAIN_COMMAND_QUIET,
 ) -> None:
     from vidcolor.train.backbone import export_backbone as write_backbone
 
     if recipe.suffix in (".safetensors", ".pt"):
         if export_backbone is None:
-            raise InputError(f"{recipe} is a model, not a recipe: train from a .toml recipe, or add --export-backbone PATH")
+            raise InputError(
+                f"{recipe} is a model, not a recipe: train from a .toml recipe, or add --export-backbone PATH"
+            )
         digest = write_backbone(recipe, export_backbone)
         if not quiet:
             out_console.print(f"encoder of {recipe} written to {export_backbone} (sha256 {digest[:12]})")
@@ -104,12 +168,21 @@ def train_command(
         task = bar.add_task("preparing data", total=None, loss="-", rate="-")
 
         def on_step(row: dict[str, Any]) -> None:
-            bar.update(task, completed=row["step"], loss=f"{row['loss']:.4g}", rate=f"{row['images_per_s']:.1f}", description=str(row.get("phase", parsed.train.mode)))
+            bar.update(
+                task,
+                completed=row["step"],
+                loss=f"{row['loss']:.4g}",
+                rate=f"{row['images_per_s']:.1f}",
+                description=str(row.get("phase", parsed.train.mode)),
+            )
 
         def log(row: dict[str, Any]) -> None:
             if interactive:
                 if "holdout_psnr" in row:
-                    bar.console.print(f"step {row['step']}: holdout PSNR {row['holdout_psnr']:.2f} dB (grey {row['gray_psnr']:.2f} dB)")
+                    bar.console.print(
+                        f"step {row['step']}: holdout PSNR {row['holdout_psnr']:.2f} dB (grey {row['gray_psnr']:.2f} "
+                        "dB)"
+                    )
             elif not quiet:
                 out_console.print(_fmt(row), highlight=False)
 

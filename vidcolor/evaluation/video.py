@@ -19,7 +19,15 @@ import torch
 from vidcolor.color import rgb_to_luma
 from vidcolor.errors import InputError
 from vidcolor.flow import FlowEstimator
-from vidcolor.metrics import COMPONENTS, METRIC_FLOW, ColourConsistency, colourfulness, pair_warp_error, psnr, warp_geometry
+from vidcolor.metrics import (
+    COMPONENTS,
+    METRIC_FLOW,
+    ColourConsistency,
+    colourfulness,
+    pair_warp_error,
+    psnr,
+    warp_geometry,
+)
 
 
 def decode_rgb(path: Path, role: str) -> Iterator[np.ndarray]:
@@ -56,7 +64,9 @@ class _Consistency:
 
     def scores(self) -> dict[str, float | None]:
         names = {"rgb": "ewarp", "colour": "ewarp_colour", "chroma": "ewarp_chroma"}
-        out: dict[str, float | None] = {names[k]: (total / count if count else None) for k, (total, count) in self.sums.items()}
+        out: dict[str, float | None] = {
+            names[k]: (total / count if count else None) for k, (total, count) in self.sums.items()
+        }
         cdc = self.cdc.value
         out["cdc"] = None if np.isnan(cdc) else cdc
         return out
@@ -69,7 +79,11 @@ def score_video(pred: Path, truth: Path | None = None, input_: Path | None = Non
     psnrs: list[float] = []
     colourful_pred: list[float] = []
     colourful_truth: list[float] = []
-    streams = [decode_rgb(pred, "PRED"), decode_rgb(truth, "--truth") if truth else iter(()), decode_rgb(input_, "--input") if input_ else iter(())]
+    streams = [
+        decode_rgb(pred, "PRED"),
+        decode_rgb(truth, "--truth") if truth else iter(()),
+        decode_rgb(input_, "--input") if input_ else iter(()),
+    ]
     frames = 0
     prev_luma: torch.Tensor | None = None
     for p, t, g in zip_longest(*streams):
@@ -78,7 +92,9 @@ def score_video(pred: Path, truth: Path | None = None, input_: Path | None = Non
             raise InputError(f"the videos differ in length ({counts}); they must have the same frames")
         for other, role in ((t, "--truth"), (g, "--input")):
             if other is not None and other.shape != p.shape:
-                raise InputError(f"{role} is {other.shape[1]}x{other.shape[0]}, PRED {p.shape[1]}x{p.shape[0]}: sizes must match")
+                raise InputError(
+                    f"{role} is {other.shape[1]}x{other.shape[0]}, PRED {p.shape[1]}x{p.shape[0]}: sizes must match"
+                )
         rgb = torch.from_numpy(p).permute(2, 0, 1)[None].float() / 255.0
         luma = rgb_to_luma(rgb if g is None else torch.from_numpy(g).permute(2, 0, 1)[None].float() / 255.0)
         geometry = warp_geometry(prev_luma, luma, estimator) if prev_luma is not None else None

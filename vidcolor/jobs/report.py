@@ -80,4 +80,3 @@ class JobReport:
 
         text = (json.dumps(self.to_dict(), indent=2) + "\n").encode()
         atomic_write(path, lambda f: f.write(text), overwrite=True)
-

@@ -168,7 +168,9 @@ def detect(path: Path, size: int) -> Detected:
     return Detected("video", frames=frames, note=note)
 
 
-def classify(path: Path, container: str, cache: DetectionCache | None = None) -> tuple[MediaItem | None, Skipped | None, str]:
+def classify(
+    path: Path, container: str, cache: DetectionCache | None = None
+) -> tuple[MediaItem | None, Skipped | None, str]:
     """Look at one file: (item with a provisional key, None, output name) or (None, skip, "")."""
     try:
         st = path.stat()
@@ -182,7 +184,9 @@ def classify(path: Path, container: str, cache: DetectionCache | None = None) ->
     if found.kind == "image":
         return MediaItem("", path, "image", 1), None, found.image_name
     if found.kind == "video":
-        out_name = str(PurePosixPath(path.name).with_suffix(f".{container}")) if path.suffix else f"{path.name}.{container}"
+        out_name = (
+            str(PurePosixPath(path.name).with_suffix(f".{container}")) if path.suffix else f"{path.name}.{container}"
+        )
         return MediaItem("", path, "video", found.frames, found.note), None, out_name
     return None, Skipped(path, found.reason), ""
 
@@ -196,9 +200,15 @@ def walk_files(root: Path, exclude: set[Path], skipped: list[Skipped] | None = N
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(dirpath)
         if skipped is not None:
-            skipped.extend(Skipped(here / d, "symbolic link to a folder (not followed)") for d in sorted(dirnames) if (here / d).is_symlink())
+            skipped.extend(
+                Skipped(here / d, "symbolic link to a folder (not followed)")
+                for d in sorted(dirnames)
+                if (here / d).is_symlink()
+            )
         dirnames[:] = sorted(
-            d for d in dirnames if d != STATE_DIR and not (here / d).is_symlink() and (here / d).resolve() not in exclude
+            d
+            for d in dirnames
+            if d != STATE_DIR and not (here / d).is_symlink() and (here / d).resolve() not in exclude
         )
         for name in sorted(filenames):
             path = here / name
@@ -211,7 +221,11 @@ def walk_files(root: Path, exclude: set[Path], skipped: list[Skipped] | None = N
 
 
 def scan_sources(
-    sources: list[Path], dst: Path, container: str = "mp4", cache: DetectionCache | None = None, exclude: list[Path] | None = None
+    sources: list[Path],
+    dst: Path,
+    container: str = "mp4",
+    cache: DetectionCache | None = None,
+    exclude: list[Path] | None = None,
 ) -> ScanResult:
     """Every media file under ``sources`` with its output key; everything else in ``skipped``.
     Folders in ``exclude`` (and DST) are not searched."""
@@ -235,7 +249,10 @@ def scan_sources(
             names_seen[source.name] = source
         base = PurePosixPath(source.name) if prefixed else PurePosixPath()
         if source.is_dir():
-            files = [(p, base / PurePosixPath(p.relative_to(source).as_posix())) for p in walk_files(source, skip, result.skipped)]
+            files = [
+                (p, base / PurePosixPath(p.relative_to(source).as_posix()))
+                for p in walk_files(source, skip, result.skipped)
+            ]
         else:
             files = [(source, PurePosixPath(source.name))]
         for path, rel in files:
@@ -269,6 +286,5 @@ def assign_keys(planned: list[tuple[MediaItem, PurePosixPath, PurePosixPath]]) -
         dupes = sorted({k for k in keys if sum(x.casefold() == k.casefold() for x in keys) > 1})
         raise InputError(f"several sources map to the same output: {', '.join(dupes[:3])}")
     return [
-        MediaItem(key, item.src, item.kind, item.expected_frames, item.note)
-        for key, (item, _, _) in zip(keys, planned)
+        MediaItem(key, item.src, item.kind, item.expected_frames, item.note) for key, (item, _, _) in zip(keys, planned)
     ]

@@ -64,7 +64,9 @@ def load_recipe(path: str | Path | None) -> JobSettings:
         raise InputError(f"recipe {path} is not readable TOML: {exc}") from None
     unknown = sorted(set(raw) - set(RUN_SECTIONS) - {"batch"})
     if unknown or not all(isinstance(t, dict) for t in raw.values()):
-        raise InputError(f"recipe {path}: unknown section [{(unknown or ['?'])[0]}] (known: {', '.join((*RUN_SECTIONS, 'batch'))})")
+        raise InputError(
+            f"recipe {path}: unknown section [{(unknown or ['?'])[0]}] (known: {', '.join((*RUN_SECTIONS, 'batch'))})"
+        )
     batch = dict(raw.get("batch", {}))
     extra = sorted(set(batch) - {"container", "references", "hints"})
     if extra:
@@ -131,7 +133,9 @@ def settings_hash(settings: JobSettings, kind: str, model_id: str) -> str:
     run = asdict(settings.run)
     shaping: dict[str, Any] = {"model": model_id, "render": _without(run["render"], SPEED_ONLY["render"])}
     if kind == "video":
-        shaping.update(temporal=run["temporal"], encode=_without(run["encode"], SPEED_ONLY["encode"]), container=settings.container)
+        shaping.update(
+            temporal=run["temporal"], encode=_without(run["encode"], SPEED_ONLY["encode"]), container=settings.container
+        )
     blob = json.dumps({"kind": kind, **shaping}, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -130,7 +130,9 @@ class JobStore:
         if path.exists() and path.stat().st_size == 0:
             # SQLite would take an empty file for a new store and the job would silently redo
             # every item: a store that lost its contents is damage to report, not a fresh start.
-            raise InputError(f"{path}: job store is empty (damaged); restore it, or delete {path.parent} to start the job afresh")
+            raise InputError(
+                f"{path}: job store is empty (damaged); restore it, or delete {path.parent} to start the job afresh"
+            )
         try:
             # autocommit (isolation_level=None): each statement or explicit BEGIN block is one
             # transaction; nothing stays half-written in a Python-side buffer.
@@ -210,12 +212,15 @@ class JobStore:
         """An attempt begins; returns the attempt number (1-based)."""
         with self.transaction():
             self.conn.execute(
-                "UPDATE items SET state='running', attempts=attempts+1, output_before=?, worker=NULL, updated_ns=? WHERE key=?",
+                "UPDATE items SET state='running', attempts=attempts+1, output_before=?, worker=NULL, updated_ns=? "
+                "WHERE key=?",
                 (output_before, time.time_ns(), key),
             )
             return int(self.conn.execute("SELECT attempts FROM items WHERE key=?", (key,)).fetchone()[0])
 
-    def finish(self, key: str, frames: int, seconds: float, worker: str, warnings: tuple[str, ...] | list[str] = ()) -> None:
+    def finish(
+        self, key: str, frames: int, seconds: float, worker: str, warnings: tuple[str, ...] | list[str] = ()
+    ) -> None:
         """The output is in place: done, and one more completion on record, with its warnings
         (a truncated source, a dropped stream): done is not the same as done cleanly."""
         self.conn.execute(

@@ -77,7 +77,9 @@ class Worker:
             self._image_colorizer = Colorizer(self.model(), self.settings.run.render, video=False)
         return self._image_colorizer
 
-    def run(self, task: ItemTask, progress: ProgressSink | None = None, should_stop: StopCheck | None = None) -> ItemResult:
+    def run(
+        self, task: ItemTask, progress: ProgressSink | None = None, should_stop: StopCheck | None = None
+    ) -> ItemResult:
         """Produce ``task.final``; never raises for a bad item (the error is in the result)."""
         t0 = time.perf_counter()
         staging = Path(task.staging)
@@ -96,15 +98,21 @@ class Worker:
             return ItemResult(task.key, True, frames, time.perf_counter() - t0, worker=me, warnings=warnings)
         except VidcolorError as exc:
             cancelled = isinstance(exc, RunCancelled)
-            return ItemResult(task.key, False, seconds=time.perf_counter() - t0, error=str(exc), cancelled=cancelled, worker=me)
+            return ItemResult(
+                task.key, False, seconds=time.perf_counter() - t0, error=str(exc), cancelled=cancelled, worker=me
+            )
         except KeyboardInterrupt:
             return ItemResult(task.key, False, error="interrupted", cancelled=True, worker=me)
         except Exception as exc:  # one file's bug or damage must not stop the archive: record it
-            return ItemResult(task.key, False, seconds=time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}", worker=me)
+            return ItemResult(
+                task.key, False, seconds=time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}", worker=me
+            )
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _video(self, task: ItemTask, staged: Path, progress: ProgressSink | None, should_stop: StopCheck | None) -> tuple[int, tuple[str, ...]]:
+    def _video(
+        self, task: ItemTask, staged: Path, progress: ProgressSink | None, should_stop: StopCheck | None
+    ) -> tuple[int, tuple[str, ...]]:
         from vidcolor.jobs.settings import anchor_folders
         from vidcolor.video.anchors import AnchorFiles
         from vidcolor.video.run import colorize_video
@@ -121,7 +129,14 @@ class Worker:
         anchors = AnchorFiles.from_paths(hints=folders.get("hints", []), references=folders.get("references", []))
         run = self.settings.run
         report = colorize_video(
-            task.src, staged, self.model(), run, anchors=anchors, overwrite=True, progress=on_frames, should_stop=should_stop
+            task.src,
+            staged,
+            self.model(),
+            run,
+            anchors=anchors,
+            overwrite=True,
+            progress=on_frames,
+            should_stop=should_stop,
         )
         return report.frames, tuple(report.warnings)
 

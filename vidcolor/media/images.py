@@ -275,7 +275,9 @@ def _webp_is_lossless(path: Path) -> bool:
 # ----------------------------------------------------------------------------------------- output
 
 
-def read_guide_picture(path: Path, size: tuple[int, int], mode: str, what: str, expected: str) -> tuple[np.ndarray, bool]:
+def read_guide_picture(
+    path: Path, size: tuple[int, int], mode: str, what: str, expected: str
+) -> tuple[np.ndarray, bool]:
     """A picture a person made to guide the colour (a hints layer, a reference frame) -> its pixels
     (H,W,C) uint8 in Pillow ``mode`` and whether the file had transparency. It must be exactly
     ``size`` (width, height); ``what`` names it and ``expected`` says what it must match (with that
@@ -294,7 +296,9 @@ def read_guide_picture(path: Path, size: tuple[int, int], mode: str, what: str, 
         raise InputError(f"{path}: not a readable {what} ({exc.__class__.__name__})") from None
 
 
-def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, meta: ImageMeta, overwrite: bool = False) -> None:
+def write_image(
+    path: Path, rgb: np.ndarray, alpha: np.ndarray | None, meta: ImageMeta, overwrite: bool = False
+) -> None:
     """Write RGB (H, W, 3) uint8/uint16 (+ alpha) to ``path`` in ``meta.format``, atomically.
 
     16-bit data is written as 16-bit PNG or TIFF. Without ``overwrite`` an existing ``path``
@@ -343,7 +347,14 @@ def _encode_16bit(pixels: np.ndarray, meta: ImageMeta) -> bytes:
         return _png_with_metadata(buf.tobytes(), meta)
     params = [cv2.IMWRITE_TIFF_COMPRESSION, 5]  # LZW: lossless, as every 16-bit TIFF should be
     if meta.dpi:
-        params += [cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, round(meta.dpi[0]), cv2.IMWRITE_TIFF_YDPI, round(meta.dpi[1])]
+        params += [
+            cv2.IMWRITE_TIFF_RESUNIT,
+            2,
+            cv2.IMWRITE_TIFF_XDPI,
+            round(meta.dpi[0]),
+            cv2.IMWRITE_TIFF_YDPI,
+            round(meta.dpi[1]),
+        ]
     ok, buf = cv2.imencode(".tiff", bgr, params)
     if not ok:
         raise OutputError("OpenCV could not encode the 16-bit TIFF")

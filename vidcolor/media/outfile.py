@@ -57,7 +57,9 @@ class OutputLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                raise OutputError(f"{self.dst} is being written by another vidcolor run; wait for it or choose another OUT") from None
+                raise OutputError(
+                    f"{self.dst} is being written by another vidcolor run; wait for it or choose another OUT"
+                ) from None
             # The holder before us may have removed the file between our open and our lock:
             # then we hold a lock on a deleted inode; start again on the current file.
             try:

@@ -68,6 +68,8 @@ CONTAINERS = {
 EVEN_SIZE_CODECS = {"libx264", "libx265", "h264_nvenc", "hevc_nvenc"}
 NO_PTS_FORMATS = {"avi"}  # containers that keep decode order only
 FIELD_CODECS = {"libx264", "ffv1", "prores_ks", "mpeg2video"}  # encoders that keep interlaced coding
+
+
 def container_format(dst: Path) -> str:
     fmt = CONTAINERS.get(dst.suffix.lower())
     if fmt is None:
@@ -163,7 +165,11 @@ def plan_output(dst: Path, media: MediaInfo, cfg: EncodeConfig) -> OutputPlan:
         raise OutputError(f"a {dst.suffix} file cannot hold {codec} video; choose another --codec or extension")
     pix_fmt = _choose_pix_fmt(info, codec, cfg.pix_fmt, formats)
     desc = av.VideoFormat(pix_fmt)
-    if cfg.pix_fmt is None and info.pix_fmt.replace("yuvj", "yuv") not in (pix_fmt,) and not info.pix_fmt.startswith("gray"):
+    if (
+        cfg.pix_fmt is None
+        and info.pix_fmt.replace("yuvj", "yuv") not in (pix_fmt,)
+        and not info.pix_fmt.startswith("gray")
+    ):
         warnings.append(f"{codec} cannot encode {info.pix_fmt}; writing {pix_fmt}")
     width, height = info.width, info.height
     if codec in EVEN_SIZE_CODECS:

@@ -144,14 +144,35 @@ def open_input(path: str | Path) -> av.container.InputContainer:
     kind = not_a_film(container.format.name)
     if kind:
         container.close()  # before any frame is decoded (a still image's side data can crash PyAV)
-        raise InputError(f"{p}: is {kind}, not a video file" + (" (use `vidcolor image`)" if kind == "a still picture" else ""))
+        raise InputError(
+            f"{p}: is {kind}, not a video file" + (" (use `vidcolor image`)" if kind == "a still picture" else "")
+        )
     return container
 
 
 # FFmpeg demuxers that open files which are not films: still pictures and text. FFmpeg renders a
 # text file as frames of text (tty) and a PNG as a one-frame "video"; neither is a film to colour.
 STILL_DEMUXERS = frozenset({"image2", "apng", "gif_pipe", "webp_pipe", "tiff_pipe", "jpegxl_anim"})
-TEXT_DEMUXERS = frozenset({"tty", "srt", "ass", "webvtt", "lrc", "microdvd", "subviewer", "subviewer1", "sami", "jacosub", "mpl2", "pjs", "realtext", "stl", "vplayer", "aqtitle"})
+TEXT_DEMUXERS = frozenset(
+    {
+        "tty",
+        "srt",
+        "ass",
+        "webvtt",
+        "lrc",
+        "microdvd",
+        "subviewer",
+        "subviewer1",
+        "sami",
+        "jacosub",
+        "mpl2",
+        "pjs",
+        "realtext",
+        "stl",
+        "vplayer",
+        "aqtitle",
+    }
+)
 
 
 def not_a_film(format_name: str) -> str:

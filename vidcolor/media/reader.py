@@ -171,7 +171,9 @@ class VideoReader:
                 # A file cut off inside its last packet. A frame-threaded decoder that fails on it
                 # also discards the frames still in flight in its other threads (up to one per
                 # thread), so drain those first; the incomplete packet could not decode anyway.
-                self.warnings.append("the last packet of the video is incomplete (the file was cut off); its frame is left out")
+                self.warnings.append(
+                    "the last packet of the video is incomplete (the file was cut off); its frame is left out"
+                )
                 break
             if packet.is_corrupt:
                 self.corrupt_packets += 1

@@ -54,7 +54,9 @@ class SideStreamCopier:
             elif stream.type == "audio":
                 self.map[stream.index] = self._reencode(stream)
             else:
-                self.warnings.append(f"subtitle stream #{stream.index} ({name}) cannot be stored in {out.format.name}; dropped")
+                self.warnings.append(
+                    f"subtitle stream #{stream.index} ({name}) cannot be stored in {out.format.name}; dropped"
+                )
                 continue
             _copy_metadata(stream.metadata, self.map[stream.index].out.metadata)
         self._packets = self.container.demux([self.container.streams[i] for i in self.map]) if self.map else iter(())
@@ -71,7 +73,8 @@ class SideStreamCopier:
         ost = self.out.add_stream(encoder, rate=rate, layout=ctx.layout.name if ctx.layout else "stereo")
         fmt = ost.codec_context.codec.audio_formats[0].name if ost.codec_context.codec.audio_formats else None
         self.warnings.append(
-            f"audio stream #{stream.index} ({ctx.name}) cannot be stored in {self.out.format.name}; re-encoded to {encoder}"
+            f"audio stream #{stream.index} ({ctx.name}) cannot be stored in {self.out.format.name}; re-encoded to "
+            f"{encoder}"
         )
         resampler = av.AudioResampler(format=fmt, layout=ost.codec_context.layout, rate=rate)
         return _SideStream(ost, decoder=ctx, resampler=resampler)

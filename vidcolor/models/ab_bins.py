@@ -33,7 +33,9 @@ def in_gamut_bin_centers(grid: float = GRID, steps: int = 64) -> torch.Tensor:
     return rows.to(torch.float32) * grid
 
 
-def soft_encode_sparse(ab: torch.Tensor, centers: torch.Tensor, neighbours: int = 5, sigma: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+def soft_encode_sparse(
+    ab: torch.Tensor, centers: torch.Tensor, neighbours: int = 5, sigma: float = 5.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(B,2,H,W) ab -> (bins (B,K,H,W) int64, weights (B,K,H,W)): the nearest ``neighbours`` bins,
     nearest first, with normalised Gaussian weights. The sparse form of ``soft_encode``."""
     b, _, h, w = ab.shape

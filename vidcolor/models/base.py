@@ -44,7 +44,9 @@ class ColorModel(Protocol):
         """The model on ``device`` computing in ``dtype`` (torch models move, like a Module)."""
         ...
 
-    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> torch.Tensor:
+    def predict_chroma(
+        self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B,1,h,w) luma Y' in [0,1] at render size -> (B,2,h,w) CbCr centred on 0; ``hints``
         (B,3,h,w) planes (vidcolor.hints) only for a model whose ``info.takes_hints``."""
         ...
@@ -146,7 +148,9 @@ class GeneratorModel(TorchColorModel):
         self.temperature = temperature
 
     @torch.inference_mode()
-    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> torch.Tensor:
+    def predict_chroma(
+        self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None
+    ) -> torch.Tensor:
         lightness = luma_to_lightness(luma)
         hints = hints.to(lightness.device, lightness.dtype) if hints is not None else None
         with precision(luma.device, self.dtype):

@@ -35,7 +35,9 @@ class ModelFamily:
     hints: str = "no"  # "yes", "no", or "per file" (declared in the file)
     features: bool = False  # matching features for references (vidcolor.matching)
 
-    def load(self, path: Path, expected_sha256: str | None = None, entry: Any = None, temperature: float | None = None) -> Any:
+    def load(
+        self, path: Path, expected_sha256: str | None = None, entry: Any = None, temperature: float | None = None
+    ) -> Any:
         return _function(self.loader)(path, expected_sha256, entry, temperature)
 
     def load_foreign(self, prefix: str, path: str) -> Any:
@@ -43,10 +45,21 @@ class ModelFamily:
 
 
 FAMILIES: tuple[ModelFamily, ...] = (
-    ModelFamily("vidcolor", "vidcolor-generator", ".safetensors", "vidcolor.models.loaders:load_vidcolor", hints="per file", features=True),
     ModelFamily(
-        "deoldify", "deoldify-generator", ".safetensors", "vidcolor.models.loaders:load_deoldify",
-        foreign_prefixes=("deoldify-artistic", "deoldify-stable", "deoldify-video"), foreign_loader="vidcolor.models.loaders:load_deoldify_checkpoint",
+        "vidcolor",
+        "vidcolor-generator",
+        ".safetensors",
+        "vidcolor.models.loaders:load_vidcolor",
+        hints="per file",
+        features=True,
+    ),
+    ModelFamily(
+        "deoldify",
+        "deoldify-generator",
+        ".safetensors",
+        "vidcolor.models.loaders:load_deoldify",
+        foreign_prefixes=("deoldify-artistic", "deoldify-stable", "deoldify-video"),
+        foreign_loader="vidcolor.models.loaders:load_deoldify_checkpoint",
     ),
     ModelFamily("onnx", "vidcolor-generator-onnx", ".onnx", "vidcolor.models.loaders:load_onnx", hints="per file"),
 )

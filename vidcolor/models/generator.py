@@ -73,12 +73,20 @@ class GeneratorConfig:
             raise ValueError("head must be classification or regression")
         if "decoder_channels" in d:
             ch = d["decoder_channels"]
-            if not isinstance(ch, (list, tuple)) or len(ch) != 3 or not all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= MAX_DECODER_CHANNELS for c in ch):
+            if (
+                not isinstance(ch, (list, tuple))
+                or len(ch) != 3
+                or not all(
+                    isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= MAX_DECODER_CHANNELS for c in ch
+                )
+            ):
                 raise ValueError(f"decoder_channels must be three integers in 1..{MAX_DECODER_CHANNELS}")
             d["decoder_channels"] = tuple(ch)
         if "temperature" in d and not (number(d["temperature"]) and 0 < d["temperature"] <= 100):
             raise ValueError("temperature must be a number in (0, 100]")
-        if "bins" in d and not (isinstance(d["bins"], int) and not isinstance(d["bins"], bool) and 0 <= d["bins"] <= MAX_BINS):
+        if "bins" in d and not (
+            isinstance(d["bins"], int) and not isinstance(d["bins"], bool) and 0 <= d["bins"] <= MAX_BINS
+        ):
             raise ValueError(f"bins must be an integer in 0..{MAX_BINS}")
         if "bin_bias" in d:
             bias = d["bin_bias"]
@@ -164,7 +172,12 @@ class Generator(nn.Module):
             raise ValueError(f"bin_bias has {len(bias)} values; the classification head has {self.config.bins} bins")
         return torch.tensor(bias, dtype=torch.float32).view(1, -1, 1, 1) if bias else torch.zeros(0)
 
-    def set_decoding(self, temperature: float | None = None, bin_bias: tuple[float, ...] | None = None, confidence_gamma: float | None = None) -> None:
+    def set_decoding(
+        self,
+        temperature: float | None = None,
+        bin_bias: tuple[float, ...] | None = None,
+        confidence_gamma: float | None = None,
+    ) -> None:
         """Change how the classification head is decoded (its weights are unaffected)."""
         changes: dict = {}
         if temperature is not None:
@@ -187,8 +200,15 @@ class Generator(nn.Module):
             return None
         if not self.config.hints:
             raise ValueError("this model takes no colour hints")
-        if hints.shape[0] != lightness.shape[0] or hints.shape[1] != HINT_CHANNELS or hints.shape[-2:] != lightness.shape[-2:]:
-            raise ValueError(f"hints must be (B,{HINT_CHANNELS},H,W) like the lightness {tuple(lightness.shape)}; got {tuple(hints.shape)}")
+        if (
+            hints.shape[0] != lightness.shape[0]
+            or hints.shape[1] != HINT_CHANNELS
+            or hints.shape[-2:] != lightness.shape[-2:]
+        ):
+            raise ValueError(
+                f"hints must be (B,{HINT_CHANNELS},H,W) like the lightness {tuple(lightness.shape)}; got "
+                f"{tuple(hints.shape)}"
+            )
         return hints.to(lightness.dtype)
 
     def features(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
@@ -237,7 +257,9 @@ class Generator(nn.Module):
             ab = ab * confidence(logits) ** self.config.confidence_gamma
         return ab
 
-    def forward(self, lightness: torch.Tensor, temperature: float | None = None, hints: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, lightness: torch.Tensor, temperature: float | None = None, hints: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """L* (B,1,H,W) of any size (+ optional hints (B,3,H,W)) -> ab (B,2,H,W)."""
         h, w = lightness.shape[-2:]
         x = _padded_to_32(lightness)

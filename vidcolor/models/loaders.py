@@ -22,7 +22,9 @@ def load_vidcolor(path: Path, expected_sha256: str | None, entry: Any, temperatu
     generator, meta = load_generator(path, expected_sha256=expected_sha256)
     features = {"takes_hints": generator.config.hints, "describes": True}
     if entry is None:
-        info = ModelInfo(name=meta.get("name", path.stem), version=meta.get("version", ""), sha256=sha256_file(path), **features)
+        info = ModelInfo(
+            name=meta.get("name", path.stem), version=meta.get("version", ""), sha256=sha256_file(path), **features
+        )
         return GeneratorModel(generator, info, temperature)
     info = ModelInfo(
         name=entry.name,

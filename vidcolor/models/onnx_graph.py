@@ -44,7 +44,10 @@ def missing_onnx_package() -> str | None:
 def require_onnx() -> None:
     missing = missing_onnx_package()
     if missing is not None:
-        raise ModelError(f"ONNX support needs onnx and onnxruntime (vidcolor's own dependencies; {missing} is missing): pip install onnx onnxruntime")
+        raise ModelError(
+            f"ONNX support needs onnx and onnxruntime (vidcolor's own dependencies; {missing} is missing): pip "
+            "install onnx onnxruntime"
+        )
 
 
 def onnx_bytes(model: GeneratorModel, render_size: tuple[int, int] | None, opset: int = OPSET) -> bytes:
@@ -121,7 +124,9 @@ class OnnxRuntimeModel(ColorModelBase):
         return self
 
     @torch.inference_mode()
-    def predict_chroma(self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None) -> torch.Tensor:
+    def predict_chroma(
+        self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None
+    ) -> torch.Tensor:
         luma = luma.float().cpu()
         h, w = luma.shape[-2:]
         lightness = luma_to_lightness(luma)

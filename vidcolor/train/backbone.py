@@ -43,7 +43,11 @@ def _encoder_state(source: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
             state = ckpt["model"]
         except Exception as exc:  # not a checkpoint: unpickling refused, wrong layout, ...
             raise ModelError(f"{source}: not a vidcolor training checkpoint ({type(exc).__name__})") from exc
-        origin = {"source": source.name, "source_step": str(ckpt.get("step", "")), "source_mode": str(ckpt.get("mode", ""))}
+        origin = {
+            "source": source.name,
+            "source_step": str(ckpt.get("step", "")),
+            "source_mode": str(ckpt.get("mode", "")),
+        }
     encoder = {k[len(PREFIX) :]: v for k, v in state.items() if k.startswith(PREFIX)}
     if not encoder:
         raise ModelError(f"{source}: holds no encoder weights")
@@ -56,7 +60,10 @@ def _check(state: dict[str, torch.Tensor], where: str) -> None:
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or wrong:
-        raise ModelError(f"{where}: not a grey-input EfficientNet-Lite0 encoder (missing {missing[:2]}, unexpected {unexpected[:2]}, wrong shape {wrong[:2]})")
+        raise ModelError(
+            f"{where}: not a grey-input EfficientNet-Lite0 encoder (missing {missing[:2]}, unexpected "
+            f"{unexpected[:2]}, wrong shape {wrong[:2]})"
+        )
 
 
 def export_backbone(source: str | Path, path: str | Path) -> str:
@@ -85,9 +92,14 @@ def load_backbone(path: str | Path) -> dict[str, torch.Tensor]:
         raise ModelError(f"backbone file not found: {path}")
     meta = read_metadata(path)
     if meta.get("format") != FORMAT:
-        raise ModelError(f"{path}: not a vidcolor backbone file (export one with `vidcolor train ... --export-backbone`)")
+        raise ModelError(
+            f"{path}: not a vidcolor backbone file (export one with `vidcolor train ... --export-backbone`)"
+        )
     if meta.get("architecture") != ARCHITECTURE or meta.get("in_channels") != "1":
-        raise ModelError(f"{path}: backbone is {meta.get('architecture')} with {meta.get('in_channels')} input channels; need {ARCHITECTURE} with 1")
+        raise ModelError(
+            f"{path}: backbone is {meta.get('architecture')} with {meta.get('in_channels')} input channels; need "
+            f"{ARCHITECTURE} with 1"
+        )
     state = load_file(str(path))
     _check(state, str(path))
     return state

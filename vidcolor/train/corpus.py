@@ -26,7 +26,19 @@ import numpy as np
 from vidcolor.errors import InputError
 
 FORMAT = "vidcolor-corpus 1"
-MANIFEST_COLUMNS = ("source", "path", "sha256", "bytes", "width", "height", "saturation", "flatness", "holdout", "low", "high")
+MANIFEST_COLUMNS = (
+    "source",
+    "path",
+    "sha256",
+    "bytes",
+    "width",
+    "height",
+    "saturation",
+    "flatness",
+    "holdout",
+    "low",
+    "high",
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +102,10 @@ def manifest_fingerprint(shas: list[str]) -> str:
 def _array(path: Path, count: int, side: int) -> np.ndarray:
     expected = count * side * side * 3
     if not path.is_file() or path.stat().st_size != expected:
-        raise InputError(f"corpus array {path} is missing or not {count} pictures of {side}x{side}: rebuild it with pipelines/build_corpus.py")
+        raise InputError(
+            f"corpus array {path} is missing or not {count} pictures of {side}x{side}: rebuild it with "
+            "pipelines/build_corpus.py"
+        )
     if count == 0:
         return np.zeros((0, side, side, 3), np.uint8)
     return np.memmap(path, dtype=np.uint8, mode="r", shape=(count, side, side, 3))
@@ -106,14 +121,23 @@ def open_corpus(root: str | Path, fingerprint: str = "") -> Corpus:
     if meta.get("format") != FORMAT:
         raise InputError(f"{root}/corpus.json is not a {FORMAT!r} corpus")
     if fingerprint and meta.get("fingerprint") != fingerprint:
-        raise InputError(f"corpus {root} has fingerprint {str(meta.get('fingerprint'))[:12]}..., the recipe wants {fingerprint[:12]}...")
+        raise InputError(
+            f"corpus {root} has fingerprint {str(meta.get('fingerprint'))[:12]}..., the recipe wants "
+            f"{fingerprint[:12]}..."
+        )
     rows = []
     with (root / "manifest.tsv").open(newline="") as fh:
         for rec in csv.DictReader(fh, delimiter="\t"):
             rows.append(
                 CorpusRow(
-                    rec["source"], rec["path"], rec["sha256"], float(rec["saturation"]), float(rec["flatness"]),
-                    rec["holdout"] == "1", int(rec["low"]), int(rec["high"]),
+                    rec["source"],
+                    rec["path"],
+                    rec["sha256"],
+                    float(rec["saturation"]),
+                    float(rec["flatness"]),
+                    rec["holdout"] == "1",
+                    int(rec["low"]),
+                    int(rec["high"]),
                 )
             )
     low = _array(root / "low.u8", int(meta["low_count"]), int(meta["low_side"]))

@@ -71,7 +71,9 @@ def _load_checked(args: tuple[Path, int, DataFilter]) -> np.ndarray | None:
     return load_square(path, size) if is_usable(path, flt) else None
 
 
-def build_cache(paths: Sequence[Path], size: int, flt: DataFilter = DataFilter(), workers: int = 2) -> tuple[np.ndarray, list[Path]]:
+def build_cache(
+    paths: Sequence[Path], size: int, flt: DataFilter = DataFilter(), workers: int = 2
+) -> tuple[np.ndarray, list[Path]]:
     """Decode ``paths`` into an (N, size, size, 3) uint8 array, keeping only usable images."""
     kept: list[np.ndarray] = []
     kept_paths: list[Path] = []
@@ -96,7 +98,9 @@ def cache_key(paths: Sequence[Path], size: int, flt: DataFilter) -> str:
     return h.hexdigest()[:16]
 
 
-def load_or_build_cache(paths: Sequence[Path], size: int, cache_dir: Path, flt: DataFilter = DataFilter(), workers: int = 2) -> np.ndarray:
+def load_or_build_cache(
+    paths: Sequence[Path], size: int, cache_dir: Path, flt: DataFilter = DataFilter(), workers: int = 2
+) -> np.ndarray:
     """Cached decode keyed by the file list, size and filter; rebuilt when any changes."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_dir / f"images-{cache_key(paths, size, flt)}.npy"
@@ -123,7 +127,9 @@ class BatchStream:
     uninterrupted run would have: resuming is bit-for-bit the same training.
     """
 
-    def __init__(self, images: np.ndarray, indices: np.ndarray, batch_size: int, augment: AugmentConfig, seed: int = 0) -> None:
+    def __init__(
+        self, images: np.ndarray, indices: np.ndarray, batch_size: int, augment: AugmentConfig, seed: int = 0
+    ) -> None:
         if len(indices) < batch_size:
             raise ValueError(f"{len(indices)} training images cannot fill a batch of {batch_size}")
         self.images, self.indices, self.batch_size, self.augment, self.seed = images, indices, batch_size, augment, seed
@@ -139,7 +145,9 @@ class BatchStream:
         # A fixed mix (not hash(), whose algorithm Python may change) of seed, stream and number.
         return torch.Generator().manual_seed(((self.seed * 1_000_003 + stream) * 1_000_000_007 + k) % (1 << 63))
 
-    def batch(self, k: int, augment: AugmentConfig | None = None, part: tuple[int, int] = (0, 1)) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(
+        self, k: int, augment: AugmentConfig | None = None, part: tuple[int, int] = (0, 1)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch number ``k``: (RGB target (B,3,S,S) in [0,1], degraded luma (B,1,S,S)).
 
         ``augment`` overrides the stream's augmentation for this batch (a later crop size).

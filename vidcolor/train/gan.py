@@ -83,7 +83,9 @@ class GanTrainer(Trainer):
         self.critic_step = int(state["critic_step"])
 
     # -- steps -------------------------------------------------------------------------------
-    def _critic_update(self, lightness: torch.Tensor, real_ab: torch.Tensor, fake_ab: torch.Tensor) -> tuple[float, float]:
+    def _critic_update(
+        self, lightness: torch.Tensor, real_ab: torch.Tensor, fake_ab: torch.Tensor
+    ) -> tuple[float, float]:
         """One critic step on real vs (detached) fake colours; returns (loss, accuracy)."""
         self.critic.train().requires_grad_(True)
         with self.precision.autocast(self.device):
@@ -112,8 +114,15 @@ class GanTrainer(Trainer):
                 fake_ab = self.predict_ab(self.model.head_output(lightness), size)
             closs, acc = self._critic_update(true_l, true_ab, fake_ab)
             self.critic_step += 1
-            return {"step": self.steps_done, "phase": "critic", "loss": closs, "critic_loss": closs, "critic_acc": acc,
-                    "lr": self.cfg.critic_lr, "images_per_s": len(rgb) / max(1e-9, time.time() - t0)}
+            return {
+                "step": self.steps_done,
+                "phase": "critic",
+                "loss": closs,
+                "critic_loss": closs,
+                "critic_acc": acc,
+                "lr": self.cfg.critic_lr,
+                "images_per_s": len(rgb) / max(1e-9, time.time() - t0),
+            }
 
         self.model.train()
         lr = self._set_lr(self.opt, self.cfg.lr, self.step, self.cfg.steps)
@@ -131,5 +140,14 @@ class GanTrainer(Trainer):
         self.scaler.step(self.opt)
         self.scaler.update()
         self.step += 1
-        return {"step": self.steps_done, "phase": "joint", "loss": float(loss.detach()), "critic_loss": closs, "critic_acc": acc,
-                "adv": float(adv.detach()), "lr": lr, "images_per_s": len(rgb) / max(1e-9, time.time() - t0), **parts}
+        return {
+            "step": self.steps_done,
+            "phase": "joint",
+            "loss": float(loss.detach()),
+            "critic_loss": closs,
+            "critic_acc": acc,
+            "adv": float(adv.detach()),
+            "lr": lr,
+            "images_per_s": len(rgb) / max(1e-9, time.time() - t0),
+            **parts,
+        }

@@ -69,6 +69,8 @@ def fixed_point_hints(rgb: torch.Tensor, points: int, patch: int, seed: int) -> 
         for _ in range(points):
             top = int(torch.randint(0, h - side + 1, (1,), generator=gen))
             left = int(torch.randint(0, w - side + 1, (1,), generator=gen))
-            hints[i, :2, top : top + side, left : left + side] = ab[i, :, top : top + side, left : left + side].mean(dim=(1, 2), keepdim=True)
+            hints[i, :2, top : top + side, left : left + side] = ab[i, :, top : top + side, left : left + side].mean(
+                dim=(1, 2), keepdim=True
+            )
             hints[i, 2, top : top + side, left : left + side] = 1.0
     return hints

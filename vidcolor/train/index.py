@@ -152,7 +152,9 @@ def check_index(index: TrainIndex, verify_sha256: bool = False) -> list[Path]:
     return paths
 
 
-def training_paths(roots: Sequence[str], index: str = "", verify_sha256: bool = False, extra_indexes: Sequence[str] = ()) -> list[Path]:
+def training_paths(
+    roots: Sequence[str], index: str = "", verify_sha256: bool = False, extra_indexes: Sequence[str] = ()
+) -> list[Path]:
     """The files a recipe trains on: its index when it names one, else everything under roots;
     then the files of each extra index (e.g. photos fetched into a local cache)."""
     paths = check_index(read_index(index), verify_sha256) if index else list_images(roots)

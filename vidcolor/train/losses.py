@@ -21,7 +21,9 @@ def target_ab(rgb: torch.Tensor, stride: int = 1) -> torch.Tensor:
     return F.avg_pool2d(ab, stride) if stride > 1 else ab
 
 
-def classification_loss(logits: torch.Tensor, ab: torch.Tensor, centers: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
+def classification_loss(
+    logits: torch.Tensor, ab: torch.Tensor, centers: torch.Tensor, class_weights: torch.Tensor
+) -> torch.Tensor:
     """Soft-encoded cross entropy, each pixel weighted by the rebalancing weight of its bin.
 
     Computed on the sparse target (5 bins a pixel): the same value as the dense soft one-hot,
@@ -48,7 +50,9 @@ class PerceptualLoss(nn.Module):
     compared (by default EfficientNet-Lite0's strides 4, 8 and 16).
     """
 
-    def __init__(self, pretrained: bool = True, net: nn.Module | None = None, taps: tuple[int, ...] = (1, 2, 3)) -> None:
+    def __init__(
+        self, pretrained: bool = True, net: nn.Module | None = None, taps: tuple[int, ...] = (1, 2, 3)
+    ) -> None:
         super().__init__()
         if net is None:
             net = EfficientNetLite0Encoder(in_channels=3)

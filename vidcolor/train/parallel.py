@@ -32,7 +32,13 @@ def prepare_cache(recipe: Recipe) -> None:
     data = recipe.data
     if data.corpus:  # a packed corpus is decoded already
         return
-    load_or_build_cache(training_paths(data.roots, data.index, data.verify_index, data.extra_index), data.cache_size, Path(data.cache_dir), data.filter, data.workers)
+    load_or_build_cache(
+        training_paths(data.roots, data.index, data.verify_index, data.extra_index),
+        data.cache_size,
+        Path(data.cache_dir),
+        data.filter,
+        data.workers,
+    )
 
 
 def _plain_log(row: dict[str, Any]) -> None:

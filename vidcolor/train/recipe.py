@@ -128,7 +128,11 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
     elif isinstance(default, str):
         ok = isinstance(value, str)
     elif isinstance(default, tuple):
-        ok = isinstance(value, (list, tuple)) and all(isinstance(v, type(default[0])) for v in value) if default else isinstance(value, (list, tuple))
+        ok = (
+            isinstance(value, (list, tuple)) and all(isinstance(v, type(default[0])) for v in value)
+            if default
+            else isinstance(value, (list, tuple))
+        )
         value = tuple(value) if ok else value
     else:  # pragma: no cover - every recipe field has one of the types above
         ok = True
@@ -165,15 +169,24 @@ def validate_recipe(recipe: Recipe) -> Recipe:
     need(t.steps >= 0, "train.steps must be >= 0")
     need(t.batch_size >= 1, "train.batch_size must be >= 1")
     need(t.lr > 0 and t.critic_lr > 0, "learning rates must be > 0")
-    need(t.checkpoint_every >= 1 and t.sample_every >= 1 and t.log_every >= 1, "checkpoint_every, sample_every and log_every must be >= 1")
+    need(
+        t.checkpoint_every >= 1 and t.sample_every >= 1 and t.log_every >= 1,
+        "checkpoint_every, sample_every and log_every must be >= 1",
+    )
     need(t.warmup_steps >= 0 and t.critic_pretrain_steps >= 0, "warmup_steps and critic_pretrain_steps must be >= 0")
     need(0.0 <= t.rebalance_lambda <= 1.0, "train.rebalance_lambda must be in [0, 1]")
     need(t.huber_delta > 0, "train.huber_delta must be > 0")
     need(t.perceptual_weight >= 0 and t.gan_weight >= 0, "loss weights must be >= 0")
     need(t.critic_channels >= 1, "train.critic_channels must be >= 1")
     net, _, net_path = t.perceptual_net.partition(":")
-    need(t.perceptual_net == "efficientnet" or (net == "vgg16" and bool(net_path)), f"train.perceptual_net {t.perceptual_net!r}: \"efficientnet\" or \"vgg16:PATH\"")
-    need(t.mode != "gan" or bool(t.init_from), "train.mode = \"gan\" needs train.init_from (a trained generator .safetensors)")
+    need(
+        t.perceptual_net == "efficientnet" or (net == "vgg16" and bool(net_path)),
+        f'train.perceptual_net {t.perceptual_net!r}: "efficientnet" or "vgg16:PATH"',
+    )
+    need(
+        t.mode != "gan" or bool(t.init_from),
+        'train.mode = "gan" needs train.init_from (a trained generator .safetensors)',
+    )
     need(a.size >= 32 and a.size % 32 == 0, f"augment.size {a.size} must be a positive multiple of 32")
     need(0.0 < a.crop_min <= a.crop_max <= 1.0, "augment: need 0 < crop_min <= crop_max <= 1")
     need(d.holdout >= 1, "data.holdout must be >= 1 (the holdout images are how a run is judged)")
@@ -182,17 +195,32 @@ def validate_recipe(recipe: Recipe) -> Recipe:
     need(bool(d.roots) or bool(d.index) or bool(d.corpus), "data: give roots, an index or a corpus")
     need(t.low_steps == 0 or bool(d.corpus), "train.low_steps needs data.corpus (its low-resolution array)")
     need(0 <= t.low_steps + t.final_steps <= t.steps, "train.low_steps + train.final_steps must be in [0, train.steps]")
-    need(t.low_steps == 0 or (a.low_size >= 32 and a.low_size % 32 == 0), "train.low_steps needs augment.low_size, a positive multiple of 32")
-    need(t.low_batch_size >= 0 and (t.low_batch_size or t.batch_size) % t.procs == 0, "train.low_batch_size must split evenly over train.procs")
+    need(
+        t.low_steps == 0 or (a.low_size >= 32 and a.low_size % 32 == 0),
+        "train.low_steps needs augment.low_size, a positive multiple of 32",
+    )
+    need(
+        t.low_batch_size >= 0 and (t.low_batch_size or t.batch_size) % t.procs == 0,
+        "train.low_batch_size must split evenly over train.procs",
+    )
     need(d.workers >= 1, "data.workers must be >= 1")
     need(m.head in ("classification", "regression"), f"model.head {m.head!r}: classification or regression")
-    need(len(m.decoder_channels) == 3 and all(c >= 1 for c in m.decoder_channels), "model.decoder_channels: three positive widths")
+    need(
+        len(m.decoder_channels) == 3 and all(c >= 1 for c in m.decoder_channels),
+        "model.decoder_channels: three positive widths",
+    )
     need(m.temperature > 0, "model.temperature must be > 0")
     need(t.schedule in ("cosine", "wsd"), f"train.schedule {t.schedule!r}: cosine or wsd")
     need(0 <= t.decay_steps <= t.steps, "train.decay_steps must be in [0, train.steps]")
     need(0 <= t.final_steps <= t.steps, "train.final_steps must be in [0, train.steps]")
-    need(t.final_steps == 0 or (a.final_size >= 32 and a.final_size % 32 == 0), "train.final_steps needs augment.final_size, a positive multiple of 32")
-    need(bool(d.corpus) or a.final_size == 0 or d.cache_size >= a.final_size, f"data.cache_size {d.cache_size} must be >= augment.final_size {a.final_size}")
+    need(
+        t.final_steps == 0 or (a.final_size >= 32 and a.final_size % 32 == 0),
+        "train.final_steps needs augment.final_size, a positive multiple of 32",
+    )
+    need(
+        bool(d.corpus) or a.final_size == 0 or d.cache_size >= a.final_size,
+        f"data.cache_size {d.cache_size} must be >= augment.final_size {a.final_size}",
+    )
     need(1 <= t.procs <= 64, "train.procs must be in 1..64")
     need(t.batch_size % t.procs == 0, f"train.batch_size {t.batch_size} must split evenly over train.procs {t.procs}")
     need(t.rewarm_steps >= 0, "train.rewarm_steps must be >= 0")
@@ -200,7 +228,13 @@ def validate_recipe(recipe: Recipe) -> Recipe:
 
 
 def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
-    sections = {"model": GeneratorConfig, "data": DataConfig, "augment": AugmentConfig, "train": TrainConfig, "hints": HintSimulation}
+    sections = {
+        "model": GeneratorConfig,
+        "data": DataConfig,
+        "augment": AugmentConfig,
+        "train": TrainConfig,
+        "hints": HintSimulation,
+    }
     unknown = sorted(set(raw) - set(sections) - {"name", "description"})
     if unknown:
         raise InputError(f"recipe has unknown sections: {', '.join(unknown)}")

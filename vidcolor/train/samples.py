@@ -13,7 +13,9 @@ from vidcolor.color import compose_rgb, luma_to_lightness, rgb_to_luma
 
 
 @torch.no_grad()
-def colorize_rgb_batch(model: torch.nn.Module, rgb: torch.Tensor, device: torch.device, temperature: float | None = None) -> torch.Tensor:
+def colorize_rgb_batch(
+    model: torch.nn.Module, rgb: torch.Tensor, device: torch.device, temperature: float | None = None
+) -> torch.Tensor:
     luma = rgb_to_luma(rgb)
     was_training = model.training
     model.eval()

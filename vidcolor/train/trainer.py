@@ -110,7 +110,11 @@ def lr_factor(step: int, warmup: int, total: int, schedule: str = "cosine", deca
 
 @torch.no_grad()
 def evaluate_holdout(
-    model: Generator, rgb: torch.Tensor, device: torch.device, temperature: float | None = None, hints: torch.Tensor | None = None
+    model: Generator,
+    rgb: torch.Tensor,
+    device: torch.device,
+    temperature: float | None = None,
+    hints: torch.Tensor | None = None,
 ) -> tuple[float, float]:
     """Mean PSNR of the colorized holdout (given ``hints``, if any) and of its grey version."""
     was_training = model.training
@@ -147,7 +151,11 @@ class Trainer:
         self.log = log or (lambda _: None)
         self.on_step = on_step or (lambda _: None)
         if self.cfg.mode not in self.modes:
-            raise InputError(f"training mode {self.cfg.mode!r} needs {'GanTrainer' if self.cfg.mode == 'gan' else 'another trainer'}: use vidcolor.train.modes.build_trainer()")
+            raise InputError(
+                f"training mode {self.cfg.mode!r} needs "
+                f"{'GanTrainer' if self.cfg.mode == 'gan' else 'another trainer'}: "
+                "use vidcolor.train.modes.build_trainer()"
+            )
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         # Data parallel over processes (see run_data_parallel): each rank trains on its share of
@@ -166,7 +174,9 @@ class Trainer:
             self._open_files()
         self.holdout_rgb = self._center_crops(self.holdout_idx)
         self.holdout_hints = (
-            fixed_point_hints(self.holdout_rgb, HOLDOUT_HINT_POINTS, 3, self.cfg.seed) if self.recipe.model.hints else None
+            fixed_point_hints(self.holdout_rgb, HOLDOUT_HINT_POINTS, 3, self.cfg.seed)
+            if self.recipe.model.hints
+            else None
         )
         self.stream = BatchStream(self.images, self.train_idx, self.cfg.batch_size, recipe.augment, self.cfg.seed)
 
@@ -208,7 +218,10 @@ class Trainer:
             raise InputError(f"no training images under {', '.join(data.roots)}")
         self.images = load_or_build_cache(paths, data.cache_size, Path(data.cache_dir), data.filter, data.workers)
         if len(self.images) < data.holdout + self.cfg.batch_size:
-            raise InputError(f"only {len(self.images)} usable training images: too few for holdout {data.holdout} + batch {self.cfg.batch_size}")
+            raise InputError(
+                f"only {len(self.images)} usable training images: too few for holdout {data.holdout} + batch "
+                f"{self.cfg.batch_size}"
+            )
         self.train_idx, self.holdout_idx = split_holdout(len(self.images), data.holdout, self.cfg.seed)
 
     def _open_corpus(self) -> None:
@@ -218,16 +231,23 @@ class Trainer:
         corpus = open_corpus(data.corpus, data.corpus_fingerprint)
         low_idx, high_idx, held = corpus.split(data.corpus_filter)
         if len(high_idx) < self.cfg.batch_size or len(held) == 0:
-            raise InputError(f"corpus {data.corpus}: {len(high_idx)} training and {len(held)} held-out pictures are too few")
+            raise InputError(
+                f"corpus {data.corpus}: {len(high_idx)} training and {len(held)} held-out pictures are too few"
+            )
         side = corpus.high.shape[1]
-        for name, size in (("augment.size", self.recipe.augment.size), ("augment.final_size", self.recipe.augment.final_size)):
+        for name, size in (
+            ("augment.size", self.recipe.augment.size),
+            ("augment.final_size", self.recipe.augment.final_size),
+        ):
             if size > side:
                 raise InputError(f"{name} {size} is larger than the corpus's {side} px pictures")
         self.images, self.train_idx = corpus.high, high_idx
         self.holdout_idx = held[np.linspace(0, len(held) - 1, min(len(held), data.holdout)).round().astype(np.int64)]
         if self.cfg.low_steps:
             low_aug = replace(self.recipe.augment, size=self.recipe.augment.low_size)
-            self.low_stream = BatchStream(corpus.low, low_idx, self.cfg.low_batch_size or self.cfg.batch_size, low_aug, self.cfg.seed)
+            self.low_stream = BatchStream(
+                corpus.low, low_idx, self.cfg.low_batch_size or self.cfg.batch_size, low_aug, self.cfg.seed
+            )
 
     def _build_extra(self) -> None:
         """Hook for subclasses: more networks to build before the checkpoint is read."""
@@ -250,7 +270,9 @@ class Trainer:
 
     def _center_crops(self, idx: np.ndarray) -> torch.Tensor:
         rgb = torch.from_numpy(np.ascontiguousarray(self.images[np.sort(idx)])).permute(0, 3, 1, 2).float() / 255.0
-        return F.interpolate(rgb, size=(self.recipe.augment.size,) * 2, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+        return F.interpolate(
+            rgb, size=(self.recipe.augment.size,) * 2, mode="bilinear", antialias=True, align_corners=False
+        ).clamp(0, 1)
 
     def _class_weights(self) -> torch.Tensor:
         sample = self.train_idx[:: max(1, len(self.train_idx) // 2000)]
@@ -300,7 +322,10 @@ class Trainer:
                 raise ValueError(f"it is a {state['mode']} run")
             self.load_checkpoint_state(state)
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-            raise ModelError(f"{self.checkpoint_path} does not fit this recipe ({str(exc).splitlines()[0][:160]}); train into another --out") from None
+            raise ModelError(
+                f"{self.checkpoint_path} does not fit this recipe ({str(exc).splitlines()[0][:160]}); train into "
+                "another --out"
+            ) from None
 
     @property
     def resume_weights_path(self) -> Path:
@@ -346,7 +371,11 @@ class Trainer:
         tmp = self.checkpoint_path.with_suffix(".partial")
         torch.save(self.checkpoint_state(), tmp)
         os.replace(tmp, self.checkpoint_path)
-        save_generator(self.model, self.resume_weights_path, {"name": self.recipe.name, "step": str(self.step), "mode": self.cfg.mode})
+        save_generator(
+            self.model,
+            self.resume_weights_path,
+            {"name": self.recipe.name, "step": str(self.step), "mode": self.cfg.mode},
+        )
 
     # -- losses --------------------------------------------------------------------------
     def predict_ab(self, head: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -358,7 +387,9 @@ class Trainer:
     def base_loss(self, head: torch.Tensor, rgb: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """The generator's own loss given its head output (float32 maths, whatever the autocast)."""
         if self.class_weights is not None:
-            loss = classification_loss(head.float(), target_ab(rgb, HEAD_STRIDE), self.model.bin_centers, self.class_weights)
+            loss = classification_loss(
+                head.float(), target_ab(rgb, HEAD_STRIDE), self.model.bin_centers, self.class_weights
+            )
             return loss, {"ce": float(loss.detach())}
         ab = F.interpolate(head.float(), size=rgb.shape[-2:], mode="bilinear", align_corners=False)
         pix = F.huber_loss(ab, target_ab(rgb), delta=self.cfg.huber_delta)
@@ -372,7 +403,9 @@ class Trainer:
             parts["perceptual"] = float(perc.detach())
         return loss, parts
 
-    def loss(self, rgb: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, rgb: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         lightness = luma_to_lightness(luma)
         if self.cfg.channels_last:
             lightness = lightness.contiguous(memory_format=torch.channels_last)
@@ -434,7 +467,13 @@ class Trainer:
         self.scaler.step(self.opt)
         self.scaler.update()
         self.step += 1
-        return {"step": self.step, "loss": float(loss.detach()), "lr": lr, "images_per_s": len(rgb) * self.world / max(1e-9, time.time() - t0), **parts}
+        return {
+            "step": self.step,
+            "loss": float(loss.detach()),
+            "lr": lr,
+            "images_per_s": len(rgb) * self.world / max(1e-9, time.time() - t0),
+            **parts,
+        }
 
     def finished(self) -> bool:
         return self.step >= self.cfg.steps
@@ -462,8 +501,12 @@ class Trainer:
         ps, gray = evaluate_holdout(self.model, self.holdout_rgb, self.device)
         row.update(holdout_psnr=ps, gray_psnr=gray)
         if self.holdout_hints is not None:
-            row["holdout_hint10_psnr"] = evaluate_holdout(self.model, self.holdout_rgb, self.device, hints=self.holdout_hints)[0]
-        save_sample_grid(self.model, self.holdout_rgb[:8], self.out / "samples" / f"step{self.steps_done:07d}.png", self.device)
+            row["holdout_hint10_psnr"] = evaluate_holdout(
+                self.model, self.holdout_rgb, self.device, hints=self.holdout_hints
+            )[0]
+        save_sample_grid(
+            self.model, self.holdout_rgb[:8], self.out / "samples" / f"step{self.steps_done:07d}.png", self.device
+        )
 
     def run(self, stop: Callable[[], bool] | None = None) -> TrainResult:
         start = time.time()
@@ -489,11 +532,17 @@ class Trainer:
                     self.log(row)
         self.save_checkpoint()
         if self.rank != 0:
-            return TrainResult(self.steps_done, time.time() - start, self.out / "model.safetensors", float("nan"), float("nan"))
+            return TrainResult(
+                self.steps_done, time.time() - start, self.out / "model.safetensors", float("nan"), float("nan")
+            )
         ps, gray = evaluate_holdout(self.model, self.holdout_rgb, self.device)
         weights = self.out / "model.safetensors"
-        meta = {"name": self.recipe.name, "steps": str(self.steps_done), "mode": self.cfg.mode, "recipe": repr(asdict(self.recipe))}
+        meta = {
+            "name": self.recipe.name,
+            "steps": str(self.steps_done),
+            "mode": self.cfg.mode,
+            "recipe": repr(asdict(self.recipe)),
+        }
         save_generator(self.model.cpu(), weights, meta)
         self.model.to(self.device)
         return TrainResult(self.steps_done, time.time() - start, weights, ps, gray)
-

@@ -45,7 +45,9 @@ def frame_index_from_name(path: Path) -> int:
     numbers = _NUMBER.findall(path.stem)
     if len(numbers) == 1:
         return int(numbers[0])
-    raise InputError(f"{path}: cannot tell which frame this picture is for; name it by frame index (000120.png or frame000120.png)")
+    raise InputError(
+        f"{path}: cannot tell which frame this picture is for; name it by frame index (000120.png or frame000120.png)"
+    )
 
 
 def _from_keyframes_json(folder: Path) -> dict[str, int]:
@@ -57,7 +59,9 @@ def _from_keyframes_json(folder: Path) -> dict[str, int]:
         doc = json.loads(path.read_text())
         return {str(shot["file"]): int(shot["keyframe"]) for shot in doc["shots"]}
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not a keyframes.json written by `vidcolor keyframes` ({exc.__class__.__name__})") from None
+        raise InputError(
+            f"{path}: not a keyframes.json written by `vidcolor keyframes` ({exc.__class__.__name__})"
+        ) from None
 
 
 def anchor_pictures(items: Sequence[Path], kind: str = "reference") -> dict[int, Path]:
@@ -78,7 +82,9 @@ def anchor_pictures(items: Sequence[Path], kind: str = "reference") -> dict[int,
     for item in map(Path, items):
         if item.is_dir():
             listed = _from_keyframes_json(item)
-            pictures = sorted(p for p in item.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file())
+            pictures = sorted(
+                p for p in item.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file()
+            )
             if not pictures:
                 raise InputError(f"{item}: holds no {kind} picture ({formats} named by frame index, e.g. 000120.png)")
             for path in pictures:
@@ -169,11 +175,18 @@ def _load_hints(hints: Mapping[int, Path], media: MediaInfo, plan: OutputPlan) -
 
 
 def _load_references(
-    src: Path, media: MediaInfo, plan: OutputPlan, pictures: Mapping[int, Path], size: tuple[int, int], device: torch.device
+    src: Path,
+    media: MediaInfo,
+    plan: OutputPlan,
+    pictures: Mapping[int, Path],
+    size: tuple[int, int],
+    device: torch.device,
 ) -> dict[int, torch.Tensor]:
     """Every reference read and checked (size now; luma against its frame by a quick decode up to
     the last reference), then turned into render-size CbCr anchors on ``device``."""
-    refs = read_references(dict(pictures), media.video.height, media.video.width, plan.matrix, media.video.frames or None)
+    refs = read_references(
+        dict(pictures), media.video.height, media.video.width, plan.matrix, media.video.frames or None
+    )
     times: list[float] = []
 
     def thumbs() -> Iterator[torch.Tensor]:

@@ -95,7 +95,9 @@ class HeldFrames:
         while count > 0:
             head = self._parts[0]
             if head.first_index != first_index:
-                raise ValueError(f"chroma for frame {first_index} came back, the oldest held frame is {head.first_index}")
+                raise ValueError(
+                    f"chroma for frame {first_index} came back, the oldest held frame is {head.first_index}"
+                )
             part = head if len(head) <= count else head[:count]
             self._parts[0:1] = [] if part is head else [head[count:]]
             taken.append(part)

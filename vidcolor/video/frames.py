@@ -37,7 +37,9 @@ class FrameBatch:
         if self.first_index < 0 or n == 0:
             raise ValueError(f"a frame batch needs frames and a first index >= 0 (got {n} at {self.first_index})")
         if self.y.shape[0] != n or self.luma.shape[0] != n or self.luma.dim() != 4 or self.luma.shape[1] != 1:
-            raise ValueError(f"frame batch parts disagree: {n} timestamps, Y {self.y.shape}, luma {tuple(self.luma.shape)}")
+            raise ValueError(
+                f"frame batch parts disagree: {n} timestamps, Y {self.y.shape}, luma {tuple(self.luma.shape)}"
+            )
         if self.hints is not None and (self.hints.shape[0] != n or self.hints.shape[-2:] != self.luma.shape[-2:]):
             raise ValueError(f"hint planes {tuple(self.hints.shape)} do not match the luma {tuple(self.luma.shape)}")
         if any(not 0 <= i < n for i in (*self.references, *self.keys)):
@@ -103,7 +105,9 @@ class FrameBatch:
             time_base=parts[0].time_base,
             y=np.concatenate([p.y for p in parts]),
             luma=torch.cat([p.luma for p in parts]),
-            hints=torch.cat([p.hints if p.hints is not None else p.luma.new_zeros(len(p), 3, *p.luma.shape[-2:]) for p in parts])
+            hints=torch.cat(
+                [p.hints if p.hints is not None else p.luma.new_zeros(len(p), 3, *p.luma.shape[-2:]) for p in parts]
+            )
             if with_hints
             else None,
             references={int(o) + i: c for o, p in zip(offsets, parts) for i, c in p.references.items()},

@@ -93,12 +93,22 @@ def extract_keyframes(
                 index = frames + i
                 seconds = float(batch.pts[i] * batch.time_base)
                 cur = small[i : i + 1]
-                cut = prev_u8 is None or prev is None or detector.link(prev_u8, small_u8[i], prev, cur, both_ways=False).cut
+                cut = (
+                    prev_u8 is None
+                    or prev is None
+                    or detector.link(prev_u8, small_u8[i], prev, cur, both_ways=False).cut
+                )
                 if cut:
                     if found:
                         found[-1].end, found[-1].end_time = index - 1, last_time
                     name = keyframe_name(len(found) + 1, index, seconds)
-                    _write_keyframe(out_dir / name, batch.luma[i : i + 1], None if grey else colorizer.predict(cur, matrix), matrix, overwrite)
+                    _write_keyframe(
+                        out_dir / name,
+                        batch.luma[i : i + 1],
+                        None if grey else colorizer.predict(cur, matrix),
+                        matrix,
+                        overwrite,
+                    )
                     found.append(Shot(len(found) + 1, index, index, seconds, seconds, index, name))
                 prev_u8, prev, last_time = small_u8[i], cur, seconds
             frames += len(batch)

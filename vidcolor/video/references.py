@@ -62,7 +62,9 @@ def read_reference(frame: int, path: Path, height: int, width: int, matrix: str)
     return Reference(frame, path, tensor, thumbnail(rgb_to_luma(tensor, matrix)))
 
 
-def read_references(pictures: dict[int, Path], height: int, width: int, matrix: str, frames: int | None) -> list[Reference]:
+def read_references(
+    pictures: dict[int, Path], height: int, width: int, matrix: str, frames: int | None
+) -> list[Reference]:
     """Every reference read and its size checked, before any work; ``frames``: the film's count if known."""
     refs = []
     for index, path in sorted(pictures.items()):
@@ -72,7 +74,9 @@ def read_references(pictures: dict[int, Path], height: int, width: int, matrix: 
     return refs
 
 
-def check_references(refs: Sequence[Reference], thumbs: Iterable[torch.Tensor], times: Sequence[float] | None = None) -> None:
+def check_references(
+    refs: Sequence[Reference], thumbs: Iterable[torch.Tensor], times: Sequence[float] | None = None
+) -> None:
     """Refuse a reference whose luma does not match its frame, naming the frame that matches best.
 
     ``thumbs``: the film's frames' luma thumbnails in order ((B,1,h,w) batches, from ``thumbnail``).

@@ -42,7 +42,6 @@ class RunReport:
         return json.dumps(self.to_dict(), indent=2, default=str)
 
 
-
 class StageClock:
     """Busy seconds per stage of a run (decode and encode are timed by their own threads)."""
 
@@ -92,13 +91,18 @@ def run_warnings(facts: RunFacts) -> list[str]:
     if reader.skipped_packets:
         warnings.append(f"{reader.skipped_packets} damaged video packet(s) skipped")
     if reader.corrupt_packets:
-        warnings.append(f"{reader.corrupt_packets} video packet(s) flagged corrupt by the demuxer (decoded as far as possible)")
+        warnings.append(
+            f"{reader.corrupt_packets} video packet(s) flagged corrupt by the demuxer (decoded as far as possible)"
+        )
     if facts.unused_hints:
         listed = ", ".join(map(str, facts.unused_hints))
         warnings.append(f"hints for frame(s) {listed} were not used: the film has {facts.frames} frames")
     if total and facts.frames < total - max(1, total // 100):
         # the demuxer resyncs past damage without telling the decoder: the deficit is the evidence
-        warnings.append(f"{total - facts.frames} of the ~{total} frames the input announces could not be decoded (damaged or cut short)")
+        warnings.append(
+            f"{total - facts.frames} of the ~{total} frames the input announces could not be decoded (damaged or cut "
+            "short)"
+        )
     return warnings
 
 

@@ -64,13 +64,14 @@ class PreparedRun:
     plan: OutputPlan
 
 
-def prepare_run(src: str | Path, dst: str | Path, encode: EncodeConfig = EncodeConfig(), overwrite: bool = False) -> PreparedRun:
+def prepare_run(
+    src: str | Path, dst: str | Path, encode: EncodeConfig = EncodeConfig(), overwrite: bool = False
+) -> PreparedRun:
     """Check the paths (``check_paths``), probe IN and plan OUT; VidcolorError on any problem."""
     src, dst = Path(src), Path(dst)
     check_paths(src, dst, overwrite)
     media = probe(src)
     return PreparedRun(src, dst, media, plan_output(dst, media, encode))
-
 
 
 @dataclass
@@ -132,9 +133,14 @@ def colorize_video(
     stage = build_stage(settings.temporal, colorizer.describe if film and colorizer.describes else None)
     runner = ModelRunner(lambda luma, hints: colorizer.predict(luma, plan.matrix, hints))
     frames = 0
-    with torch_threads(1 if colorizer.device.type == "cpu" else None), runner, VideoReader(
-        src, media.video, batch_size=settings.render.batch_size
-    ) as reader, VideoWriter(src, media, plan, threads=settings.encode.threads, queue_batches=_queue_batches(settings)) as writer:
+    with (
+        torch_threads(1 if colorizer.device.type == "cpu" else None),
+        runner,
+        VideoReader(src, media.video, batch_size=settings.render.batch_size) as reader,
+        VideoWriter(
+            src, media, plan, threads=settings.encode.threads, queue_batches=_queue_batches(settings)
+        ) as writer,
+    ):
         out = _Output(HeldFrames(), _composer(plan), writer, clock)
         watch = _Watch(progress, should_stop, media.video.estimated_frames, dst)
         frames = _stream(reader, Preparer(colorizer, plan, film), stage, runner, out, watch)
@@ -143,7 +149,9 @@ def colorize_video(
         dst.unlink(missing_ok=True)
         raise OutputError(f"{src}: no video frame could be decoded; nothing was written")
     report_settings = _report_settings(settings, colorizer, plan, film)
-    facts = RunFacts(src, dst, media, plan, model.info, report_settings, frames, reader, writer, film.unused_hints(frames))
+    facts = RunFacts(
+        src, dst, media, plan, model.info, report_settings, frames, reader, writer, film.unused_hints(frames)
+    )
     return build_report(facts, clock, runner.seconds)
 
 
@@ -204,7 +212,9 @@ def _queue_batches(settings: RunSettings) -> int:
     return max(1, settings.encode.queue_frames // max(1, settings.render.batch_size))
 
 
-def _report_settings(settings: RunSettings, colorizer: Colorizer, plan: OutputPlan, film: FilmAnchors) -> dict[str, Any]:
+def _report_settings(
+    settings: RunSettings, colorizer: Colorizer, plan: OutputPlan, film: FilmAnchors
+) -> dict[str, Any]:
     return {
         "render_factor": colorizer.render_factor,
         "render_size": list(colorizer.render_size(plan.height, plan.width)),

@@ -33,8 +33,12 @@ class Link:
     cut: bool
     back: Motion | None = None  # flow current -> previous: warps the previous frame onto this one
     forward: Motion | None = None  # flow previous -> current: warps this frame onto the previous one
-    confidence: torch.Tensor | None = None  # (1,1,h,w) in [0,1], on this frame's grid: trust in the previous frame warped here
-    back_confidence: torch.Tensor | None = None  # (1,1,h,w), on the previous frame's grid: trust in this frame warped there
+    confidence: torch.Tensor | None = (
+        None  # (1,1,h,w) in [0,1], on this frame's grid: trust in the previous frame warped here
+    )
+    back_confidence: torch.Tensor | None = (
+        None  # (1,1,h,w), on the previous frame's grid: trust in this frame warped there
+    )
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,9 @@ def _square_norm(v: np.ndarray) -> np.ndarray:
     return x * x + y * y
 
 
-def _trust(flow_ab: np.ndarray, flow_ba: np.ndarray, luma_a: np.ndarray, luma_b: np.ndarray, sigma: float) -> np.ndarray:
+def _trust(
+    flow_ab: np.ndarray, flow_ba: np.ndarray, luma_a: np.ndarray, luma_b: np.ndarray, sigma: float
+) -> np.ndarray:
     """Trust (A's grid, (h,w) float32 in [0,1]) in B warped onto A by ``flow_ab``: forward–backward
     consistency (Sundaram et al. 2010; the tolerance of vidcolor.flow.fb_inconsistency) × luma
     match × inside the frame. All at the flow's working size, in OpenCV: trust is smooth, and
@@ -84,7 +90,9 @@ class ShotDetector:
         self.config = config
         self._flow = FlowEstimator(config.flow)
 
-    def link(self, prev_u8: np.ndarray, cur_u8: np.ndarray, prev: torch.Tensor, cur: torch.Tensor, both_ways: bool = True) -> Link:
+    def link(
+        self, prev_u8: np.ndarray, cur_u8: np.ndarray, prev: torch.Tensor, cur: torch.Tensor, both_ways: bool = True
+    ) -> Link:
         """Link frame ``cur_u8`` ((h,w) uint8 at render size) to ``prev_u8``. ``prev``/``cur`` are
         the same frames as (1,1,h,w) tensors: the link's tensors are made on their device.
 
@@ -110,7 +118,11 @@ class ShotDetector:
         back_confidence = _trust(fwd_s, back_s, prev_f, cur_f, sigma)
         forward = Motion(flow_to_tensor(self._flow.upscale(fwd_s, shape), device)).without_flow()
         return Link(
-            cut=False, back=back, forward=forward, confidence=_full_size(confidence, shape, device), back_confidence=_full_size(back_confidence, shape, device)
+            cut=False,
+            back=back,
+            forward=forward,
+            confidence=_full_size(confidence, shape, device),
+            back_confidence=_full_size(back_confidence, shape, device),
         )
 
 

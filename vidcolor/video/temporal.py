@@ -123,7 +123,9 @@ def _splat(values: torch.Tensor, weight: torch.Tensor, cell: int) -> tuple[torch
 HALF_SIZE_FILL = 160
 
 
-def fill_holes(chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tensor, cell: int = 8, bins: int = 8, scale: int = 2) -> torch.Tensor:
+def fill_holes(
+    chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tensor, cell: int = 8, bins: int = 8, scale: int = 2
+) -> torch.Tensor:
     """Replace untrusted pixels by the chroma of trusted pixels nearby AND of similar luma.
 
     Used between key frames, where newly visible pixels have no fresh prediction and their warped
@@ -149,7 +151,9 @@ def fill_holes(chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tenso
     return confidence * chroma + (1.0 - confidence) * local
 
 
-def _neighbourhood_colour(chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tensor, cell: int, bins: int) -> torch.Tensor:
+def _neighbourhood_colour(
+    chroma: torch.Tensor, confidence: torch.Tensor, luma: torch.Tensor, cell: int, bins: int
+) -> torch.Tensor:
     """At every pixel: the confidence-weighted chroma of nearby pixels of similar luma (bilateral
     grid), else of nearby pixels, else the frame's mean."""
     n, c, h, w = chroma.shape
@@ -340,7 +344,9 @@ class FlowStage:
         if self._describe is not None:
             views = [self._features(frame)]
             for zoom in self.config.match_zooms:
-                zoomed = F.interpolate(frame.luma, scale_factor=zoom, mode="bilinear", align_corners=False, antialias=zoom < 1)
+                zoomed = F.interpolate(
+                    frame.luma, scale_factor=zoom, mode="bilinear", align_corners=False, antialias=zoom < 1
+                )
                 views.append(self._describe(zoomed).float())
             frame.exemplar = fit_exemplar(views, frame.anchor, self.config.matching)
         elif self.config.palette_strength > 0:
@@ -386,7 +392,9 @@ class FlowStage:
             if frame.anchor is not None:
                 tracks[j] = _Track.at(frame)
             elif tracks[j + 1] is not None:
-                tracks[j] = tracks[j + 1].carried(link.forward, link.back_confidence, frame.luma, self.config.lost_factor)  # type: ignore[union-attr]
+                tracks[j] = tracks[j + 1].carried(
+                    link.forward, link.back_confidence, frame.luma, self.config.lost_factor
+                )  # type: ignore[union-attr]
         done = [self._finish(frames[j], backward[j], tracks[j]) for j in range(count)]
         for _ in range(count):
             self._buffer.popleft()
@@ -398,30 +406,42 @@ class FlowStage:
         """The frame's colour: both directions of the model's colour, then its anchors over it."""
         assert frame.forward is not None
         model = frame.forward if backward is None else 0.5 * (frame.forward + backward)
-        tracks = [t for t in (frame.track, later) if t is not None]
+        tracks = [(t, self._reach(t, ahead)) for t, ahead in ((frame.track, False), (later, True)) if t is not None]
         if not tracks:
             return model
-        reach = self.config.reference_reach
         model = self._anchor_colour(frame, model, tracks)
-        weights = [t.reliability * float(np.exp(-t.distance / reach)) for t in tracks]
+        weights = [t.reliability * reach for t, reach in tracks]
         if len(tracks) == 1:
-            colour, weight = tracks[0].chroma, weights[0]
+            colour, weight = tracks[0][0].chroma, weights[0]
         else:
             # Between two anchors: the nearer one counts more; each only as far as it is trusted.
-            near = [w / (t.distance + 1) for t, w in zip(tracks, weights)]
-            colour = (near[0] * tracks[0].chroma + near[1] * tracks[1].chroma) / (near[0] + near[1]).clamp_min(1e-6)
+            near = [w / (t.distance + 1) for (t, _), w in zip(tracks, weights)]
+            colour = (near[0] * tracks[0][0].chroma + near[1] * tracks[1][0].chroma) / (near[0] + near[1]).clamp_min(
+                1e-6
+            )
             weight = 1.0 - (1.0 - weights[0]) * (1.0 - weights[1])
         return torch.lerp(model, colour, weight)
 
+    def _reach(self, track: _Track, ahead: bool) -> float:
+        """How much an anchor ``track.distance`` frames away counts: falling over
+        ``reference_reach`` frames; an anchor AHEAD (carried backward in time) also fades in
+        linearly over the look-ahead, from nothing at ``lookahead + 1`` frames before it. Every
+        frame within the look-ahead of an anchor sees it whatever the batches, the frames before
+        never do: the colour changes toward an anchor by 1/(lookahead + 1) of the way a frame,
+        never in one step where the look-ahead happened to end."""
+        weight = float(np.exp(-track.distance / self.config.reference_reach))
+        if ahead:
+            weight *= max(0.0, 1.0 - track.distance / (self.config.lookahead + 1))
+        return weight
 
-    def _anchor_colour(self, frame: _Frame, model: torch.Tensor, tracks: list[_Track]) -> torch.Tensor:
+    def _anchor_colour(self, frame: _Frame, model: torch.Tensor, tracks: list[tuple[_Track, float]]) -> torch.Tensor:
         """The anchors' colour found again anywhere in the frame, tracked or not: by feature
-        matching (exemplars), else through palettes; each by its confidence, strength and distance
-        (the nearer anchor counts more); where none is confident, the model's colour."""
+        matching (exemplars), else through palettes; each by its confidence, strength and reach
+        (``_reach``; the nearer anchor counts more); where none is confident, the model's colour."""
         mixed = torch.zeros_like(model)
         total = torch.zeros_like(model[:, :1])
         unmapped = torch.ones_like(model[:, :1])
-        for track in tracks:
+        for track, reach in tracks:
             if track.exemplar is not None and self._describe is not None:
                 mapped, confidence = match_colour(track.exemplar, self._features(frame), tuple(model.shape[-2:]))
                 strength = self.config.match_strength
@@ -430,7 +450,7 @@ class FlowStage:
                 strength = self.config.palette_strength
             else:
                 continue
-            weight = strength * confidence * float(np.exp(-track.distance / self.config.reference_reach))
+            weight = strength * confidence * reach
             near = weight / (track.distance + 1)
             mixed += near * mapped
             total += near
@@ -456,14 +476,24 @@ class InlineStage:
         self.stage, self.predict = stage, predict
         self._next = 0
 
-    def push(self, luma: torch.Tensor, hints: torch.Tensor | None = None, references: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
+    def push(
+        self, luma: torch.Tensor, hints: torch.Tensor | None = None, references: dict[int, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Chroma (K,2,h,w) of the frames finished by this push (K may be 0)."""
         if luma.dim() != 4 or luma.shape[1] != 1:
             raise InputError(f"temporal stage expects (B,1,h,w) luma, got {tuple(luma.shape)}")
         if len(luma) == 0:
             return luma.new_zeros((0, 2, *luma.shape[-2:]))
         n = len(luma)
-        frames = FrameBatch(self._next, tuple(range(self._next, self._next + n)), Fraction(1, 25), np.zeros((n, 1, 1), np.uint8), luma, hints, dict(references or {}))
+        frames = FrameBatch(
+            self._next,
+            tuple(range(self._next, self._next + n)),
+            Fraction(1, 25),
+            np.zeros((n, 1, 1), np.uint8),
+            luma,
+            hints,
+            dict(references or {}),
+        )
         self._next += n
         planned = self.stage.plan(frames)
         keys = list(planned.keys)

@@ -36,7 +36,13 @@ def make_executor(
     if engine == "ray":
         from vidcolor.jobs.executors.ray_engine import RayExecutor
 
-        return RayExecutor(settings, max_in_flight=workers, address=ray_address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task)
+        return RayExecutor(
+            settings,
+            max_in_flight=workers,
+            address=ray_address,
+            cpus_per_task=cpus_per_task,
+            gpus_per_task=gpus_per_task,
+        )
     raise InputError(f"unknown engine {engine!r}: {' or '.join(ENGINES)}")
 
 

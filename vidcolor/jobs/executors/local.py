@@ -113,7 +113,9 @@ class LocalExecutor:
                 results.append(fut.result())
             except BrokenProcessPool:
                 broken = True
-                results.append(ItemResult(task.key, False, error="worker process died (killed, crashed or out of memory)"))
+                results.append(
+                    ItemResult(task.key, False, error="worker process died (killed, crashed or out of memory)")
+                )
             except Exception as exc:  # e.g. a result that cannot be pickled back
                 results.append(ItemResult(task.key, False, error=f"{type(exc).__name__}: {exc}"))
         if broken:
@@ -123,7 +125,9 @@ class LocalExecutor:
             wait_futures(rest, timeout=30)
             for fut in rest:
                 task = self._futures.pop(fut)
-                results.append(ItemResult(task.key, False, error="worker process died (killed, crashed or out of memory)"))
+                results.append(
+                    ItemResult(task.key, False, error="worker process died (killed, crashed or out of memory)")
+                )
             assert self._pool is not None
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()

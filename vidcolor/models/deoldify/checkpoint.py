@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,11 @@ def _numpy_scalar_globals() -> list:
     allowed += [(scalar_fn, "numpy.core.multiarray.scalar"), (scalar_fn, "numpy._core.multiarray.scalar")]
     dtypes = getattr(np, "dtypes", None)
     if dtypes is not None:
-        allowed += [getattr(dtypes, name) for name in ("Float64DType", "Float32DType", "Int64DType", "Int32DType", "BoolDType") if hasattr(dtypes, name)]
+        allowed += [
+            getattr(dtypes, name)
+            for name in ("Float64DType", "Float32DType", "Int64DType", "Int32DType", "BoolDType")
+            if hasattr(dtypes, name)
+        ]
     return allowed
 
 
@@ -47,8 +52,25 @@ def _torch_load(path: Path) -> object:
     try:
         with torch.serialization.safe_globals(_numpy_scalar_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, ImportError) as exc:
-        raise ModelError(f"{path}: not a PyTorch checkpoint that loads without running code ({refusal_reason(exc)})") from exc
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        ValueError,
+        AttributeError,
+        ImportError,
+        KeyError,
+        IndexError,
+        TypeError,
+        struct.error,
+        UnicodeDecodeError,
+        OSError,
+    ) as exc:
+        # A text file that happens to start with a pickle opcode ("hello", "error 404") fails
+        # inside the unpickler with whatever that opcode meets: any of these means "not a checkpoint".
+        raise ModelError(
+            f"{path}: not a PyTorch checkpoint that loads without running code ({refusal_reason(exc)})"
+        ) from exc
 
 
 def refusal_reason(exc: BaseException) -> str:
@@ -60,7 +82,11 @@ def refusal_reason(exc: BaseException) -> str:
         if after:
             return after[0][:200]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    safe = [line for line in lines if "weights_only" not in line and "trusted source" not in line and "trust the source" not in line]
+    safe = [
+        line
+        for line in lines
+        if "weights_only" not in line and "trusted source" not in line and "trust the source" not in line
+    ]
     return (safe[0] if safe else type(exc).__name__)[:200]
 
 
@@ -73,7 +99,11 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     obj = _torch_load(path)
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]
-    if not isinstance(obj, dict) or not obj or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+    if (
+        not isinstance(obj, dict)
+        or not obj
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    ):
         raise ModelError(f"{path}: not a model state dict (expected DeOldify's learn.save output)")
     return dict(obj)
 
@@ -106,7 +136,9 @@ def fit_state(state: dict[str, torch.Tensor], kind: str, source: str) -> dict[st
         if key.endswith(".weight") and key[: -len("weight")] + "weight_v" in shapes and key not in shapes:
             stem = key[: -len("weight")]
             if stem + "weight_orig" in state and stem + "weight_u" in state and stem + "weight_v" not in state:
-                state[stem + "weight_v"] = _legacy_spectral_v(state[stem + "weight_orig"], state[stem + "weight_u"], state.pop(key))
+                state[stem + "weight_v"] = _legacy_spectral_v(
+                    state[stem + "weight_orig"], state[stem + "weight_u"], state.pop(key)
+                )
     for key in shapes:
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = torch.zeros((), dtype=torch.long)
@@ -118,13 +150,21 @@ def fit_state(state: dict[str, torch.Tensor], kind: str, source: str) -> dict[st
         if missing:
             parts.append(f"{len(missing)} missing ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
         if unexpected:
-            parts.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])}{', ...' if len(unexpected) > 3 else ''})")
+            parts.append(
+                f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])}{', ...' if len(unexpected) > 3 else ''})"
+            )
         if wrong:
             shown = ", ".join(f"{k} {tuple(state[k].shape)} vs {shapes[k]}" for k in wrong[:2])
             parts.append(f"{len(wrong)} of wrong shape ({shown}{', ...' if len(wrong) > 2 else ''})")
         guess = guess_kind(state)
-        hint = f"; it looks like a DeOldify {guess} generator" if guess and spec_for(kind).arch != SPECS[guess.split()[0]].arch else ""
-        raise ModelError(f"{source}: weights do not fit DeOldify {kind} ({spec_for(kind).description}): {'; '.join(parts)}{hint}")
+        hint = (
+            f"; it looks like a DeOldify {guess} generator"
+            if guess and spec_for(kind).arch != SPECS[guess.split()[0]].arch
+            else ""
+        )
+        raise ModelError(
+            f"{source}: weights do not fit DeOldify {kind} ({spec_for(kind).description}): {'; '.join(parts)}{hint}"
+        )
     return {k: _owned(v.float() if v.is_floating_point() else v) for k, v in state.items()}
 
 
@@ -216,7 +256,9 @@ class ImportResult:
     source_sha256: str
 
 
-def import_deoldify(source: str | Path, kind: str, dest: str | Path, name: str | None = None, overwrite: bool = False) -> ImportResult:
+def import_deoldify(
+    source: str | Path, kind: str, dest: str | Path, name: str | None = None, overwrite: bool = False
+) -> ImportResult:
     """Convert a DeOldify ``.pth`` into our safetensors form (checked, atomically written)."""
     source, dest = Path(source), Path(dest)
     spec_for(kind)
@@ -234,5 +276,3 @@ def import_deoldify(source: str | Path, kind: str, dest: str | Path, name: str |
     meta = {"name": name or f"deoldify-{kind}", "source_file": source.name, "source_sha256": source_sha}
     digest = save_deoldify(model, dest, meta)
     return ImportResult(dest, kind, digest, parameter_count(model.state_dict()), source_sha)
-
-

@@ -12,7 +12,12 @@ from vidcolor.color import rgb_to_chroma
 from vidcolor.errors import ModelError
 from vidcolor.models.base import ModelInfo, TorchColorModel, precision, resize_luma
 from vidcolor.models.deoldify import native
-from vidcolor.models.deoldify.checkpoint import generator_from_state, is_deoldify_file, load_deoldify_file, read_checkpoint
+from vidcolor.models.deoldify.checkpoint import (
+    generator_from_state,
+    is_deoldify_file,
+    load_deoldify_file,
+    read_checkpoint,
+)
 from vidcolor.models.deoldify.unet import RENDER_FACTOR, RENDER_FACTOR_VIDEO, DeOldifyUnet, spec_for
 from vidcolor.models.weights import sha256_file
 
@@ -88,16 +93,29 @@ def load_deoldify_model(kind: str, path: str | Path) -> DeOldifyModel:
         generator, meta = load_deoldify_file(path)
         if generator.spec.arch != spec.arch:
             raise ModelError(f"{path}: holds a DeOldify {generator.spec.kind} generator, not {kind}")
-        return DeOldifyModel(generator, model_info(kind, meta.get("name", f"deoldify-{kind}"), sha256_file(path), meta.get("version", ""), str(path)))
+        return DeOldifyModel(
+            generator,
+            model_info(
+                kind, meta.get("name", f"deoldify-{kind}"), sha256_file(path), meta.get("version", ""), str(path)
+            ),
+        )
     generator = generator_from_state(read_checkpoint(path), kind, str(path))
     return DeOldifyModel(generator, model_info(kind, f"deoldify-{kind}", sha256_file(path), source=str(path)))
 
 
-def load_converted_model(path: str | Path, expected_sha256: str | None = None, name: str | None = None, version: str | None = None) -> DeOldifyModel:
+def load_converted_model(
+    path: str | Path, expected_sha256: str | None = None, name: str | None = None, version: str | None = None
+) -> DeOldifyModel:
     """A converted file as a ColorModel (used by the registry for paths and registered names)."""
     generator, meta = load_deoldify_file(path, expected_sha256)
     digest = expected_sha256 or sha256_file(path)
     return DeOldifyModel(
         generator,
-        model_info(generator.spec.kind, name or meta.get("name", Path(path).stem), digest, version if version is not None else meta.get("version", ""), str(path)),
+        model_info(
+            generator.spec.kind,
+            name or meta.get("name", Path(path).stem),
+            digest,
+            version if version is not None else meta.get("version", ""),
+            str(path),
+        ),
     )

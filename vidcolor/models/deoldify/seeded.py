@@ -53,7 +53,9 @@ def _unit(vec: np.ndarray) -> np.ndarray:
     return (vec / max(float(np.sqrt((vec * vec).sum())), 1e-12)).astype(np.float32)
 
 
-def leading_singular_pair(weight: np.ndarray, rng: np.random.Generator, iterations: int = POWER_ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
+def leading_singular_pair(
+    weight: np.ndarray, rng: np.random.Generator, iterations: int = POWER_ITERATIONS
+) -> tuple[np.ndarray, np.ndarray]:
     """(u, v) for spectral norm's state: power iteration on the weight flattened to (out, rest)."""
     mat = weight.reshape(weight.shape[0], -1)
     v = _unit(rng.standard_normal(mat.shape[1], dtype=np.float32))
@@ -127,7 +129,14 @@ def learn_save_layout(state: dict[str, torch.Tensor]) -> dict[str, object]:
     """``state`` as fastai's ``learn.save`` writes it with an optimiser: ``{'model', 'opt'}``, the
     optimiser's param groups holding discriminative learning rates as ``slice`` objects."""
     groups = [
-        {"lr": slice(1e-5, 1e-3, None), "betas": (0.9, 0.99), "eps": 1e-5, "weight_decay": 1e-3, "amsgrad": False, "params": [i]}
+        {
+            "lr": slice(1e-5, 1e-3, None),
+            "betas": (0.9, 0.99),
+            "eps": 1e-5,
+            "weight_decay": 1e-3,
+            "amsgrad": False,
+            "params": [i],
+        }
         for i in range(3)
     ]
     return {"model": state, "opt": {"state": {}, "param_groups": groups}}

@@ -66,7 +66,9 @@ class SpectralConv(nn.Module):
     one power iteration refreshes u and v first, as PyTorch's hook does.
     """
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, dims: int = 2, bias: bool = True, eps: float = 1e-12) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, dims: int = 2, bias: bool = True, eps: float = 1e-12
+    ) -> None:
         super().__init__()
         self.dims = dims
         self.padding = (kernel - 1) // 2
@@ -257,7 +259,9 @@ class ResBlock(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.layers = nn.ModuleList([conv_block(channels, channels, bn=False), conv_block(channels, channels, bn=False)])
+        self.layers = nn.ModuleList(
+            [conv_block(channels, channels, bn=False), conv_block(channels, channels, bn=False)]
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.layers[1](self.layers[0](x))
@@ -358,5 +362,3 @@ def parameter_count(state: dict[str, torch.Tensor]) -> int:
             continue  # spectral norm's v is a buffer; weight norm's v is a parameter
         total += value.numel()
     return total
-
-
