@@ -47,6 +47,7 @@ def _main(
 ) -> None:
     """Colorize black-and-white film and photographs."""
 
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
