@@ -1,10 +1,13 @@
 # Two commands set everything up:  `make run` (colour the samples into out/) and `make test`.
-# Both create .venv on first use: the CPU torch wheel first (a plain `torch` pulls a multi-GB CUDA
-# build), then vidcolor with the extras each target needs. Nothing outside .venv is touched.
+# Both create .venv on first use: torch first, from PyTorch's CPU index (on Linux a plain `pip
+# install torch` from PyPI is the multi-GB CUDA build), falling back to the plain name where that
+# index cannot be reached (a machine whose pip has a local wheel folder, or a mirror); then
+# vidcolor with the extras each target needs. For CUDA: make TORCH_INDEX=https://download.pytorch.org/whl/cu128
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: run test lint clean-venv
 
@@ -14,7 +17,8 @@ $(BIN)/python:
 
 # Stamps: reinstall when pyproject.toml changes.
 $(VENV)/.core: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q --timeout 15 --retries 1 --index-url $(TORCH_INDEX) $(TORCH) \
+		|| $(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 

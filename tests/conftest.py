@@ -11,6 +11,7 @@ Reusable by every test module:
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # Stored ONNX graphs (vidcolor.models.onnx_cache) go to a folder of this test session's own,
     # inherited by the CLI subprocesses: tests neither read nor fill the user's cache.
     os.environ["VIDCOLOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="vidcolor-test-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # Tests clean up after themselves: the session's cache folder goes with it (pytest's own
+    # tmp_path folders go too: tmp_path_retention_policy in pyproject.toml keeps only failures').
+    cache = os.environ.pop("VIDCOLOR_CACHE_DIR", "")
+    if os.path.basename(cache).startswith("vidcolor-test-cache-"):
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

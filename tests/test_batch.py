@@ -377,3 +377,26 @@ def test_batch_offers_every_run_setting_option_with_the_same_checks(tmp_path: Pa
             one.output,
             many.output,
         )
+
+
+def test_refused_jobs_leave_no_destination_behind(tmp_path: Path, settings: JobSettings) -> None:
+    """A missing source or sources without any film or picture: a one-line error, exit 2, and the
+    DST the command would have made is not left behind."""
+    from typer.testing import CliRunner
+
+    from vidcolor.cli import app
+
+    dst = tmp_path / "out"
+    with pytest.raises(InputError, match="no such file or folder"):
+        run_job([tmp_path / "missing"], dst, settings, INLINE)
+    assert not dst.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not media")
+    with pytest.raises(InputError, match="no film or picture found"):
+        run_job([empty], dst, settings, INLINE)
+    assert not dst.exists()
+    for src in (tmp_path / "missing", empty):
+        result = CliRunner().invoke(app, ["batch", str(src), str(dst), "--model", settings.run.model])
+        assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+        assert not dst.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,10 @@ def test_ray_engine_matches_local_engine(tmp_path: Path, tiny_model_path: Path) 
         assert ray.is_initialized()  # a Ray the caller started is left running for the caller
         again = run_job([src], tmp_path / "ray", settings, JobOptions(engine="ray", retries=1))
     finally:
+        session = ray._private.worker._global_node.get_session_dir_path() if ray.is_initialized() else None
         ray.shutdown()
+        if session:  # Ray leaves its session folder (logs, sockets) in /tmp/ray: tests leave nothing
+            shutil.rmtree(session, ignore_errors=True)
 
     assert set(comparable(remote)) == set(EXPECTED_ITEMS)
     assert comparable(remote) == comparable(local)

@@ -67,6 +67,7 @@ def test_eval_cli_table_json_limit_and_skips(pictures: Path, tmp_path: Path) -> 
     for p in sorted(pictures.glob("*.png")):
         (folder / p.name).write_bytes(p.read_bytes())
     (folder / "zz-broken.png").write_bytes(b"not a picture")
+    (folder / "notes.txt").write_text("a file that is no picture: reported, not silently passed over")
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     out = tmp_path / "scores.json"
     res = CliRunner().invoke(
@@ -74,8 +75,9 @@ def test_eval_cli_table_json_limit_and_skips(pictures: Path, tmp_path: Path) -> 
     )
     assert res.exit_code == 0, res.output
     assert "mean" in res.output and "PSNR grey" in res.output and "skipped" in res.output
+    assert "notes.txt: not a picture" in res.output
     data = json.loads(out.read_text())
-    assert data["count"] == 3 and len(data["images"]) == 3 and len(data["skipped"]) == 1
+    assert data["count"] == 3 and len(data["images"]) == 3 and len(data["skipped"]) == 2
     assert data["render_factor"] == 4 and set(data["mean"]) >= {
         "psnr",
         "psnr_gray",

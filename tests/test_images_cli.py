@@ -112,3 +112,15 @@ def test_output_folder_inside_input_folder_is_not_searched(tmp_path, model):
         result = run(str(tmp_path / "scans"), "-o", str(out), "--overwrite", *model)
         assert result.exit_code == 0, result.output
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["a.png", "b.png"]
+
+
+def test_a_film_given_to_image_points_to_run(tmp_path):
+    from helpers import make_clip
+    from typer.testing import CliRunner
+
+    from vidcolor.cli import app
+
+    clip = make_clip(tmp_path / "film.mp4", frames=2, width=32, height=32, audio=False)
+    result = CliRunner().invoke(app, ["image", str(clip), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "vidcolor run" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

@@ -96,6 +96,7 @@ def eval_command(
     if missing:
         raise InputError(f"not found: {', '.join(missing)}")
     paths = list_images(inputs)
+    others = _other_files(inputs, paths)
     if limit is not None:
         paths = paths[:limit]
     if not paths:
@@ -118,6 +119,7 @@ def eval_command(
             on_image=lambda _: bar.advance(task),
             hint_points=hint_points,
         )
+    report.skipped.extend(f"{p}: not a picture (by its name)" for p in others)
     for reason in report.skipped:
         err_console.print(f"[yellow]skipped:[/] {reason}", soft_wrap=True, highlight=False)
     if not report.images:
@@ -131,3 +133,18 @@ def eval_command(
             raise OutputError(f"--json: {exc}") from None
     if not quiet:
         out_console.print(_table(report, per_image=not summary))
+
+
+def _other_files(inputs: list[Path], pictures: list[Path]) -> list[Path]:
+    """Files under the folders given that are not picture files (hidden ones aside): reported."""
+    seen = set(pictures)
+    found = []
+    for folder in (p for p in inputs if p.is_dir()):
+        for path in sorted(folder.rglob("*")):
+            if (
+                path.is_file()
+                and path not in seen
+                and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+            ):
+                found.append(path)
+    return found

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vidcolor.errors import InputError, OutputError
+from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.jobs.executors import ENGINES, make_executor
 from vidcolor.jobs.executors.ray_engine import import_ray
 from vidcolor.jobs.fingerprint import fingerprint
@@ -150,11 +150,33 @@ def run_job(
     for root in anchor_roots:
         if not root.is_dir():
             raise InputError(f"{root}: no such folder (--reference and --hints name folders of per-film folders)")
+    for source in sources:  # before DST is touched: a typo must leave nothing behind
+        if not source.exists():
+            raise InputError(f"{source}: no such file or folder")
     model_id = check_model(settings, local_device=options.engine != "ray")
+    created = not dst.exists()
     try:
         dst.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{dst}: cannot create folder ({exc.strerror or exc})") from None
+    try:
+        return _run_job(sources, dst, settings, options, on_progress, model_id, anchor_roots)
+    except VidcolorError:
+        # Refused before any output: the DST this run made (holding only its job state) goes again.
+        if created and all(p == state_dir(dst) for p in dst.iterdir()):
+            shutil.rmtree(dst, ignore_errors=True)
+        raise
+
+
+def _run_job(
+    sources: list[Path],
+    dst: Path,
+    settings: JobSettings,
+    options: JobOptions,
+    on_progress: OnProgress | None,
+    model_id: str,
+    anchor_roots: list[Path],
+) -> JobReport:
     progress = JobProgress()
     notify = on_progress or (lambda p: None)
     notify(progress)
@@ -163,6 +185,9 @@ def run_job(
         exclude = anchor_roots  # anchor pictures are not work
         scan = scan_sources(sources, dst, settings.container, cache=store, exclude=exclude)
         report.skipped = [{"src": str(s.src), "reason": s.reason} for s in scan.skipped]
+        if not scan.items and store.counts().get("done", 0) == 0:
+            listed = ", ".join(map(str, sources))
+            raise InputError(f"no film or picture found under {listed} ({len(scan.skipped)} other file(s) skipped)")
         plan = plan_items(store, dst, scan, settings, model_id)
         store.set_meta("settings", json.dumps(settings.to_dict(), sort_keys=True))
         # Whatever an earlier, killed run left half-written lives in staging; we hold the lock.

@@ -97,6 +97,29 @@ def max_pixels() -> int:
     return 2 * int(Image.MAX_IMAGE_PIXELS or 0) or 1 << 62
 
 
+def _looks_like_video(path: Path) -> bool:
+    """A film's container signature (ISO/QuickTime, Matroska/WebM, AVI, MPEG-TS) at the file's start."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(189)
+    except OSError:
+        return False
+    iso = len(head) >= 12 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free")
+    still = iso and head[8:12] in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1")
+    return (
+        (iso and not still)
+        or head[:4] == b"\x1aE\xdf\xa3"
+        or (head[:4] == b"RIFF" and head[8:11] == b"AVI")
+        or (len(head) >= 189 and head[0] == 0x47 and head[188] == 0x47)
+    )
+
+
+def _not_an_image(path: Path) -> InputError:
+    if _looks_like_video(path):
+        return InputError(f"{path}: a video, not a picture: colour it with `vidcolor run {path} OUT`")
+    return InputError(f"{path}: not an image, or a damaged one")
+
+
 def sniff_format(path: Path) -> str:
     """The image format of ``path`` by content; InputError if it is not one we handle."""
     try:
@@ -107,7 +130,7 @@ def sniff_format(path: Path) -> str:
     except Image.DecompressionBombError:
         raise InputError(f"{path}: larger than the {max_pixels() / 1e6:.0f}-megapixel limit for pictures") from None
     except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image, or a damaged one") from None
+        raise _not_an_image(path) from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
@@ -133,7 +156,7 @@ def read_image(path: Path) -> StillImage:
     except InputError:
         raise
     except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image, or a damaged one") from None
+        raise _not_an_image(path) from None
     except Image.DecompressionBombError:
         raise InputError(f"{path}: larger than the {max_pixels() / 1e6:.0f}-megapixel limit for pictures") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
