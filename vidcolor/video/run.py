@@ -132,7 +132,6 @@ def colorize_video(
     # them never computes features.
     stage = build_stage(settings.temporal, colorizer.describe if film and colorizer.describes else None)
     runner = ModelRunner(lambda luma, hints: colorizer.predict(luma, plan.matrix, hints))
-    frames = 0
     with (
         torch_threads(1 if colorizer.device.type == "cpu" else None),
         runner,
