@@ -310,7 +310,7 @@ def test_import_cli_round_trip(tmp_path: Path, artistic: dd.DeOldifyUnet) -> Non
     assert isinstance(load_model(f"deoldify-artistic:{dest}"), dd.DeOldifyModel)
     with pytest.raises(ModelError, match="not video"):
         load_model(f"deoldify-video:{dest}")
-    # Refuses to overwrite without --force; info shows metadata and sha256.
+    # Refuses to overwrite without --overwrite; info shows metadata and sha256.
     again = runner.invoke(app, ["models", "import-deoldify", str(src), "--kind", "artistic"])
     assert again.exit_code == 2 and "exists" in again.output
     info = runner.invoke(app, ["models", "info", str(dest)])

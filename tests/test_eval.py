@@ -71,7 +71,7 @@ def test_eval_cli_table_json_limit_and_skips(pictures: Path, tmp_path: Path) -> 
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     out = tmp_path / "scores.json"
     res = CliRunner().invoke(
-        app, ["eval", str(folder), "--model", str(model), "--render-factor", "4", "--json", str(out)]
+        app, ["eval", str(folder), "--model", str(model), "--render-factor", "4", "--report", str(out)]
     )
     assert res.exit_code == 0, res.output
     assert "mean" in res.output and "PSNR grey" in res.output and "skipped" in res.output
@@ -89,7 +89,7 @@ def test_eval_cli_table_json_limit_and_skips(pictures: Path, tmp_path: Path) -> 
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # inputs untouched
 
     res = CliRunner().invoke(
-        app, ["eval", str(folder), "--model", str(model), "-r", "4", "--limit", "1", "--json", str(out), "-q"]
+        app, ["eval", str(folder), "--model", str(model), "-r", "4", "--limit", "1", "--report", str(out), "-q"]
     )
     assert res.exit_code == 0 and json.loads(out.read_text())["count"] == 1
 

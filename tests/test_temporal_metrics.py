@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import av
@@ -99,9 +100,12 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def run_json(*args: str) -> dict:
-    result = CliRunner().invoke(app, ["eval-video", *args, "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    """The scores `eval-video --report FILE.json` writes (the table goes to the terminal)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "scores.json"
+        result = CliRunner().invoke(app, ["eval-video", *args, "--report", str(report)])
+        assert result.exit_code == 0, result.output
+        return json.loads(report.read_text())
 
 
 def test_eval_video_cli_scores(videos: dict[str, Path]) -> None:

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from vidcolor.cli.common import app, handle_errors, out_console
+from vidcolor.cli.common import app, err_console, handle_errors, out_console, show_progress
+from vidcolor.cli.options import check_report_name
 
 HELP = (
     "Score a colorized video's temporal consistency, and its quality against a colour original."
@@ -38,14 +40,21 @@ def eval_video_command(
     input_: Optional[Path] = typer.Option(
         None, "--input", metavar="GRAY_VIDEO", help="The B&W input PRED was made from: flow is computed on its luma."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print the scores as JSON instead of a table."),
+    report: Optional[Path] = typer.Option(
+        None, "--report", metavar="FILE", help="Also write the scores to this JSON file (as `run --report` does)."
+    ),
 ) -> None:
     from vidcolor.evaluation.video import score_video
+    from vidcolor.media.outfile import atomic_write
 
-    result = score_video(pred, truth, input_)
-    if json_out:
-        out_console.print_json(json.dumps(result))
-        return
+    check_report_name(report)
+    columns = (TextColumn("eval-video"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, disable=not show_progress(False), transient=True) as bar:
+        task = bar.add_task("frames", total=_frame_count(pred))
+        result = score_video(pred, truth, input_, on_frame=lambda n: bar.update(task, completed=n))
+    if report is not None:
+        text = (json.dumps(result, indent=2) + "\n").encode()
+        atomic_write(report, lambda f: f.write(text), overwrite=True)
     table = Table(title=f"{pred.name}: {result['frames']} frames, flow from {result['flow_from']} luma")
     table.add_column("metric")
     table.add_column("PRED", justify="right")
@@ -72,3 +81,14 @@ def eval_video_command(
     else:
         table.add_row("colourfulness", f"{result['colourfulness']:.1f}")
     out_console.print(table)
+
+
+def _frame_count(path: Path) -> int | None:
+    """Frames the container announces (for the progress bar), or None."""
+    from vidcolor.errors import VidcolorError
+    from vidcolor.media.probe import probe
+
+    try:
+        return probe(path).video.estimated_frames
+    except VidcolorError:
+        return None  # score_video reports the file's problem itself

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vidcolor.cli.common import app, err_console, handle_errors, out_console, show_progress, unwrap
+from vidcolor.cli.options import check_report_name
 from vidcolor.errors import InputError, OutputError
 
 HELP = """Measure colorization quality on colour photographs.
@@ -59,8 +60,8 @@ _EVAL_COMMAND_LIMIT = typer.Option(
     None, "--limit", "-n", min=1, help="Score only the first N pictures (sorted by path)."
 )
 _EVAL_COMMAND_DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
-_EVAL_COMMAND_JSON_OUT = typer.Option(
-    None, "--json", metavar="FILE", help="Write the per-picture scores and means as JSON."
+_EVAL_COMMAND_REPORT = typer.Option(
+    None, "--report", metavar="FILE", help="Write the per-picture scores and means to this JSON file."
 )
 _EVAL_COMMAND_SUMMARY = typer.Option(False, "--summary", help="Only the mean row in the table.")
 _EVAL_COMMAND_QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar and no table.")
@@ -81,7 +82,7 @@ def eval_command(
     render_factor: Optional[int] = _EVAL_COMMAND_RENDER_FACTOR,
     limit: Optional[int] = _EVAL_COMMAND_LIMIT,
     device: str = _EVAL_COMMAND_DEVICE,
-    json_out: Optional[Path] = _EVAL_COMMAND_JSON_OUT,
+    report_file: Optional[Path] = _EVAL_COMMAND_REPORT,
     summary: bool = _EVAL_COMMAND_SUMMARY,
     quiet: bool = _EVAL_COMMAND_QUIET,
     hint_points: int = _EVAL_COMMAND_HINT_POINTS,
@@ -92,6 +93,7 @@ def eval_command(
     from vidcolor.settings import RenderConfig
     from vidcolor.train.data import list_images
 
+    check_report_name(report_file)
     missing = [str(p) for p in inputs if not p.exists()]
     if missing:
         raise InputError(f"not found: {', '.join(missing)}")
@@ -124,13 +126,13 @@ def eval_command(
         err_console.print(f"[yellow]skipped:[/] {reason}", soft_wrap=True, highlight=False)
     if not report.images:
         raise InputError("none of the pictures could be read")
-    if json_out is not None:
+    if report_file is not None:
         data = {"command": "eval", "spec": model, **report.to_dict()}
         text = json.dumps(data, indent=2).encode()
         try:
-            atomic_write(json_out, lambda f: f.write(text), overwrite=True)
+            atomic_write(report_file, lambda f: f.write(text), overwrite=True)
         except OutputError as exc:
-            raise OutputError(f"--json: {exc}") from None
+            raise OutputError(f"--report: {exc}") from None
     if not quiet:
         out_console.print(_table(report, per_image=not summary))
 

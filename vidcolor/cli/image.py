@@ -89,7 +89,7 @@ _IMAGE_COMMAND_HINT = typer.Option(
 _IMAGE_COMMAND_DEOLDIFY_POSTPROCESS = typer.Option(
     "native",
     "--deoldify-postprocess",
-    metavar="native|vidcolor",
+    metavar="MODE",
     help="DeOldify models only: 'native' finishes 8-bit pictures exactly as DeOldify does (its 8-bit output "
     "resized back with Pillow, "
     "then OpenCV's YUV with the original Y); 'vidcolor' composes the network's chroma with the picture's own luma "

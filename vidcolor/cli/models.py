@@ -132,7 +132,7 @@ def import_deoldify_cmd(
     output: Path = typer.Option(
         None, "--output", "-o", help="Where to write (default: SOURCE with a .safetensors suffix)."
     ),
-    force: bool = typer.Option(False, "--force", help="Replace OUTPUT if it exists."),
+    overwrite: bool = typer.Option(False, "--overwrite", "-y", help="Replace OUTPUT if it exists."),
 ) -> None:
     """Check a DeOldify .pth key for key against its architecture and convert it to safetensors.
 
@@ -141,7 +141,7 @@ def import_deoldify_cmd(
     from vidcolor.models.deoldify import import_deoldify
 
     dest = output if output is not None else source.with_suffix(".safetensors")
-    result = import_deoldify(source, kind, dest, name=name or None, overwrite=force)
+    result = import_deoldify(source, kind, dest, name=name or None, overwrite=overwrite)
     out_console.print(f"wrote {result.path} (DeOldify {result.kind}, {result.parameters:,} parameters)")
     out_console.print(f"sha256 {result.sha256}")
     out_console.print(f"use it with: --model {result.path}")

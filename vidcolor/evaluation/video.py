@@ -8,7 +8,7 @@ change), and serves every score of that pair.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import zip_longest
 from pathlib import Path
 
@@ -72,7 +72,9 @@ class _Consistency:
         return out
 
 
-def score_video(pred: Path, truth: Path | None = None, input_: Path | None = None) -> dict:
+def score_video(
+    pred: Path, truth: Path | None = None, input_: Path | None = None, on_frame: Callable[[int], None] | None = None
+) -> dict:
     """Scores of PRED (and of the truth's own consistency, with ``truth``); see the module docstring."""
     estimator = FlowEstimator(METRIC_FLOW)
     mine, theirs = _Consistency(), _Consistency()
@@ -107,6 +109,8 @@ def score_video(pred: Path, truth: Path | None = None, input_: Path | None = Non
             psnrs.append(float(psnr(rgb, truth_rgb)))
             colourful_truth.append(float(colourfulness(truth_rgb)))
         frames += 1
+        if on_frame is not None:
+            on_frame(frames)
     if frames == 0:
         raise InputError(f"PRED {pred}: no video frames decoded")
     result: dict = {"pred": str(pred), "frames": frames, "flow_from": "input" if input_ else "pred", **mine.scores()}

@@ -267,7 +267,7 @@ def import_deoldify(
     if dest.exists() and dest.resolve() == source.resolve():
         raise OutputError(f"{dest}: output would overwrite the input")
     if dest.exists() and not overwrite:
-        raise OutputError(f"{dest} exists (use --force to replace it)")
+        raise OutputError(f"{dest} exists (use --overwrite to replace it)")
     if not dest.parent.is_dir():
         raise OutputError(f"{dest.parent}: no such directory")
     state = read_checkpoint(source)
