@@ -112,7 +112,7 @@ def test_image_matches_deoldify_own_output(
 
 @pytest.mark.slow
 def test_vidcolor_postprocess_keeps_luma_and_follows_colour(learn_save_file: tuple[str, Path], tmp_path: Path) -> None:
-    """--deoldify-postprocess vidcolor: the picture's own luma exactly, DeOldify's colour nearly."""
+    """--postprocess vidcolor: the picture's own luma exactly, DeOldify's colour nearly."""
     kind, weights = learn_save_file
     args = [
         "image",
@@ -124,7 +124,7 @@ def test_vidcolor_postprocess_keeps_luma_and_follows_colour(learn_save_file: tup
         "--render-factor",
         "8",
         "-q",
-        "--deoldify-postprocess",
+        "--postprocess",
         "vidcolor",
     ]
     res = runner.invoke(app, args)
@@ -138,6 +138,6 @@ def test_vidcolor_postprocess_keeps_luma_and_follows_colour(learn_save_file: tup
 
 
 def test_unknown_postprocess_is_one_line(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["image", str(PHOTO), "-o", str(tmp_path), "--deoldify-postprocess", "fancy"])
+    res = runner.invoke(app, ["image", str(PHOTO), "-o", str(tmp_path), "--postprocess", "fancy"])
     assert res.exit_code == 2
-    assert "--deoldify-postprocess 'fancy'" in res.output and "Traceback" not in res.output
+    assert "--postprocess 'fancy'" in res.output and "Traceback" not in res.output

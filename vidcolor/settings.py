@@ -199,7 +199,7 @@ class RenderConfig:
         if self.dtype not in DTYPES:
             raise InputError(f"unknown dtype {self.dtype!r}: {', '.join(DTYPES)}")
         if self.deoldify_postprocess not in POSTPROCESS:
-            raise InputError(f"--deoldify-postprocess {self.deoldify_postprocess!r}: {' or '.join(POSTPROCESS)}")
+            raise InputError(f"--postprocess {self.deoldify_postprocess!r}: {' or '.join(POSTPROCESS)}")
 
 
 @dataclass(frozen=True)

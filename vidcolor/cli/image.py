@@ -88,7 +88,7 @@ _IMAGE_COMMAND_HINT = typer.Option(
 )
 _IMAGE_COMMAND_DEOLDIFY_POSTPROCESS = typer.Option(
     "native",
-    "--deoldify-postprocess",
+    "--postprocess",
     metavar="MODE",
     help="DeOldify models only: 'native' finishes 8-bit pictures exactly as DeOldify does (its 8-bit output "
     "resized back with Pillow, "
