@@ -389,3 +389,27 @@ def test_banded_compose_and_scores_equal_the_whole_picture_ones(monkeypatch, tin
     banded = score_image(rgb, colorizer)
     for name, value in expected.items():
         assert getattr(banded, name) == pytest.approx(float(value[0]), rel=1e-4, abs=1e-4), name
+
+
+def test_colour_strength_scales_the_models_colour_only(tiny_hint_model_path):
+    """--colour-strength: 0 gives grey chroma, 2 twice the model's; a hinted pixel keeps its hint."""
+    from vidcolor.hints import hint_planes, hints_from_points, parse_hint
+    from vidcolor.models.registry import load_model
+    from vidcolor.settings import RenderConfig
+
+    model = load_model(str(tiny_hint_model_path))
+    luma = torch.rand(1, 1, 64, 64)
+    base = Colorizer(model, RenderConfig(), video=False)
+    small = base.prepare(luma)
+    chroma = base.predict(small)
+    for strength in (0.0, 0.5, 2.0):
+        got = Colorizer(model, RenderConfig(colour_strength=strength), video=False).predict(small)
+        torch.testing.assert_close(got, chroma * strength)
+    planes = hint_planes([hints_from_points((parse_hint("32,32,#c03020"),), 64, 64)], tuple(small.shape[-2:]))
+    hinted = [
+        Colorizer(model, RenderConfig(colour_strength=s), video=False).predict(small, hints=planes) for s in (1, 0)
+    ]
+    mask = planes[:, 2:3].expand(-1, 2, -1, -1) > 0
+    torch.testing.assert_close(hinted[0][mask], hinted[1][mask])  # the person's colour is never scaled
+    with pytest.raises(InputError, match="colour-strength"):
+        RenderConfig(colour_strength=3)

@@ -66,7 +66,9 @@ class Colorizer:
     @property
     def native_pictures(self) -> bool:
         """Stills are finished by the model's own post-processing (DeOldify's, when chosen)."""
-        return self.config.deoldify_postprocess == "native" and self.model.info.native_pictures
+        # A colour strength other than 1 needs the chroma, so such pictures are composed our way.
+        native = self.config.deoldify_postprocess == "native" and self.config.colour_strength == 1.0
+        return native and self.model.info.native_pictures
 
     def predict_rgb(self, small: torch.Tensor) -> torch.Tensor:
         """Render-size luma (B,1,h,w) -> the model's own RGB (B,3,h,w), in chunks of ``batch_size``
@@ -109,16 +111,21 @@ class Colorizer:
         parts = []
         for i in range(0, len(small), step):
             if hints is None:
-                parts.append(self.model.predict_chroma(small[i : i + step], matrix))
+                parts.append(self._strength(self.model.predict_chroma(small[i : i + step], matrix)))
             else:
                 planes = hints[i : i + step].to(small.device)
-                chroma = self.model.predict_chroma(small[i : i + step], matrix, hints=planes)
+                chroma = self._strength(self.model.predict_chroma(small[i : i + step], matrix, hints=planes))
                 if self.config.hint_spread is not None:
                     chroma = spread_hints(
                         small[i : i + step].float(), chroma.float(), planes, matrix, self.config.hint_spread
                     )
                 parts.append(chroma)
         return torch.cat(parts) if parts else small.new_zeros((0, 2, *small.shape[-2:]))
+
+    def _strength(self, chroma: torch.Tensor) -> torch.Tensor:
+        """The model's colour at ``colour_strength`` (before hints are applied: theirs is kept)."""
+        strength = self.config.colour_strength
+        return chroma if strength == 1.0 else chroma * strength
 
     def colorize(
         self, luma: torch.Tensor, matrix: str = "bt601", hints: torch.Tensor | None = None

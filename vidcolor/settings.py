@@ -184,8 +184,18 @@ class RenderConfig:
     # Stills from a DeOldify model: "native" finishes them exactly as DeOldify does (8-bit, its
     # OpenCV YUV compose); "vidcolor" composes the chroma with the picture's own luma at its depth.
     deoldify_postprocess: str = "native"
+    # The model's colour scaled by this (0: grey, 1: as predicted, up to 2: twice as saturated), a
+    # restorer's first dial; a person's colour (references, hints) is never scaled.
+    colour_strength: float = 1.0
 
     def __post_init__(self) -> None:
+        try:
+            strength = float(self.colour_strength)
+        except (TypeError, ValueError):
+            raise InputError(f"--colour-strength must be a number from 0 to 2, not {self.colour_strength!r}") from None
+        if isinstance(self.colour_strength, bool) or not 0.0 <= strength <= 2.0:
+            raise InputError(f"--colour-strength must be a number from 0 to 2, not {self.colour_strength!r}")
+        object.__setattr__(self, "colour_strength", strength)
         if self.render_factor == 0 and not isinstance(self.render_factor, bool):  # recipes have no null
             object.__setattr__(self, "render_factor", None)
         if self.render_factor is not None and (

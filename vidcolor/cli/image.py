@@ -97,6 +97,14 @@ _IMAGE_COMMAND_DEOLDIFY_POSTPROCESS = typer.Option(
 )
 
 
+_IMAGE_COMMAND_COLOUR_STRENGTH = typer.Option(
+    1.0,
+    "--colour-strength",
+    help="Saturation of the model's colour: 0 grey, 1 as predicted, up to 2 (hints are kept as given; a DeOldify "
+    "picture is then composed as with --postprocess vidcolor).",
+)
+
+
 @app.command("image", help=HELP)
 @handle_errors
 def image_command(
@@ -113,6 +121,7 @@ def image_command(
     hints_picture: Optional[Path] = _IMAGE_COMMAND_HINTS_PICTURE,
     hint: Optional[list[str]] = _IMAGE_COMMAND_HINT,
     deoldify_postprocess: str = _IMAGE_COMMAND_DEOLDIFY_POSTPROCESS,
+    colour_strength: float = _IMAGE_COMMAND_COLOUR_STRENGTH,
 ) -> None:
     from vidcolor.colorizer import Colorizer
     from vidcolor.hints import HintSource, parse_hint
@@ -134,6 +143,7 @@ def image_command(
             device=device,
             backend=backend,
             deoldify_postprocess=deoldify_postprocess,
+            colour_strength=colour_strength,
         ),
         video=False,
     )

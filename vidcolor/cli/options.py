@@ -83,6 +83,17 @@ SETTING_OPTIONS: tuple[SettingOption, ...] = (
         ),
     ),
     SettingOption(
+        "colour_strength",
+        "render",
+        "colour_strength",
+        Optional[float],
+        _opt(
+            "--colour-strength",
+            help="Saturation of the model's colour: 0 grey, 1 as predicted, up to 2 (a person's references and "
+            "hints are kept as given). Default: 1.",
+        ),
+    ),
+    SettingOption(
         "codec",
         "encode",
         "codec",
