@@ -3,8 +3,8 @@ planes beside each frame's ORIGINAL Y plane, ready for the encoder."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -63,6 +63,19 @@ def quantise_chroma(chroma: torch.Tensor, bits: int, full_range: bool) -> np.nda
 
 
 @dataclass(frozen=True)
+class HeldRun:
+    """Consecutive held frames as the encoder needs them: their Y planes and timestamps."""
+
+    first_index: int
+    y: np.ndarray
+    pts: tuple[int, ...]
+    time_base: Fraction
+
+    def __len__(self) -> int:
+        return len(self.pts)
+
+
+@dataclass(frozen=True)
 class Composer:
     """Frames and their chroma -> encoder batches for one output format."""
 
@@ -70,7 +83,7 @@ class Composer:
     bits: int
     full_range: bool
 
-    def compose(self, frames: FrameBatch, chroma: torch.Tensor) -> ComposedBatch:
+    def compose(self, frames: HeldRun | FrameBatch, chroma: torch.Tensor) -> ComposedBatch:
         """``frames``' own Y planes and ``chroma`` (len(frames),2,h,w) as one encoder batch."""
         if chroma.shape[0] != len(frames):
             raise ValueError(f"{chroma.shape[0]} chroma planes for {len(frames)} frames")
@@ -80,30 +93,37 @@ class Composer:
 
 class HeldFrames:
     """Frames waiting for their chroma, joined back to it by frame index (the temporal stage hands
-    back the oldest frames first, in runs that need not match the batches read). It holds at most
-    the stage's look-ahead plus a batch, whatever the film's length."""
+    back the oldest frames first, in runs that need not match the batches read). Only what the
+    encoder needs is held (Y planes, timestamps): at most the stage's look-ahead plus a batch,
+    whatever the film's length."""
 
     def __init__(self) -> None:
-        self._parts: list[FrameBatch] = []
+        self._parts: list[HeldRun] = []
 
     def put(self, frames: FrameBatch) -> None:
-        self._parts.append(frames)
+        self._parts.append(HeldRun(frames.first_index, frames.y, frames.pts, frames.time_base))
 
-    def take(self, first_index: int, count: int) -> FrameBatch:
+    def take(self, first_index: int, count: int) -> HeldRun:
         """Frames ``first_index .. first_index + count - 1``, which must be the oldest held."""
-        taken: list[FrameBatch] = []
+        ys: list[np.ndarray] = []
+        pts: list[int] = []
+        start, time_base = first_index, None
         while count > 0:
             head = self._parts[0]
             if head.first_index != first_index:
                 raise ValueError(
                     f"chroma for frame {first_index} came back, the oldest held frame is {head.first_index}"
                 )
-            part = head if len(head) <= count else head[:count]
-            self._parts[0:1] = [] if part is head else [head[count:]]
-            taken.append(part)
-            first_index += len(part)
-            count -= len(part)
-        return FrameBatch.join(taken)
-
-    def __iter__(self) -> Iterator[FrameBatch]:
-        return iter(self._parts)
+            n = min(count, len(head))
+            ys.append(head.y[:n])
+            pts.extend(head.pts[:n])
+            time_base = head.time_base
+            if n == len(head):
+                self._parts.pop(0)
+            else:
+                self._parts[0] = HeldRun(head.first_index + n, head.y[n:], head.pts[n:], head.time_base)
+            first_index += n
+            count -= n
+        y = ys[0] if len(ys) == 1 else np.concatenate(ys)
+        assert time_base is not None
+        return HeldRun(start, y, tuple(pts), time_base)

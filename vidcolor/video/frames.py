@@ -5,8 +5,7 @@ Filled in stage by stage: ``prepare`` gives indices, timestamps, the Y planes th
 and the render-size luma (plus hint planes and reference chroma where a person gave them); the
 temporal stage names the frames the model must colour (``keys``); the model runner adds their
 chroma (``predicted``). Frames are counted from 0 in decoding order, so a batch knows where in
-the film it lies and any part of it can be cut out (``batch[i:j]``) or joined to its neighbour
-(``FrameBatch.join``) without losing that.
+the film it lies and any part of it can be cut out (``batch[i:j]``) without losing that.
 """
 
 from __future__ import annotations
@@ -87,28 +86,4 @@ class FrameBatch:
             references={i - start: c for i, c in self.references.items() if start <= i < stop},
             keys=tuple(k - start for k in keep),
             predicted=predicted,
-        )
-
-    @staticmethod
-    def join(parts: Sequence[FrameBatch]) -> FrameBatch:
-        """Consecutive batches as one (their model results are not carried: join before planning)."""
-        if len(parts) == 1:
-            return parts[0]
-        for a, b in zip(parts, parts[1:]):
-            if b.first_index != a.first_index + len(a):
-                raise ValueError(f"frame batches are not consecutive: {a.indices} then {b.indices}")
-        offsets = np.cumsum([0] + [len(p) for p in parts[:-1]])
-        with_hints = any(p.hints is not None for p in parts)
-        return FrameBatch(
-            first_index=parts[0].first_index,
-            pts=tuple(t for p in parts for t in p.pts),
-            time_base=parts[0].time_base,
-            y=np.concatenate([p.y for p in parts]),
-            luma=torch.cat([p.luma for p in parts]),
-            hints=torch.cat(
-                [p.hints if p.hints is not None else p.luma.new_zeros(len(p), 3, *p.luma.shape[-2:]) for p in parts]
-            )
-            if with_hints
-            else None,
-            references={int(o) + i: c for o, p in zip(offsets, parts) for i, c in p.references.items()},
         )

@@ -11,7 +11,6 @@ enough. Results come back in the order batches were submitted.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,7 +30,7 @@ class ModelRunner:
     def __init__(self, predict: PredictFn) -> None:
         self._predict = predict
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidcolor-model")
-        self._lock = threading.Lock()
+        # Written by the one worker thread only; read after a batch's result (or close) is awaited.
         self.seconds = 0.0  # busy time in the model
         self.frames = 0  # frames coloured
 
@@ -42,9 +41,8 @@ class ModelRunner:
         t0 = time.perf_counter()
         hints = batch.hints[keys] if batch.hints is not None else None
         predicted = self._predict(batch.luma[keys], hints).float()
-        with self._lock:
-            self.seconds += time.perf_counter() - t0
-            self.frames += len(keys)
+        self.seconds += time.perf_counter() - t0
+        self.frames += len(keys)
         return batch.with_prediction(predicted)
 
     def submit(self, batch: FrameBatch) -> Future[FrameBatch]:

@@ -233,7 +233,7 @@ class FlowStage:
         self._buffer: deque[_Frame] = deque()  # frames pushed whose chroma is not handed back yet
         self._emitted = 0  # index of the oldest frame not handed back
         self._last: _Frame | None = None  # the newest frame pushed (it carries the forward state)
-        self._planned: deque[tuple[int, list[_Frame]]] = deque()  # planned batches not pushed yet
+        self._planned: deque[tuple[int, list[_Frame], set[int]]] = deque()  # planned, not pushed yet (with hinted)
         self._next_plan = 0  # index of the next frame to plan
         self._plan_last: tuple[np.ndarray, torch.Tensor] | None = None  # its predecessor: uint8 and float luma
         self._tracked: torch.Tensor | None = None  # (1,1,h,w): confidence chained since the last key frame
@@ -282,17 +282,16 @@ class FlowStage:
                 self._since_key += 1
             planned.append(_Frame(cur, link))
             self._plan_last = (small[i], cur)
-        self._planned.append((frames.first_index, planned))
+        self._planned.append((frames.first_index, planned, hinted))
         self._next_plan += len(frames)
         return frames.with_keys(keys)
 
     def push(self, frames: FrameBatch) -> Finished | None:
-        first, planned = self._planned.popleft()
+        first, planned, hinted = self._planned.popleft()
         if first != frames.first_index or len(planned) != len(frames) or frames.predicted is None:
             raise ValueError(f"frames {frames.first_index}.. pushed, planned {first}.. expected, with predictions")
         for j, i in enumerate(frames.keys):
             planned[i].fresh = frames.predicted[j : j + 1].float()
-        hinted = set(frames.hinted)
         self.predicted += len(frames.keys)
         self.frames += len(frames)
         out: list[Finished] = []
