@@ -387,6 +387,10 @@ def cases(huge: int) -> list[Case]:
             check=field_kept,
         ),
         Case("AVI output (no B-frame disorder)", args_run(clip(), "out.avi"), True, ("out.avi",), check=ordered_avi),
+        Case("--frames excerpt 5:15", args_run(clip(), "out.mp4", "--frames", "5:15"), True, ("out.mp4",)),
+        Case("--frames past the end", args_run(clip(), "out.mp4", "--frames", "5000:"), False),
+        Case("--frames backwards", args_run(clip(), "out.mp4", "--frames", "9:3"), False),
+        Case("--frames not a range", args_run(clip(), "out.mp4", "--frames", "ten"), False),
         Case(
             "SIGTERM midway, then rerun",
             args_run(clip(frames=300), "out.mp4", "--quiet"),

@@ -9,6 +9,7 @@ the trainers. conftest.py wraps some of them as fixtures.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,6 +25,17 @@ from vidcolor.train.recipe import recipe_from_dict
 from vidcolor.train.trainer import Trainer
 
 SAMPLE_RATE = 48000
+
+
+def shapes_rgb(i: int, width: int, height: int) -> np.ndarray:
+    """Frame ``i`` of separate grey shapes drifting right a pixel a frame on a mid-grey ground: a
+    dark disc on the left, a bright square on the right (edges a hint must stop at)."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    grey = np.full((height, width), 128, np.uint8)
+    r = min(width, height) // 4
+    grey[(yy - height // 2) ** 2 + (xx - width // 4 - i) ** 2 < r**2] = 60
+    grey[(abs(yy - height // 2) < r) & (abs(xx - 3 * width // 4 - i) < r)] = 205
+    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def pattern_rgb(i: int, width: int, height: int) -> np.ndarray:
@@ -54,6 +66,7 @@ def make_clip(
     pix_fmt: str = "yuv420p",
     title: str | None = "vidcolor test clip",
     field_order: int = 0,  # AVFieldOrder: 2 = interlaced, top field first
+    picture: Callable[[int, int, int], np.ndarray] | None = None,  # (frame, width, height) -> RGB; pattern_rgb
 ) -> Path:
     """Write a test clip. VFR: frame durations cycle 1, 2, 3 ticks of 1/(4·fps)."""
     path = Path(path)
@@ -79,7 +92,7 @@ def make_clip(
         out.metadata["title"] = title
     pts = 0
     for i in range(frames):
-        frame = av.VideoFrame.from_ndarray(pattern_rgb(i, width, height), "rgb24")
+        frame = av.VideoFrame.from_ndarray((picture or pattern_rgb)(i, width, height), "rgb24")
         frame = frame.reformat(format=pix_fmt, dst_colorspace=1 if bt709 else 6)
         frame.pts = pts
         pts += (1 + i % 3) if vfr else 1

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import av
 import pytest
+from helpers import decoded
 from typer.testing import CliRunner
 
 from vidcolor.cli import app
@@ -181,3 +182,28 @@ def test_model_errors(color_clip, tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "read_registry", lambda *a, **k: [])
     assert "no default model" in one_line_error(run(color_clip, out))
     assert not out.exists() and not partial_paths(out)
+
+
+def _audio(path: Path) -> list[tuple[float, bytes]]:
+    """Every audio packet of a file: (start in seconds, bytes)."""
+    with av.open(str(path)) as c:
+        return [(float(p.pts * p.time_base), bytes(p)) for p in c.demux(audio=0) if p.size]
+
+
+def test_frames_renders_an_excerpt_with_its_audio(make_clip, tiny_model_path, tmp_path):
+    """--frames 10:22: twelve frames, the source's frames 10-21 (luma kept), starting at time 0, with
+    the audio packets of that stretch byte for byte; bad ranges are one-line errors, nothing written."""
+    src = make_clip(tmp_path / "in.mp4", frames=30)
+    out = tmp_path / "x.mkv"
+    result = run(src, out, "--model", tiny_model_path, *FAST, "--codec", "ffv1", "--frames", "10:22", "-q")
+    assert result.exit_code == 0, result.output
+    (src_y, _, _), (out_y, out_times, _) = decoded(src), decoded(out)
+    assert len(out_y) == 12 and all((a == b).all() for a, b in zip(out_y, src_y[10:22])) and out_times[0] == 0
+    src_audio, out_audio = _audio(src), _audio(out)
+    start, end = 10 / 25, 22 / 25
+    wanted = [data for t, data in src_audio if start <= t < end]
+    assert [data for _, data in out_audio] == wanted and out_audio[0][0] < 0.05
+    for bad, message in (("5", "A:B"), ("9:3", "greater than A"), ("40:", "starts past the end")):
+        result = run(src, tmp_path / "bad.mkv", "--model", tiny_model_path, *FAST, "--frames", bad, "-y")
+        assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+        assert not (tmp_path / "bad.mkv").exists() and not partial_paths(tmp_path / "bad.mkv")

@@ -113,14 +113,19 @@ class Colorizer:
             if hints is None:
                 parts.append(self._strength(self.model.predict_chroma(small[i : i + step], matrix)))
             else:
-                planes = hints[i : i + step].to(small.device)
-                chroma = self._strength(self.model.predict_chroma(small[i : i + step], matrix, hints=planes))
-                if self.config.hint_spread is not None:
-                    chroma = spread_hints(
-                        small[i : i + step].float(), chroma.float(), planes, matrix, self.config.hint_spread
-                    )
-                parts.append(chroma)
+                parts.append(self._predict_hinted(small[i : i + step], hints[i : i + step].to(small.device), matrix))
         return torch.cat(parts) if parts else small.new_zeros((0, 2, *small.shape[-2:]))
+
+    def _predict_hinted(self, small: torch.Tensor, planes: torch.Tensor, matrix: str) -> torch.Tensor:
+        """CbCr given hint planes: the model's answer to them, bounded and carried over the region
+        each hint is on (HintSpread); with no spread configured, the model's answer alone."""
+        spread = self.config.hint_spread
+        if spread is None or not bool((planes[:, 2] > 0).any()):
+            return self._strength(self.model.predict_chroma(small, matrix, hints=planes))
+        # One pass over both: the automatic colour (no hints) bounds how far the model's answer reaches.
+        both = self.model.predict_chroma(torch.cat([small, small]), matrix, hints=torch.cat([0 * planes, planes]))
+        automatic, hinted = (self._strength(part).float() for part in both.chunk(2))
+        return spread_hints(small.float(), hinted, planes, matrix, spread, automatic=automatic)
 
     def _strength(self, chroma: torch.Tensor) -> torch.Tensor:
         """The model's colour at ``colour_strength`` (before hints are applied: theirs is kept)."""

@@ -18,12 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import kornia
 import numpy as np
 import torch
 
-from vidcolor.bilateral import spread
 from vidcolor.color import ab_to_chroma, rgb_to_lab
 from vidcolor.errors import InputError
+from vidcolor.geodesic import geodesic_fill
 from vidcolor.media.images import read_guide_picture
 from vidcolor.models.generator import AB_SCALE, HINT_CHANNELS
 from vidcolor.settings import HintSpread
@@ -174,22 +175,42 @@ def frame_hint_pictures(folder: Path) -> dict[int, Path]:
     return found
 
 
+GUIDE_PASSES = 2  # edge-preserving smoothings of the guide: texture flattened, outlines kept
+
+
+def smooth_guide(luma: torch.Tensor, colour_sigma: float) -> torch.Tensor:
+    """Render luma (B,1,h,w) with texture (brightness changes well under ``colour_sigma``) smoothed
+    away and outlines kept (kornia's bilateral filter, 9x9): a hint's reach then follows objects,
+    not the grain, weave or foliage inside them."""
+    if colour_sigma <= 0:
+        return luma
+    for _ in range(GUIDE_PASSES):
+        luma = kornia.filters.bilateral_blur(luma, 9, colour_sigma, (3.0, 3.0))
+    return luma
+
+
 def spread_hints(
     luma: torch.Tensor,
     chroma: torch.Tensor,
     planes: torch.Tensor,
     matrix: str = "bt601",
     config: HintSpread = HintSpread(),
+    automatic: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Render-size luma (B,1,h,w), predicted CbCr (B,2,h,w) and hint planes (B,3,h,w) -> CbCr
-    that takes the hinted colour at the hinted pixels and carries the correction onto their
-    surroundings (see HintSpread). Frames without hints are returned unchanged."""
-    mask = planes[:, 2:3].to(chroma.dtype)
+    """Render-size luma (B,1,h,w), the model's CbCr given the hints (B,2,h,w) and the hint planes
+    (B,3,h,w) -> CbCr that takes the hinted colour at the hinted pixels and carries it over the
+    region each hint is on, fading with geodesic distance (see HintSpread). ``automatic``: the
+    model's CbCr without hints; where given, the model's answer to the hints is kept only as far as
+    the hints reach, so a hint never recolours the rest of the picture. Frames without hints come
+    back as ``automatic`` (or ``chroma``)."""
+    mask = planes[:, 2:3] > 0
     if not bool(mask.any()):
-        return chroma
+        return chroma if automatic is None else automatic
     target = ab_to_chroma(luma, planes[:, :2].to(chroma.dtype) * AB_SCALE, matrix)
-    h, w = chroma.shape[-2:]
-    cell = max(1, round(max(h, w) / config.cells))
-    num, den = spread((target - chroma) * mask, mask, luma, cell, config.bins, config.passes)
-    spread_chroma = chroma + num / (den + config.falloff)
-    return torch.where(mask > 0, target, spread_chroma)
+    guide = smooth_guide(luma.to(chroma.dtype), config.smooth)
+    correction, distance = geodesic_fill(target - chroma, mask, guide, config.edge, config.rounds)
+    # Full inside the hint's region, half at ``reach``, then falling as the 4th power: an outline
+    # crossed adds enough distance to end the hint there. 0 where no hint is (infinite distance).
+    weight = 1.0 / (1.0 + (distance / config.reach) ** 4)
+    base = chroma if automatic is None else automatic + weight * (chroma - automatic)
+    return torch.where(mask, target, base + weight * correction)

@@ -153,24 +153,26 @@ class TemporalConfig:
 
 @dataclass(frozen=True)
 class HintSpread:
-    """How a hint's correction spreads over the picture after the model has run.
+    """How far a hint reaches after the model has run: the thing it is on, not the scene.
 
-    The model follows hints only as far as it learnt to; what it leaves (hint colour minus its
-    prediction at the hinted pixels) is spread edge-aware (vidcolor.bilateral) over pixels that
-    are near the hint and of similar luma, fading where no hint is near. Chosen on the training
-    holdout by ``pipelines/tune_hint_spread.py`` (benchmarks/RESULTS.md); never on the validation set.
+    Every pixel takes the correction of its geodesically nearest hint (vidcolor.geodesic: a path's
+    length plus ``edge`` times the brightness it crosses, over the luma with its texture smoothed
+    away), weighted 1 / (1 + (distance / reach)**4); the model's own answer to the hints (its
+    change from the automatic colour) is bounded by the same weight. So a hint fills its region,
+    and an object's outline ends it. Chosen on held-out training-corpus pictures by
+    ``pipelines/tune_hint_spread.py`` (benchmarks/RESULTS.md), never on the validation set.
     """
 
-    # Chosen by pipelines/tune_hint_spread.py on the v2 run at step 18000 (10 points: +2.96 dB over
-    # automatic on the training holdout, the model alone +0.02 dB; benchmarks/RESULTS.md).
-    cells: int = 8  # grid cells across the longer side of the render size
-    bins: int = 16  # luma bins: more keep the correction inside finer brightness edges
-    passes: int = 4  # grid blurs: more reach further
-    falloff: float = 1e-5  # grid weight at which a correction is half applied: larger stays closer to the hints
+    # Chosen by pipelines/tune_hint_spread.py (v2, 200 held-out corpus pictures, benchmarks/RESULTS.md):
+    # the best PSNR at 10 points among the settings local enough (edge / reach >= 12).
+    reach: float = 3.2  # distance (in picture sizes, along a flat region) at which a hint's weight halves
+    edge: float = 38.4  # distance added per unit of brightness crossed (a 0.25 step adds edge / 4)
+    smooth: float = 0.2  # brightness differences the guide's edge-preserving smoothing flattens (0: none)
+    rounds: int = 3  # sweeps of the distance transform: more let a region's paths bend more
 
     def __post_init__(self) -> None:
-        if self.cells < 1 or self.bins < 1 or self.passes < 0 or self.falloff <= 0:
-            raise ValueError("HintSpread needs cells >= 1, bins >= 1, passes >= 0 and falloff > 0")
+        if not self.reach > 0 or self.edge < 0 or self.smooth < 0 or self.rounds < 1:
+            raise ValueError("HintSpread needs reach > 0, edge >= 0, smooth >= 0 and rounds >= 1")
 
 
 @dataclass(frozen=True)

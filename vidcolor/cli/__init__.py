@@ -12,7 +12,18 @@ from vidcolor.cli.common import app
 
 # Command modules, each adding its commands to ``app`` on import. Every one must import: a broken
 # or missing module is a packaging bug to see at once, not a command that silently disappears.
-COMMAND_MODULES = ("run", "keyframes", "image", "batch", "train", "evaluate", "eval_video", "models", "export")
+COMMAND_MODULES = (
+    "run",
+    "keyframes",
+    "image",
+    "batch",
+    "train",
+    "evaluate",
+    "eval_video",
+    "models",
+    "export",
+    "studio",
+)
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"vidcolor.cli.{_name}")

@@ -32,6 +32,7 @@ Examples:
   vidcolor run film.mkv master.mkv --codec ffv1          (lossless video)
   vidcolor run film.mp4 out.mp4 --render-factor 12 --keyframe-interval auto --report run.json
   vidcolor run film.mp4 out.mp4 --hints hints/          (colour painted on frames)
+  vidcolor run film.mp4 preview.mp4 --frames 1200:1450  (a ten-second preview from frame 1200)
   vidcolor run film.mp4 out.mp4 --reference keys/      (frames you coloured, from `vidcolor keyframes film.mp4 -o keys`)
 
 Shots: a scene cut (a jump in the luma histogram, or a frame that flow cannot match to the one
@@ -79,6 +80,14 @@ _RUN_COMMAND_OUTPUT = typer.Argument(
 )
 _RUN_COMMAND_OVERWRITE = typer.Option(False, "--overwrite", "-y", help="Replace OUT if it exists.")
 _RUN_COMMAND_QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar or summary.")
+_RUN_COMMAND_FRAMES = typer.Option(
+    None,
+    "--frames",
+    help="Only frames A to B-1 (A:B, A: or :B; counted from 0 as references and hints are): a quick preview. "
+    "OUT starts at frame A with that stretch's audio; anchors outside it are not used.",
+    show_default=False,
+    metavar="A:B",
+)
 _RUN_COMMAND_REPORT = typer.Option(
     None, "--report", help="Write a JSON report (streams, frames, timings, warnings) to this file."
 )
@@ -93,9 +102,11 @@ def run_command(
     overwrite: bool = _RUN_COMMAND_OVERWRITE,
     quiet: bool = _RUN_COMMAND_QUIET,
     report: Path = _RUN_COMMAND_REPORT,
+    frames: str = _RUN_COMMAND_FRAMES,
     *,
     settings_given: SettingValues,
 ) -> None:
+    from vidcolor.media.excerpt import FrameRange
     from vidcolor.media.outfile import check_side_output
     from vidcolor.models.registry import load_model
     from vidcolor.settings import RunSettings
@@ -103,6 +114,7 @@ def run_command(
     from vidcolor.video.run import prepare_run
 
     check_report_name(report)
+    span = FrameRange.parse(frames) if frames is not None else None
     settings = RunSettings().override(settings_given.sections())
     # Validate paths, input and output settings before loading a model: a typo fails in milliseconds.
     prepared = prepare_run(input, output, settings.encode, overwrite)
@@ -111,7 +123,13 @@ def run_command(
     anchors = AnchorFiles.from_paths(**settings_given.anchors())
     model = load_model(settings.model)
     with _StopFlag() as stop:
-        options = {"anchors": anchors, "overwrite": overwrite, "should_stop": stop, "prepared": prepared}
+        options = {
+            "anchors": anchors,
+            "overwrite": overwrite,
+            "should_stop": stop,
+            "prepared": prepared,
+            "frames": span,
+        }
         result = _run_with_progress(input, output, model, settings, options, quiet)
     _finish(result, output, report, quiet)
 

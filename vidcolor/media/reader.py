@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from vidcolor.errors import InputError
+from vidcolor.media.excerpt import FrameRange
 from vidcolor.media.probe import VideoInfo, open_input, primary_video_stream
 
 _END = object()
@@ -65,6 +66,20 @@ def y_plane(frame: av.VideoFrame, bits: int) -> np.ndarray:
     return rows[: frame.height, : frame.width].copy()
 
 
+def frame_luma_samples(frame: av.VideoFrame, info: VideoInfo) -> tuple[np.ndarray, int]:
+    """A decoded frame's Y samples (H,W) and their bit depth. RGB, palette, NV12... are converted
+    once to planar YUV by the stream's matrix and range; the luma is then the converted one."""
+    if not is_planar_yuv(frame.format):
+        deep = max(c.bits for c in frame.format.components) > 8
+        frame = frame.reformat(
+            format="yuv444p10le" if deep else "yuv444p",
+            dst_colorspace=1 if info.matrix == "bt709" else 6,
+            dst_color_range=2 if info.full_range else 1,
+        )
+    bits = frame.format.components[0].bits
+    return y_plane(frame, bits), bits
+
+
 def normalise_luma(y: np.ndarray, bits: int, full_range: bool) -> torch.Tensor:
     """Y samples (B,H,W) -> (B,1,H,W) float32 in [0,1], full-range normalised."""
     t = torch.from_numpy(y.astype(np.float32) if y.dtype != np.float32 else y).unsqueeze(1)
@@ -82,14 +97,26 @@ class VideoReader:
     Use as a context manager (or call ``close``): leaving early stops the thread and closes the file.
     """
 
-    def __init__(self, path: str | Path, info: VideoInfo, batch_size: int = 8, queue_batches: int = 2) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        info: VideoInfo,
+        batch_size: int = 8,
+        queue_batches: int = 2,
+        frames: FrameRange | None = None,
+    ) -> None:
         self.path = Path(path)
         self.info = info
+        # An excerpt: frames before ``frames.start`` are decoded and dropped (decoding is cheap beside
+        # the model, and exact where seeking is not), decoding ends at ``frames.stop``; the batches'
+        # indices count from the excerpt's first frame.
+        self.span = frames if frames is not None else FrameRange()
         self.batch_size = max(1, batch_size)
         self.full_range = info.full_range
         self.skipped_packets = 0
         self.corrupt_packets = 0
-        self.frames = 0
+        self.frames = 0  # frames handed on (an excerpt's)
+        self.decoded = 0  # frames decoded, those before an excerpt included
         self.decode_seconds = 0.0
         self.warnings: list[str] = []
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, queue_batches))
@@ -209,24 +236,22 @@ class VideoReader:
         last_pts: int | None = None
         step = max(1, round(1 / (float(self.info.frame_rate) * tb))) if self.info.frame_rate else 1
         t0 = time.perf_counter()
-        for frame in self._frames():
+        for decoded, frame in enumerate(self._frames()):
             if self._stop.is_set():
                 return
-            if not is_planar_yuv(frame.format):
-                # RGB, palette, NV12... converted once to planar YUV; the luma is then the converted one.
-                deep = max(c.bits for c in frame.format.components) > 8
-                frame = frame.reformat(
-                    format="yuv444p10le" if deep else "yuv444p",
-                    dst_colorspace=1 if self.info.matrix == "bt709" else 6,
-                    dst_color_range=2 if self.full_range else 1,
-                )
-            bits = frame.format.components[0].bits
+            self.decoded = decoded + 1
+            if decoded < self.span.start:
+                last_pts = frame.pts if frame.pts is not None else last_pts
+                continue
+            if self.span.stop is not None and decoded >= self.span.stop:
+                break
+            y, bits = frame_luma_samples(frame, self.info)
             p = frame.pts
             if p is None or (last_pts is not None and p <= last_pts):
                 # missing or non-increasing pts (broken muxing): keep order, step one frame
                 p = (last_pts + step) if last_pts is not None else 0
             last_pts = p
-            ys.append(y_plane(frame, bits))
+            ys.append(y)
             pts.append(p)
             if len(ys) == self.batch_size:
                 if not self._emit(ys, pts, tb, bits, t0):

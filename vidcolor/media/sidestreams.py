@@ -62,6 +62,11 @@ class SideStreamCopier:
         self._packets = self.container.demux([self.container.streams[i] for i in self.map]) if self.map else iter(())
         self._pending: av.Packet | None = None
         self._done = not self.map
+        self._origin: float | None = None  # an excerpt's start (seconds of IN): see ``start_at``
+
+    def start_at(self, seconds: float) -> None:
+        """Copy only what plays from ``seconds`` of IN on, shifted to start at 0 (an excerpt)."""
+        self._origin = seconds
 
     def _reencode(self, stream: av.audio.stream.AudioStream) -> _SideStream:
         target = self.out.default_audio_codec
@@ -100,7 +105,14 @@ class SideStreamCopier:
             if seconds is not None and ts is not None and float(ts * packet.time_base) > seconds:
                 return
             self._pending = None
+            if self._origin is not None and not _shift(packet, self._origin):
+                continue  # before the excerpt
             self._write(packet)
+
+    def end(self) -> None:
+        """Nothing more will be copied: flush the audio re-encoders (an excerpt ends early)."""
+        if not self._done:
+            self._finish()
 
     def _write(self, packet: av.Packet) -> None:
         side = self.map[packet.stream_index]
@@ -140,6 +152,21 @@ class SideStreamCopier:
 
     def close(self) -> None:
         self.container.close()
+
+
+def _shift(packet: av.Packet, origin: float) -> bool:
+    """Move ``packet`` ``origin`` seconds earlier; False when it would then start before 0."""
+    ts = packet.pts if packet.pts is not None else packet.dts
+    if ts is None or not packet.time_base:
+        return False
+    offset = round(origin / packet.time_base)
+    if ts < offset:
+        return False
+    if packet.pts is not None:
+        packet.pts -= offset
+    if packet.dts is not None:
+        packet.dts = max(0, packet.dts - offset)
+    return True
 
 
 def _copy_metadata(src: dict[str, str], dst: dict[str, str]) -> None:

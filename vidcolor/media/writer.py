@@ -56,8 +56,21 @@ class VideoWriter:
     Leaving the ``with`` block by an exception aborts: the partial file never survives.
     """
 
-    def __init__(self, src: Path, media: MediaInfo, plan: OutputPlan, threads: int = 0, queue_batches: int = 2) -> None:
+    def __init__(
+        self,
+        src: Path,
+        media: MediaInfo,
+        plan: OutputPlan,
+        threads: int = 0,
+        queue_batches: int = 2,
+        excerpt: bool = False,
+    ) -> None:
         self.src, self.media, self.plan = src, media, plan
+        # An excerpt (``run --frames``) starts at its first frame: timestamps and side streams are
+        # shifted to begin at 0 and cut where its video ends.
+        self.excerpt = excerpt
+        self._origin: int | None = None  # the first frame's pts, set by the first batch of an excerpt
+        self._end_pts: int | None = None  # where the last frame ends
         # OUT is locked for the whole run; temporaries of dead runs go; ours is unique and new.
         self._lock = OutputLock(plan.path).acquire()
         try:
@@ -185,7 +198,8 @@ class VideoWriter:
                 t0 = time.perf_counter()
                 if item is _END:
                     self._mux_video(self._vs.encode(None))
-                    self._copier.mux_until(None)
+                    self._copier.mux_until(self._excerpt_end())
+                    self._copier.end()
                     self.stats.side_packets = self._copier.copied_packets
                     self.stats.encode_seconds += time.perf_counter() - t0
                     return
@@ -194,8 +208,20 @@ class VideoWriter:
         except BaseException as exc:
             self._error = exc
 
+    def _excerpt_end(self) -> float | None:
+        """Seconds of IN where an excerpt's video ends (None: not an excerpt, copy everything)."""
+        if not self.excerpt or self._end_pts is None:
+            return None
+        return float(self._end_pts * self.media.video.time_base)
+
     def _encode(self, batch: ComposedBatch) -> None:
         plan = self.plan
+        if self.excerpt and batch.pts:
+            if self._origin is None:
+                self._origin = batch.pts[0]
+                self._copier.start_at(float(self._origin * batch.time_base))
+            step = batch.pts[-1] - batch.pts[-2] if len(batch.pts) > 1 else self._frame_step(batch.time_base)
+            self._end_pts = batch.pts[-1] + max(1, step)
         dtype = np.uint8 if plan.bits <= 8 else np.dtype("<u2")
         for i, pts in enumerate(batch.pts):
             frame = av.VideoFrame(plan.width, plan.height, plan.pix_fmt)
@@ -204,18 +230,23 @@ class VideoWriter:
             if len(planes) >= 3:
                 _fill(planes[1], batch.uv[i, 0], dtype)
                 _fill(planes[2], batch.uv[i, 1], dtype)
-            frame.pts = pts
+            frame.pts = pts - self._origin if self._origin is not None else pts
             frame.time_base = batch.time_base
             frame.color_range = RANGE_FULL if plan.full_range else RANGE_LIMITED
             frame.colorspace = plan.colorspace
             self._mux_video(self._vs.encode(frame))
             self.stats.frames += 1
 
+    def _frame_step(self, time_base: Fraction) -> int:
+        rate = self.media.video.frame_rate
+        return max(1, round(1 / (float(rate) * time_base))) if rate else 1
+
     def _mux_video(self, packets: list[av.Packet]) -> None:
+        shift = float(self._origin * self.media.video.time_base) if self._origin is not None else 0.0
         for packet in packets:
             ts = packet.dts if packet.dts is not None else packet.pts
             if ts is not None and packet.time_base:
-                self._copier.mux_until(float(ts * packet.time_base))
+                self._copier.mux_until(float(ts * packet.time_base) + shift)
             self._out.mux(packet)
             self.stats.packets += 1
 

@@ -24,6 +24,7 @@ import torch
 
 from vidcolor.errors import InputError
 from vidcolor.hints import Hints, hint_planes, read_hint_picture
+from vidcolor.media.excerpt import FrameRange
 from vidcolor.media.plan import OutputPlan
 from vidcolor.media.probe import MediaInfo
 from vidcolor.media.reader import VideoReader
@@ -113,6 +114,16 @@ class AnchorFiles:
     def __bool__(self) -> bool:
         return bool(self.hints) or bool(self.references)
 
+    def within(self, span: FrameRange) -> AnchorFiles:
+        """The anchors on the frames of ``span`` (an excerpt's: ``run --frames``)."""
+
+        def keep(i: int) -> bool:
+            return i >= span.start and (span.stop is None or i < span.stop)
+
+        return AnchorFiles(
+            {i: p for i, p in self.hints.items() if keep(i)}, {i: p for i, p in self.references.items() if keep(i)}
+        )
+
 
 @dataclass
 class FilmAnchors:
@@ -142,6 +153,14 @@ class FilmAnchors:
 
     def unused_hints(self, frames: int) -> list[int]:
         return sorted(i for i in self.hints if i >= frames)
+
+    def shifted(self, offset: int) -> FilmAnchors:
+        """The same anchors with frame ``offset`` as frame 0 (an excerpt's numbering)."""
+        if not offset:
+            return self
+        return FilmAnchors(
+            {i - offset: h for i, h in self.hints.items()}, {i - offset: c for i, c in self.references.items()}
+        )
 
 
 def load_anchors(

@@ -97,11 +97,12 @@ def run_warnings(facts: RunFacts) -> list[str]:
     if facts.unused_hints:
         listed = ", ".join(map(str, facts.unused_hints))
         warnings.append(f"hints for frame(s) {listed} were not used: the film has {facts.frames} frames")
-    if total and facts.frames < total - max(1, total // 100):
+    decoded = reader.decoded  # frames decoded: an excerpt's run decodes those before it too
+    cut_short = reader.span.stop is not None and decoded > reader.span.stop  # an excerpt ends by itself
+    if total and not cut_short and decoded < total - max(1, total // 100):
         # the demuxer resyncs past damage without telling the decoder: the deficit is the evidence
         warnings.append(
-            f"{total - facts.frames} of the ~{total} frames the input announces could not be decoded (damaged or cut "
-            "short)"
+            f"{total - decoded} of the ~{total} frames the input announces could not be decoded (damaged or cut short)"
         )
     return warnings
 

@@ -22,6 +22,7 @@ import av
 
 from vidcolor.colorizer import Colorizer
 from vidcolor.errors import InputError, OutputError, VidcolorError
+from vidcolor.media.excerpt import FrameRange
 from vidcolor.media.outfile import check_output_file
 from vidcolor.media.plan import EncodeConfig, OutputPlan, plan_output
 from vidcolor.media.probe import MediaInfo, probe
@@ -107,11 +108,14 @@ def colorize_video(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     prepared: PreparedRun | None = None,
+    frames: FrameRange | None = None,
 ) -> RunReport:
     """Colorize ``src`` into ``dst`` with ``model`` (a ColorModel, or a ``--model`` value); returns
     what happened. VidcolorError on bad input or output, ``RunCancelled`` when ``should_stop`` says
     so; OUT appears only when complete. ``anchors``: the film's reference and hints pictures.
-    ``prepared``: ``prepare_run(src, dst, settings.encode, overwrite)``, when the caller has it."""
+    ``prepared``: ``prepare_run(src, dst, settings.encode, overwrite)``, when the caller has it.
+    ``frames``: only these frames (a preview): OUT starts at frame A, with the anchors on A..B-1
+    and the audio and subtitles of that stretch."""
     clock = StageClock()
     src, dst = Path(src), Path(dst)
     if prepared is None or (prepared.src, prepared.dst) != (src, dst):
@@ -126,8 +130,8 @@ def colorize_video(
     colorizer = Colorizer(model, settings.render, video=True, threads=1)
     if anchors.hints:
         colorizer.require_hints()
-    render_size = colorizer.render_size(plan.height, plan.width)
-    film = load_anchors(src, media, plan, render_size, colorizer.device, anchors.hints, anchors.references)
+    span = frames if frames is not None else FrameRange()
+    film = _film_anchors(src, prepared, colorizer, anchors, span)
     # Anchors are found again by feature matching where their tracking is lost; a film without
     # them never computes features.
     stage = build_stage(settings.temporal, colorizer.describe if film and colorizer.describes else None)
@@ -135,23 +139,51 @@ def colorize_video(
     with (
         torch_threads(1 if colorizer.device.type == "cpu" else None),
         runner,
-        VideoReader(src, media.video, batch_size=settings.render.batch_size) as reader,
-        VideoWriter(
-            src, media, plan, threads=settings.encode.threads, queue_batches=_queue_batches(settings)
-        ) as writer,
+        VideoReader(src, media.video, batch_size=settings.render.batch_size, frames=span) as reader,
+        _writer(prepared, settings, excerpt=frames is not None) as writer,
     ):
         out = _Output(HeldFrames(), _composer(plan), writer, clock)
-        watch = _Watch(progress, should_stop, media.video.estimated_frames, dst)
-        frames = _stream(reader, Preparer(colorizer, plan, film), stage, runner, out, watch)
+        watch = _Watch(progress, should_stop, _expected_frames(media, span), dst)
+        done = _stream(reader, Preparer(colorizer, plan, film), stage, runner, out, watch)
         writer.finish()
-    if frames == 0:
-        dst.unlink(missing_ok=True)
-        raise OutputError(f"{src}: no video frame could be decoded; nothing was written")
-    report_settings = _report_settings(settings, colorizer, plan, film)
-    facts = RunFacts(
-        src, dst, media, plan, model.info, report_settings, frames, reader, writer, film.unused_hints(frames)
-    )
+    if done == 0:
+        _nothing_written(dst, span, reader)
+    report_settings = _report_settings(settings, colorizer, plan, film) | {"frames": str(span)}
+    facts = RunFacts(src, dst, media, plan, model.info, report_settings, done, reader, writer, film.unused_hints(done))
     return build_report(facts, clock, runner.seconds)
+
+
+def _film_anchors(
+    src: Path, prepared: PreparedRun, colorizer: Colorizer, anchors: AnchorFiles, span: FrameRange
+) -> FilmAnchors:
+    """The anchors on the run's frames, read and checked, numbered from the run's first frame."""
+    plan = prepared.plan
+    render_size = colorizer.render_size(plan.height, plan.width)
+    anchors = anchors.within(span)
+    film = load_anchors(src, prepared.media, plan, render_size, colorizer.device, anchors.hints, anchors.references)
+    return film.shifted(span.start)
+
+
+def _writer(prepared: PreparedRun, settings: RunSettings, excerpt: bool) -> VideoWriter:
+    return VideoWriter(
+        prepared.src,
+        prepared.media,
+        prepared.plan,
+        threads=settings.encode.threads,
+        queue_batches=_queue_batches(settings),
+        excerpt=excerpt,
+    )
+
+
+def _nothing_written(dst: Path, span: FrameRange, reader: VideoReader) -> None:
+    """No frame came out: OUT is removed and the reason raised."""
+    dst.unlink(missing_ok=True)
+    if span.start:
+        raise InputError(
+            f"--frames '{span}' starts past the end: {reader.path.name} has {reader.decoded} frames; "
+            "nothing was written"
+        )
+    raise OutputError(f"{reader.path}: no video frame could be decoded; nothing was written")
 
 
 def _stream(
@@ -204,6 +236,14 @@ class _Watch:
     def check(self, done: int) -> None:
         if self.should_stop is not None and self.should_stop():
             raise RunCancelled(f"stopped after {done} frames; {self.dst.name} was not written")
+
+
+def _expected_frames(media: MediaInfo, span: FrameRange) -> int | None:
+    """Frames the run should write: the excerpt's, where the input announces its length."""
+    total = media.video.estimated_frames
+    if total is None:
+        return span.count
+    return max(0, min(total, span.stop if span.stop is not None else total) - span.start)
 
 
 def _queue_batches(settings: RunSettings) -> int:
