@@ -37,7 +37,7 @@ POINTS = (1, 5, 10, 50)
 # (distance edge / 4 added) must leave at most 1/64 of a correction: with the weight
 # 1 / (1 + (d / reach)**4), edge / reach >= 11.3. The grid holds only such settings.
 LOCAL_RATIOS = (12.0, 16.0)
-GRID = {"reach": (0.8, 1.6, 3.2), "ratio": LOCAL_RATIOS, "smooth": (0.1, 0.2, 0.3)}
+GRID = {"reach": (1.6, 3.2, 6.4, 12.8, 25.6), "ratio": LOCAL_RATIOS, "smooth": (0.1, 0.2, 0.3)}
 
 
 def spread_setting(reach: float, ratio: float, smooth: float) -> HintSpread:

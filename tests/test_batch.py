@@ -361,7 +361,8 @@ def test_batch_offers_every_run_setting_option_with_the_same_checks(tmp_path: Pa
     shared = {tuple(p.opts) for p in group.commands["run"].params if p.name in {o.name for o in SETTING_OPTIONS}}
     assert len(shared) == len(SETTING_OPTIONS) and shared <= run_opts and shared <= batch_opts
     only_run = {o for opts in run_opts - batch_opts for o in opts}
-    assert only_run <= {"--overwrite", "-y"}, only_run  # what a batch does not need (it never overwrites)
+    # What a batch does not need: it never overwrites, and a preview of a stretch is one film's.
+    assert only_run <= {"--overwrite", "-y", "--frames"}, only_run
     runner = CliRunner()
     src = tmp_path / "in.mp4"
     make_clip(src, frames=2, width=32, height=32, audio=False)
@@ -400,3 +401,28 @@ def test_refused_jobs_leave_no_destination_behind(tmp_path: Path, settings: JobS
         result = CliRunner().invoke(app, ["batch", str(src), str(dst), "--model", settings.run.model])
         assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
         assert not dst.exists()
+
+
+def test_studio_choices_beside_a_film_are_its_anchors_not_pictures(tmp_path: Path, settings: JobSettings) -> None:
+    """`vidcolor studio` saves film.studio/{hints,references}/ beside the film; `batch --reference SRC`
+    reads them for that film, and never colours them as photos."""
+    import av
+
+    src = tmp_path / "films"
+    src.mkdir()
+    make_clip(src / "reel.mkv", audio=False, codec="ffv1", pix_fmt="yuv444p", **CLIP)
+    refs = src / "reel.studio" / "references"
+    refs.mkdir(parents=True)
+    with av.open(str(src / "reel.mkv")) as c:
+        truth = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    Image.fromarray(truth).save(refs / "000000.png")
+    (src / "reel.studio" / "studio.json").write_text("{}")
+    dst = tmp_path / "out"
+    plain = run_job([src], dst, settings.override({"encode": {"codec": "ffv1"}}, container="mkv"), INLINE)
+    assert outcomes(plain) == {"reel.mkv": "done"}  # the choices folder holds no picture to colour
+    with_choices = settings.override({"encode": {"codec": "ffv1"}}, references=(str(src),), container="mkv")
+    assert outcomes(run_job([src], dst, with_choices, INLINE)) == {"reel.mkv": "done"}  # anchors: redone
+    with av.open(str(dst / "reel.mkv")) as c:
+        first = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(np.float32)
+    colour = lambda x: x - x.mean(2, keepdims=True)  # noqa: E731
+    assert np.abs(colour(first) - colour(truth.astype(np.float32))).mean() < 3.0  # the reference's colour

@@ -117,6 +117,35 @@ def test_a_reference_upload_and_promotion_are_saved_where_run_reads_them(client,
     assert client.delete("/api/reference/9", headers=AUTH).json()["references"] == [4]
 
 
+def test_choices_reopen_and_one_job_at_a_time(tmp_path, default_model):
+    """Strokes saved by one studio are there when the film is opened again; a second render while
+    one runs is refused (a second tab, a reload); closing the studio mid-render leaves no file."""
+    from starlette.testclient import TestClient
+
+    from vidcolor.media.writer import partial_paths
+
+    film = make_clip(tmp_path / "film.mp4", frames=150, width=W, height=H, picture=shapes_rgb)
+    studio = Studio([film], default_model)
+    wait_scanned(studio)
+    client = TestClient(create_app(studio, TOKEN, {"testserver"}))
+    stroke = {"colour": "#2050e0", "radius": 3, "points": [[40, 60], [50, 62]]}
+    assert client.put("/api/hints/7", headers=AUTH, json=[stroke]).status_code == 200
+    first = client.post("/api/render", headers=AUTH, json={})
+    second = client.post("/api/render", headers=AUTH, json={})
+    assert first.status_code == 202 and second.status_code == 409 and second.json()["started"] is False
+    assert client.post("/api/preview", headers=AUTH, json={"start": 0, "seconds": 1}).status_code == 409
+    time.sleep(0.5)
+    studio.close()  # as Ctrl-C on the server does: the render is cancelled and cleans up
+    out = output_path(film)
+    assert studio.jobs.state()["state"] == "cancelled" and not out.exists() and not partial_paths(out)
+    again = Studio([film], default_model)
+    try:
+        assert [s.points for s in again.choices.strokes[7]] == [((40, 60), (50, 62))]
+        assert again.choices.hints_path(7).is_file()
+    finally:
+        again.close()
+
+
 def test_studio_listens_on_loopback_by_default(monkeypatch, tmp_path):
     film = make_clip(tmp_path / "film.mp4", frames=4, width=64, height=48, audio=False)
     seen = {}
@@ -131,8 +160,13 @@ def test_studio_listens_on_loopback_by_default(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     assert seen["address"] == "127.0.0.1" and seen["token"] in result.output and "warning" not in result.output
     assert all(h.split(":")[0] in ("127.0.0.1", "localhost", "[") or h.startswith("[::1]") for h in seen["hosts"])
-    result = CliRunner().invoke(app, ["studio", str(tmp_path / "missing.mp4"), "--no-browser"])
-    assert result.exit_code == 2 and "no such file" in result.output and "Traceback" not in result.output
+    for args, message in (
+        ([str(tmp_path / "missing.mp4")], "no such file"),
+        ([str(film), str(film)], "one film, or pictures"),
+        ([str(film), "--port", "70000"], "--port"),
+    ):
+        result = CliRunner().invoke(app, ["studio", *args, "--no-browser"])
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
 
 
 # -- the page in a real browser ----------------------------------------------------------------------
@@ -230,12 +264,17 @@ def test_page_colours_a_film_by_hand_and_renders_it(browser, tmp_path, default_m
         assert blue[2] > blue[0] + 15, blue
         shot = os.environ.get("VIDCOLOR_STUDIO_SCREENSHOT")
         page.screenshot(path=shot or str(tmp_path / "studio.png"))
+        # A second's preview with the temporal stage, played in the page.
+        page.click("#preview")
+        page.wait_for_selector("#job[data-state='done']", timeout=120_000)
+        page.wait_for_function("document.querySelector('#preview-video').readyState >= 2", timeout=30_000)
+        assert page.evaluate("document.querySelector('#preview-video').duration") > 0.5
         # The choices are on disk, as `vidcolor run --hints` reads them.
         hints_png = served.studio.choices.hints_path(0)
         assert hints_png.name == "000000.png" and hints_png.is_file()
         # Render from the page: progress, then OUT beside the film.
         page.click("#render")
-        page.wait_for_selector("#job[data-state='done']", timeout=120_000)
+        page.wait_for_selector("#job[data-serial='2'][data-state='done']", timeout=120_000)
         out = output_path(film)
         assert out.is_file() and "frames written" in page.inner_text("#job")
         (src_y, src_t, _), (out_y, out_t, _) = decoded(film), decoded(out)

@@ -2,9 +2,10 @@
 
 Weighted values are splatted into cells of ``cell`` pixels × ``bins`` bins of a guide image (the
 luma), blurred in the grid, and read back at each pixel's position and guide value. A value thus
-reaches pixels that are near it AND of similar brightness, in O(pixels): what a colour hint needs
-to fill the object it was put on without leaking across its edges.
-"""
+reaches pixels that are near it AND of similar brightness, in O(pixels). The temporal stage reads
+its grids back with ``slice_grid``; ``spread`` was how colour hints reached their surroundings until
+2026-12-07 (it reaches anything of similar brightness nearby, across outlines: vidcolor.geodesic
+replaced it), kept for benchmarks/bench_hint_spread.py's comparison."""
 
 from __future__ import annotations
 

@@ -165,8 +165,10 @@ class HintSpread:
 
     # Chosen by pipelines/tune_hint_spread.py (v2, 200 held-out corpus pictures, benchmarks/RESULTS.md):
     # the best PSNR at 10 points among the settings local enough (edge / reach >= 12).
-    reach: float = 3.2  # distance (in picture sizes, along a flat region) at which a hint's weight halves
-    edge: float = 38.4  # distance added per unit of brightness crossed (a 0.25 step adds edge / 4)
+    # Distance at which a hint's weight halves, in picture sizes along a flat region. The tuning
+    # gained with reach up to this (a hint fills its whole region); outlines crossed still end it.
+    reach: float = 25.6
+    edge: float = 307.2  # distance added per unit of brightness crossed (a 0.25 step adds edge / 4)
     smooth: float = 0.2  # brightness differences the guide's edge-preserving smoothing flattens (0: none)
     rounds: int = 3  # sweeps of the distance transform: more let a region's paths bend more
 

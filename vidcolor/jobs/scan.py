@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from vidcolor.errors import InputError
+from vidcolor.studio.naming import is_choices_folder
 
 STATE_DIR = ".vidcolor"
 
@@ -192,7 +193,8 @@ def classify(
 
 
 def walk_files(root: Path, exclude: set[Path], skipped: list[Skipped] | None = None) -> list[Path]:
-    """Regular files under ``root`` in a stable order, leaving out excluded folders (DST).
+    """Regular files under ``root`` in a stable order, leaving out excluded folders (DST) and the
+    studios' choices folders (``film.studio/``).
 
     What is not processed is listed in ``skipped`` with its reason rather than silently passed
     over: dangling symbolic links, links to folders (not followed), FIFOs, sockets, devices."""
@@ -208,7 +210,10 @@ def walk_files(root: Path, exclude: set[Path], skipped: list[Skipped] | None = N
         dirnames[:] = sorted(
             d
             for d in dirnames
-            if d != STATE_DIR and not (here / d).is_symlink() and (here / d).resolve() not in exclude
+            if d != STATE_DIR
+            and not is_choices_folder(d)  # a studio's hints and references, not pictures to colour
+            and not (here / d).is_symlink()
+            and (here / d).resolve() not in exclude
         )
         for name in sorted(filenames):
             path = here / name

@@ -19,6 +19,7 @@ import tomllib
 
 from vidcolor.errors import InputError, VidcolorError
 from vidcolor.settings import RunSettings
+from vidcolor.studio.naming import CHOICES_SUFFIX
 
 CONTAINERS = ("mp4", "mkv")
 RUN_SECTIONS = ("run", "render", "temporal", "encode")
@@ -98,13 +99,16 @@ def model_fingerprint(spec: str) -> str:
 
 
 def anchor_folders(settings: JobSettings, key: str) -> dict[str, list[Path]]:
-    """The film with output ``key``'s anchor folders, by kind ("references", "hints")."""
+    """The film with output ``key``'s anchor folders, by kind ("references", "hints"): under each
+    root, ``<key without extension>/``, or the film's studio choices ``<key without extension>.studio/<kind>/``
+    (so ``--hints SRC --reference SRC`` reads the choices the studio saved beside each film)."""
     found: dict[str, list[Path]] = {}
+    stem = PurePosixPath(key).with_suffix("")
     for kind in ("references", "hints"):
         for root in getattr(settings, kind):
-            folder = Path(root) / PurePosixPath(key).with_suffix("")
-            if folder.is_dir():
-                found.setdefault(kind, []).append(folder)
+            for folder in (Path(root) / stem, Path(root) / f"{stem}{CHOICES_SUFFIX}" / kind):
+                if folder.is_dir():
+                    found.setdefault(kind, []).append(folder)
     return found
 
 

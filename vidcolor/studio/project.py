@@ -19,6 +19,7 @@ from vidcolor.settings import RenderConfig, RunSettings
 from vidcolor.studio.choices import Choices, check_upload, parse_strokes
 from vidcolor.studio.coverage import coverage, suggest
 from vidcolor.studio.jobs import JobRunner
+from vidcolor.studio.naming import CHOICES_SUFFIX, PHOTOS_CHOICES
 from vidcolor.studio.sources import FilmSource, PhotoSource
 from vidcolor.studio.views import FrameViews
 from vidcolor.video.anchors import AnchorFiles
@@ -49,7 +50,7 @@ class StudioSettings:
 def default_choices_folder(inputs: list[Path]) -> Path:
     """``NAME.studio/`` beside one film or photo; ``vidcolor-studio/`` in the first photo's folder for several."""
     first = inputs[0]
-    return first.with_name(first.stem + ".studio") if len(inputs) == 1 else first.parent / "vidcolor-studio"
+    return first.with_name(first.stem + CHOICES_SUFFIX) if len(inputs) == 1 else first.parent / PHOTOS_CHOICES
 
 
 def output_path(src: Path) -> Path:
@@ -65,6 +66,9 @@ class Studio:
         self.settings = settings
         self._lock = threading.Lock()
         self.film = len(inputs) == 1 and not _is_picture(inputs[0])
+        films = [p.name for p in inputs if not _is_picture(p)] if len(inputs) > 1 else []
+        if films:
+            raise InputError(f"the studio opens one film, or pictures; {films[0]} is not a picture")
         self._views_colorizer = self._colorizer()
         if self.film:
             self.source: FilmSource | PhotoSource = FilmSource(inputs[0], self._views_colorizer.prepare, ShotConfig())
