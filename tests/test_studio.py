@@ -103,6 +103,19 @@ def test_uploads_and_hints_are_checked(client, film_studio):
     assert not film_studio.choices.folder.exists()  # nothing written by a refused request
 
 
+def test_settings_choose_among_the_registered_models_only(client):
+    models = client.get("/api/project", headers=AUTH).json()["models"]
+    assert models == ["vidcolor-lite0-cls-v2", "vidcolor-lite0-cls"]  # the one opened with first
+    response = client.put("/api/settings", headers=AUTH, json={"model": "vidcolor-lite0-cls", "render_factor": 8})
+    assert response.status_code == 200 and response.json()["takes_hints"] is False
+    assert response.json()["render_factor"] == 8
+    assert client.get("/api/frame/2?view=auto", headers=AUTH).status_code == 200
+    for bad in ({"model": "/etc/passwd"}, {"model": "x.safetensors"}, {"render_factor": 0}, {"colour_strength": 5}):
+        response = client.put("/api/settings", headers=AUTH, json=bad)
+        assert response.status_code == 400 and response.json()["error"], bad
+    assert client.put("/api/settings", headers=AUTH, json={"model": models[0]}).json()["takes_hints"] is True
+
+
 def test_a_reference_upload_and_promotion_are_saved_where_run_reads_them(client, film_studio):
     grey = np.asarray(Image.open(io.BytesIO(client.get("/api/frame/4?view=grey", headers=AUTH).content)))
     tinted = np.clip(grey.astype(np.int16) + np.array([25, 0, -25]), 0, 255).astype(np.uint8)

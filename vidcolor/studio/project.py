@@ -15,6 +15,7 @@ from vidcolor.colorizer import Colorizer
 from vidcolor.errors import InputError, OutputError
 from vidcolor.hints import HintSource
 from vidcolor.models.base import ColorModel
+from vidcolor.models.registry import load_model, read_registry
 from vidcolor.settings import RenderConfig, RunSettings
 from vidcolor.studio.choices import Choices, check_upload, parse_strokes
 from vidcolor.studio.coverage import coverage, suggest
@@ -63,6 +64,10 @@ class Studio:
     ) -> None:
         self.inputs = inputs
         self.model = model
+        # The models the page may choose: the one opened with, and the registered ones (by name
+        # only: nothing from the page names a file).
+        self.models: dict[str, ColorModel | None] = {model.info.name: model}
+        self.models.update({e.name: None for e in read_registry() if e.name not in self.models})
         self.settings = settings
         self._lock = threading.Lock()
         self.film = len(inputs) == 1 and not _is_picture(inputs[0])
@@ -96,6 +101,7 @@ class Studio:
             "size": [w, h],
             "takes_hints": self.model.info.takes_hints,
             "model": self.model.info.name,
+            "models": list(self.models),
             "scan": self.source.snapshot(),
             "choices": self.choices.snapshot(),
             "settings": {
@@ -141,11 +147,20 @@ class Studio:
         self.choices.drop_reference(self._index(index))
 
     def change_settings(self, doc: object) -> None:
-        if not isinstance(doc, dict) or set(doc) - {"render_factor", "colour_strength"}:
-            raise InputError("settings are render_factor and colour_strength")
+        """The page's settings: model (a name of ``models``), render_factor, colour_strength."""
+        if not isinstance(doc, dict) or set(doc) - {"model", "render_factor", "colour_strength"}:
+            raise InputError("settings are model, render_factor and colour_strength")
+        doc = dict(doc)
+        name = doc.pop("model", self.model.info.name)
+        if name not in self.models:
+            raise InputError(f"unknown model {name!r}; choose one of {', '.join(self.models)}")
+        if self.jobs.busy():
+            raise InputError("a render is running: change the settings when it is done")
         settings = replace(self.settings, **doc)
+        model = self.models[name] or load_model(name)
         with self._lock:
-            self.settings = settings
+            self.models[name] = model
+            self.model, self.settings = model, settings
             self._views_colorizer = self._colorizer()
             self.views.colorizer = self._views_colorizer
 

@@ -154,7 +154,8 @@ class Routes:
             await run_in_threadpool(self.studio.change_settings, await _json_body(request))
         except (VidcolorError, TypeError) as exc:
             return _error(exc)
-        return JSONResponse(self.studio.project()["settings"])
+        project = self.studio.project()
+        return JSONResponse({**project["settings"], "model": project["model"], "takes_hints": project["takes_hints"]})
 
     async def preview(self, request: Request) -> Response:
         try:

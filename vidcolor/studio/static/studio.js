@@ -55,6 +55,12 @@ async function loadProject() {
   $("scrub").max = Math.max(0, frameCount() - 1);
   $("frame").max = Math.max(0, frameCount() - 1);
   if (first) {
+    for (const name of body.models) {
+      const option = document.createElement("option");
+      option.value = option.textContent = name;
+      $("model").append(option);
+    }
+    $("model").value = body.model;
     $("render-factor").value = body.settings.render_factor ?? "";
     $("strength").value = body.settings.colour_strength;
     $("strength-value").textContent = Number(body.settings.colour_strength).toFixed(2);
@@ -312,9 +318,15 @@ $("drop-reference").addEventListener("click", () =>
 // -- settings ----------------------------------------------------------------------------------
 async function changeSettings() {
   const rf = $("render-factor").value;
-  const doc = { render_factor: rf === "" ? null : Number(rf), colour_strength: Number($("strength").value) };
+  const doc = {
+    model: $("model").value, render_factor: rf === "" ? null : Number(rf), colour_strength: Number($("strength").value),
+  };
   try {
-    await api("/api/settings", { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(doc) });
+    const { body } = await api("/api/settings", {
+      method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(doc),
+    });
+    state.project.model = body.model;
+    state.project.takes_hints = body.takes_hints;
     state.version += 1;
     showFrame(state.index);
     say("settings changed", true);
@@ -322,6 +334,7 @@ async function changeSettings() {
     say(err.message);
   }
 }
+$("model").addEventListener("change", changeSettings);
 $("render-factor").addEventListener("change", changeSettings);
 $("strength").addEventListener("change", changeSettings);
 $("strength").addEventListener("input", () => { $("strength-value").textContent = Number($("strength").value).toFixed(2); });
