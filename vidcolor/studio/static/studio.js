@@ -49,7 +49,8 @@ async function loadProject() {
   document.querySelectorAll(".film-only").forEach((el) => { el.hidden = body.kind !== "film"; });
   const scan = body.scan;
   $("scan").textContent = scan.error ? `scan stopped: ${scan.error}` :
-    scan.done ? `${scan.frames} ${isFilm() ? "frames" : "photos"}` + (isFilm() ? `, ${scan.shot_starts.length} shots` : "") :
+    scan.done ? `${scan.frames} ${isFilm() ? "frames" : "photos"}` +
+      (isFilm() ? `, ${scan.shot_starts.length} shot${scan.shot_starts.length === 1 ? "" : "s"}` : "") :
     `scanning… ${scan.frames}${scan.expected ? " / ~" + scan.expected : ""} frames`;
   $("scan").dataset.done = scan.done ? "1" : "0";
   $("scrub").max = Math.max(0, frameCount() - 1);
@@ -235,7 +236,9 @@ function drawShots() {
   const box = $("shots");
   const scan = state.project.scan;
   const starts = isFilm() ? scan.shot_starts : [...Array(scan.frames).keys()];
-  if (box.childElementCount === starts.length && scan.done) return;
+  const drawn = `${starts.length}/${scan.frames}`;
+  if (box.dataset.drawn === drawn) return;  // redrawn as the scan finds shots and frames
+  box.dataset.drawn = drawn;
   box.textContent = "";
   starts.forEach((start, s) => {
     const end = (s + 1 < starts.length ? starts[s + 1] : scan.frames) - 1;
