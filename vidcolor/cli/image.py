@@ -32,7 +32,7 @@ HELP = "\n\n".join(
         "HINTS.png, a PNG "
         "of the picture's size, transparent except where you painted colour, and/or --hint X,Y,#RRGGBB points. Only "
         "the "
-        "hints' chroma is used; their correction spreads to similar-brightness pixels around them.",
+        "hints' chroma is used; each hint colours the object it is on, up to that object's outline.",
         "Existing outputs are refused unless --overwrite; an input is never overwritten. With several pictures, one "
         "that "
         "cannot be read is reported and the others go on. Exit codes: 0 ok, 1 some pictures failed, 2 bad usage or "
