@@ -33,7 +33,7 @@ OUTPUT_SUFFIX = "-colour"
 
 @dataclass(frozen=True)
 class StudioSettings:
-    """What the page may change: how the model renders (the model itself is chosen at start)."""
+    """How the model renders, as the page sets it (which model: ``Studio.model``, by registered name)."""
 
     render_factor: int | None = None  # None: the model's default
     colour_strength: float = 1.0
@@ -60,7 +60,11 @@ def output_path(src: Path) -> Path:
 
 class Studio:
     def __init__(
-        self, inputs: list[Path], model: ColorModel, choices_folder: Path | None = None, settings=StudioSettings()
+        self,
+        inputs: list[Path],
+        model: ColorModel,
+        choices_folder: Path | None = None,
+        settings: StudioSettings = StudioSettings(),
     ) -> None:
         self.inputs = inputs
         self.model = model

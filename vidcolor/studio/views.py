@@ -21,6 +21,7 @@ from vidcolor.compose import compose_image
 from vidcolor.errors import InputError
 from vidcolor.hints import hint_planes, read_hint_picture
 from vidcolor.studio.choices import Choices
+from vidcolor.studio.sources import FilmSource, PhotoSource
 from vidcolor.video.references import LUMA_TOLERANCE, read_reference, thumbnail
 
 VIEWS = ("grey", "auto", "choices")
@@ -36,7 +37,7 @@ def jpeg(rgb: np.ndarray) -> bytes:
 class FrameViews:
     """Colours single frames for the page; one at a time (the model is not re-entrant)."""
 
-    def __init__(self, source, colorizer: Colorizer, choices: Choices) -> None:
+    def __init__(self, source: FilmSource | PhotoSource, colorizer: Colorizer, choices: Choices) -> None:
         self.source, self.colorizer, self.choices = source, colorizer, choices
         self._lock = threading.Lock()
 
