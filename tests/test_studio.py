@@ -220,6 +220,13 @@ class Served:
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()
 
+    def open_page(self, browser):
+        """A new page on the studio, its first frame shown (CSP bypassed: the test evaluates scripts)."""
+        page = browser.new_page(viewport={"width": 1280, "height": 820}, bypass_csp=True)
+        page.goto(self.url)
+        page.wait_for_function("document.querySelector('#view').dataset.loaded")
+        return page
+
     def close(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
@@ -258,12 +265,8 @@ def test_page_colours_a_film_by_hand_and_renders_it(browser, tmp_path, default_m
     film = make_clip(tmp_path / "film.mp4", frames=20, width=W, height=H, picture=shapes_rgb)
     served = Served(Studio([film], default_model))
     try:
-        page = browser.new_page(
-            viewport={"width": 1280, "height": 820}, bypass_csp=True
-        )  # lets the test evaluate scripts
-        page.goto(served.url)
+        page = served.open_page(browser)
         page.wait_for_selector("#scan[data-done='1']")
-        page.wait_for_function("document.querySelector('#view').dataset.loaded")
         # Three blue points on the dark disc of frame 0.
         cx, cy = W // 4, H // 2
         click_points(page, [(cx - 8, cy), (cx + 8, cy - 6), (cx, cy + 10)])
@@ -313,11 +316,7 @@ def test_page_colours_a_photo(browser, tmp_path, default_model):
     Image.fromarray(shapes_rgb(0, W, H)).save(photo)
     served = Served(Studio([photo], default_model))
     try:
-        page = browser.new_page(
-            viewport={"width": 1280, "height": 820}, bypass_csp=True
-        )  # lets the test evaluate scripts
-        page.goto(served.url)
-        page.wait_for_function("document.querySelector('#view').dataset.loaded")
+        page = served.open_page(browser)
         assert page.locator("#preview").is_hidden()  # films only
         click_points(page, [(W // 4, H // 2)])
         page.click("#render")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from vidcolor.errors import VidcolorError
 
@@ -24,7 +24,6 @@ class JobState:
     finished: float = 0.0
     message: str = ""
     serial: int = 0  # counts jobs, so the page knows a new result from an old one
-    timings: dict = field(default_factory=dict)
 
     def public(self) -> dict:
         doc = asdict(self)
@@ -32,7 +31,7 @@ class JobState:
         doc["fps"] = round(self.done / elapsed, 2) if elapsed > 0 else 0.0
         left = (self.total - self.done) / doc["fps"] if self.total and doc["fps"] > 0 else None
         doc["seconds_left"] = round(left, 1) if left is not None and self.state == "running" else None
-        doc.pop("started"), doc.pop("finished"), doc.pop("timings")
+        doc.pop("started"), doc.pop("finished")
         return doc
 
 

@@ -74,17 +74,17 @@ class Studio:
         self.models.update({e.name: None for e in read_registry() if e.name not in self.models})
         self.settings = settings
         self._lock = threading.Lock()
-        self.film = len(inputs) == 1 and not _is_picture(inputs[0])
-        films = [p.name for p in inputs if not _is_picture(p)] if len(inputs) > 1 else []
-        if films:
-            raise InputError(f"the studio opens one film, or pictures; {films[0]} is not a picture")
-        self._views_colorizer = self._colorizer()
+        not_pictures = [p for p in inputs if not _is_picture(p)]
+        self.film = len(inputs) == 1 and bool(not_pictures)
+        if not_pictures and not self.film:
+            raise InputError(f"the studio opens one film, or pictures; {not_pictures[0].name} is not a picture")
+        colorizer = self._colorizer()
         if self.film:
-            self.source: FilmSource | PhotoSource = FilmSource(inputs[0], self._views_colorizer.prepare, ShotConfig())
+            self.source: FilmSource | PhotoSource = FilmSource(inputs[0], colorizer.prepare, ShotConfig())
         else:
             self.source = PhotoSource(inputs)
         self.choices = Choices(choices_folder or default_choices_folder(inputs), self.source.names, self.film)
-        self.views = FrameViews(self.source, self._views_colorizer, self.choices)
+        self.views = FrameViews(self.source, colorizer, self.choices)
         self.jobs = JobRunner()
         self.source.start()
 
@@ -165,8 +165,7 @@ class Studio:
         with self._lock:
             self.models[name] = model
             self.model, self.settings = model, settings
-            self._views_colorizer = self._colorizer()
-            self.views.colorizer = self._views_colorizer
+            self.views.colorizer = self._colorizer()
 
     def _index(self, index: int) -> int:
         if not 0 <= index < self.source.count():
