@@ -26,16 +26,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from vidcolor.color import rgb_to_lab, rgb_to_luma, ycbcr_to_rgb
-from vidcolor.metrics import ciede2000, colourfulness, psnr
+from vidcolor.color import rgb_to_luma, ycbcr_to_rgb
+from vidcolor.metrics import blotch_share, colourfulness, psnr
 from vidcolor.models.registry import load_model
 from vidcolor.train.corpus import CorpusFilter, open_corpus
 from vidcolor.train.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 32
-STRONG_CHROMA = 20.0  # C*ab above which a pixel is "strongly coloured"
-OTHER_COLOUR = 20.0  # CIEDE2000 above which it is another colour than the truth's
 
 
 def held_out(recipe: Path) -> torch.Tensor:
@@ -49,14 +47,6 @@ def held_out(recipe: Path) -> torch.Tensor:
 def colour(model, luma: torch.Tensor) -> torch.Tensor:
     parts = [model.predict_chroma(luma[i : i + BATCH]) for i in range(0, len(luma), BATCH)]
     return ycbcr_to_rgb(luma, torch.cat(parts)).clamp(0, 1)
-
-
-def blotch_share(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """Per picture: the share of pixels strongly coloured by the model where the truth is another colour."""
-    lab_p, lab_t = rgb_to_lab(pred), rgb_to_lab(truth)
-    strong = lab_p[:, 1:].square().sum(1).sqrt() > STRONG_CHROMA
-    other = ciede2000(lab_p, lab_t) > OTHER_COLOUR
-    return (strong & other).float().flatten(1).mean(1)
 
 
 def tile(rgb: torch.Tensor) -> Image.Image:

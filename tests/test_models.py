@@ -164,7 +164,12 @@ def test_model_families_are_chosen_by_the_files_format_tag(tiny_model_path, tmp_
     from vidcolor.models.families import FAMILIES, family_for_format, file_format
     from vidcolor.models.registry import load_model
 
-    assert {f.format for f in FAMILIES} == {"vidcolor-generator", "deoldify-generator", "vidcolor-generator-onnx"}
+    assert {f.format for f in FAMILIES} == {
+        "vidcolor-generator",
+        "deoldify-generator",
+        "ddcolor-generator",
+        "vidcolor-generator-onnx",
+    }
     assert family_for_format(file_format(tiny_model_path), tiny_model_path).name == "vidcolor"
     model = load_model(str(tiny_model_path))
     assert model.info.describes and not model.info.own_resize and not model.info.native_pictures

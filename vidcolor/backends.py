@@ -8,7 +8,8 @@
   batch of each size pays the compilation).
 - ``onnx``: ONNX Runtime (CPU) on the network's ONNX graph (vidcolor.models.onnx_graph), built once
   and kept on disk (vidcolor.models.onnx_cache); a file
-  written by ``vidcolor export onnx`` loads with ``load_onnx_model``.
+  written by ``vidcolor export onnx`` loads with ``load_onnx_model``. DDColor's network runs the
+  same way (vidcolor.models.onnx_network), its pre- and post-processing unchanged.
 - ``auto``: the fastest backend measured on the device whose output matches float32 within
   ``TOLERANCE`` (benchmarks/bench_backends.py; figures in benchmarks/RESULTS.md).
 
@@ -113,9 +114,11 @@ def prepare_backend(
             raise InputError("--backend onnx runs float32; leave --dtype at float32")
         if device.type != "cpu":
             raise InputError("--backend onnx runs on the CPU (ONNX Runtime's CPU provider); use --device cpu")
-        if not isinstance(model, GeneratorModel):
-            raise InputError(f"--backend onnx supports vidcolor generators, not {model.info.name!r}")
-        return _onnx_model(model, threads), backend
+        if isinstance(model, GeneratorModel):
+            return _onnx_model(model, threads), backend
+        if model.info.onnx_network:
+            return _onnx_network(model, threads), backend
+        raise InputError(f"--backend onnx supports vidcolor generators and DDColor, not {model.info.name!r}")
     if backend == "eager":
         return model, backend
     if isinstance(model, GeneratorModel):
@@ -138,6 +141,16 @@ def _onnx_model(model: GeneratorModel, threads: int | None) -> OnnxRuntimeModel:
     graph = onnx_bytes(model, None)
     write_graph(key, graph)
     return OnnxRuntimeModel(graph, model.info, multiple=32, threads=threads)
+
+
+def _onnx_network(model: ColorModel, threads: int | None) -> ColorModel:
+    """A copy of ``model`` whose network runs on ONNX Runtime (its own pre- and post-processing
+    unchanged); the model given is left as it was."""
+    from vidcolor.models.onnx_network import OnnxNetwork
+
+    runner = copy.copy(model)
+    runner.generator = OnnxNetwork(model.generator, threads)  # type: ignore[attr-defined]
+    return runner
 
 
 def _generic(model: ColorModel, backend: str, device: torch.device) -> ColorModel:

@@ -65,21 +65,21 @@ class Colorizer:
 
     @property
     def native_pictures(self) -> bool:
-        """Stills are finished by the model's own post-processing (DeOldify's, when chosen)."""
+        """Stills are finished by the model's own post-processing (DeOldify's, DDColor's, when chosen)."""
         # A colour strength other than 1 needs the chroma, so such pictures are composed our way.
         native = self.config.deoldify_postprocess == "native" and self.config.colour_strength == 1.0
         return native and self.model.info.native_pictures
 
-    def predict_rgb(self, small: torch.Tensor) -> torch.Tensor:
-        """Render-size luma (B,1,h,w) -> the model's own RGB (B,3,h,w), in chunks of ``batch_size``
-        (only for a model with ``predict_rgb``: see ``native_pictures``)."""
+    def predict_native(self, small: torch.Tensor) -> torch.Tensor:
+        """Render-size luma (B,1,h,w) -> the model's own output (B,C,h,w), in chunks of
+        ``batch_size`` (only for a model with ``predict_native``: see ``native_pictures``)."""
         step = max(1, self.config.batch_size)
-        return torch.cat([self.model.predict_rgb(small[i : i + step]) for i in range(0, len(small), step)])
+        return torch.cat([self.model.predict_native(small[i : i + step]) for i in range(0, len(small), step)])
 
-    def finish_picture(self, rgb_small: torch.Tensor, luma: np.ndarray) -> np.ndarray:
-        """The model's own RGB (1,3,h,w) and the picture's full-size luma (H,W) in [0, 1] -> the
+    def finish_picture(self, native: torch.Tensor, luma: np.ndarray) -> np.ndarray:
+        """The model's own output (1,C,h,w) and the picture's full-size luma (H,W) in [0, 1] -> the
         8-bit (H,W,3) picture, by the model's own post-processing (see ``native_pictures``)."""
-        return self.model.finish_picture(rgb_small[0], luma)
+        return self.model.finish_picture(native[0], luma)
 
     @property
     def describes(self) -> bool:

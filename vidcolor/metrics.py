@@ -128,6 +128,20 @@ from vidcolor.flow import FlowConfig, FlowEstimator, fb_inconsistency, flow_to_t
 METRIC_FLOW = FlowConfig(preset="medium", scale=1.0, finest_scale=0, patch_stride=2)
 
 
+STRONG_CHROMA = 20.0  # C*ab above which a pixel is "strongly coloured"
+OTHER_COLOUR = 20.0  # CIEDE2000 above which it is another colour than the truth's
+
+
+def blotch_share(pred_rgb: torch.Tensor, truth_rgb: torch.Tensor) -> torch.Tensor:
+    """Per picture (B,3,H,W in [0,1]): the share of pixels the prediction paints strongly
+    (C*ab > 20) where the truth is another colour (CIEDE2000 > 20 from it): red, blue and yellow
+    patches on walls, faces and skies, the v3 issue's measure of blotches."""
+    lab_p, lab_t = rgb_to_lab(pred_rgb), rgb_to_lab(truth_rgb)
+    strong = lab_p[:, 1:].square().sum(1).sqrt() > STRONG_CHROMA
+    other = ciede2000(lab_p, lab_t) > OTHER_COLOUR
+    return (strong & other).float().flatten(1).mean(1)
+
+
 def _rgb_tensor(frame: np.ndarray | torch.Tensor) -> torch.Tensor:
     """(H,W,3) uint8 array or (3,H,W) / (1,3,H,W) float tensor in [0,1] -> (1,3,H,W) float32."""
     if isinstance(frame, np.ndarray):

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import torch
 
-from vidcolor.color import rgb_to_chroma
 from vidcolor.colorizer import Colorizer
 from vidcolor.compose import compose_image
 from vidcolor.errors import InputError, OutputError, VidcolorError
@@ -225,30 +224,36 @@ def _finish(item: _Loaded, chroma_small: torch.Tensor, overwrite: bool) -> Image
     return _result(item)
 
 
-def _finish_native(item: _Loaded, rgb_small: torch.Tensor, colorizer: Colorizer, overwrite: bool) -> ImageResult:
-    """A picture from the model's own RGB (B=1,3,s,s): DeOldify's own post-processing for 8-bit
-    pictures; a 16-bit one keeps its depth (DeOldify reads only 8 bits), so its chroma is
-    composed with its own luma as usual."""
-    if item.image.bit_depth != 8:
-        return _finish(item, rgb_to_chroma(rgb_small, MATRIX), overwrite)
-    rgb = colorizer.finish_picture(rgb_small, item.image.luma)
+def _native(item: _Loaded, colorizer: Colorizer) -> bool:
+    """Finish this picture by the model's own post-processing? Only an 8-bit one: the
+    publishers' code reads 8 bits, so a 16-bit picture is composed with its own luma as usual."""
+    return colorizer.native_pictures and item.image.bit_depth == 8
+
+
+def _finish_native(item: _Loaded, native: torch.Tensor, colorizer: Colorizer, overwrite: bool) -> ImageResult:
+    """An 8-bit picture from the model's own output (B=1,C,s,s) by its own post-processing."""
+    rgb = colorizer.finish_picture(native, item.image.luma)
     write_image(item.output, rgb, item.image.alpha, item.image.meta, overwrite)
     return _result(item)
 
 
 def _predict_and_finish(items: list[_Loaded], colorizer: Colorizer, overwrite: bool) -> Iterator[ImageResult]:
-    small = torch.cat([it.small for it in items])
-    native = colorizer.native_pictures
-    out = colorizer.predict_rgb(small) if native else colorizer.predict(small, MATRIX)
-    for i, item in enumerate(items):
-        try:
-            yield (
-                _finish_native(item, out[i : i + 1], colorizer, overwrite)
-                if native
-                else _finish(item, out[i : i + 1], overwrite)
-            )
-        except VidcolorError as exc:
-            yield ImageResult(item.source, item.output, ok=False, error=str(exc))
+    native = [_native(it, colorizer) for it in items]
+    groups = [[it for it, n in zip(items, native) if n], [it for it, n in zip(items, native) if not n]]
+    for own, group in zip((True, False), groups):
+        if not group:
+            continue
+        small = torch.cat([it.small for it in group])
+        out = colorizer.predict_native(small) if own else colorizer.predict(small, MATRIX)
+        for i, item in enumerate(group):
+            try:
+                yield (
+                    _finish_native(item, out[i : i + 1], colorizer, overwrite)
+                    if own
+                    else _finish(item, out[i : i + 1], overwrite)
+                )
+            except VidcolorError as exc:
+                yield ImageResult(item.source, item.output, ok=False, error=str(exc))
 
 
 def colorize_image_file(
@@ -270,8 +275,8 @@ def colorize_image_file(
         hinted = sum(len(p) for p in parts)
         planes = hint_planes(parts, (int(item.small.shape[-2]), int(item.small.shape[-1])))
         result = _finish(item, colorizer.predict(item.small, MATRIX, planes), overwrite)
-    elif colorizer.native_pictures:
-        result = _finish_native(item, colorizer.predict_rgb(item.small), colorizer, overwrite)
+    elif _native(item, colorizer):
+        result = _finish_native(item, colorizer.predict_native(item.small), colorizer, overwrite)
     else:
         result = _finish(item, colorizer.predict(item.small, MATRIX), overwrite)
     return replace(result, hinted_pixels=hinted)

@@ -51,7 +51,7 @@ _IMAGE_COMMAND_MODEL = typer.Option(
     "--model",
     "-m",
     help="Registered model name, 'default', a vidcolor .safetensors file, an exported .onnx file, or "
-    "deoldify-KIND:PATH.",
+    "deoldify-KIND:PATH or ddcolor:PATH.",
 )
 _IMAGE_COMMAND_RENDER_FACTOR = typer.Option(
     None,
@@ -90,10 +90,10 @@ _IMAGE_COMMAND_DEOLDIFY_POSTPROCESS = typer.Option(
     "native",
     "--postprocess",
     metavar="MODE",
-    help="DeOldify models only: 'native' finishes 8-bit pictures exactly as DeOldify does (its 8-bit output "
-    "resized back with Pillow, "
-    "then OpenCV's YUV with the original Y); 'vidcolor' composes the network's chroma with the picture's own luma "
-    "at full precision.",
+    help="DeOldify and DDColor models only: 'native' finishes 8-bit pictures exactly as their own code does "
+    "(DeOldify: its 8-bit output resized back with Pillow, then OpenCV's YUV with the original Y; DDColor: its ab "
+    "resized by nearest neighbour beside the original L in OpenCV's Lab); 'vidcolor' composes the network's chroma "
+    "with the picture's own luma at full precision.",
 )
 
 

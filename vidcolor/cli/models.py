@@ -1,5 +1,5 @@
-"""``vidcolor models list|info|import-deoldify``: what models there are, what a file holds, and
-converting DeOldify's published generators into vidcolor's safetensors form."""
+"""``vidcolor models list|info|import-deoldify|import-ddcolor``: what models there are, what a file
+holds, and converting DeOldify's and DDColor's published files into vidcolor's safetensors form."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def list_models() -> None:
     if not entries:
         out_console.print(
             f"No models are registered ({registry.REGISTRY_FILE} is absent or empty). "
-            "Use --model PATH.safetensors or --model deoldify-KIND:PATH."
+            "Use --model PATH.safetensors, --model deoldify-KIND:PATH or --model ddcolor:PATH."
         )
         return
     rows = [("name", "version", "render factor", "file", "default", "description")]
@@ -60,6 +60,10 @@ def _describe_safetensors(path: Path) -> list[tuple[str, str]]:
         raise ModelError(f"{path}: unreadable safetensors data ({exc})") from exc
     if meta.get("format") == "deoldify-generator":
         rows.append(("parameters", f"{parameter_count(state):,}"))
+    elif meta.get("format") == "ddcolor-generator":
+        from vidcolor.models.ddcolor import parameter_count as ddcolor_parameters
+
+        rows.append(("parameters", f"{ddcolor_parameters(state):,}"))
     else:
         rows.append(
             (
@@ -72,14 +76,24 @@ def _describe_safetensors(path: Path) -> list[tuple[str, str]]:
 
 
 def _describe_checkpoint(path: Path) -> list[tuple[str, str]]:
-    from vidcolor.models.deoldify import guess_kind, parameter_count, read_checkpoint
+    from vidcolor.models import ddcolor, deoldify
+    from vidcolor.models.torch_checkpoints import load_weights_only
 
-    state = read_checkpoint(path)
-    guess = guess_kind(state)
+    obj = load_weights_only(path, deoldify.checkpoint._numpy_scalar_globals())
+    if isinstance(obj, dict) and isinstance(obj.get("params"), dict):  # DDColor's {'params': state}
+        state = ddcolor.read_checkpoint(path)
+        size = ddcolor.guess_size(state)
+        looks = f"DDColor {size} (use --model ddcolor:{path})" if size else "not a DDColor network"
+        count = ddcolor.parameter_count(state)
+    else:
+        state = deoldify.read_checkpoint(path)
+        guess = deoldify.guess_kind(state)
+        looks = f"DeOldify {guess} generator" if guess else "neither a DeOldify generator nor a DDColor network"
+        count = deoldify.parameter_count(state)
     return [
         ("format", "PyTorch checkpoint (state dict)"),
-        ("looks like", f"DeOldify {guess} generator" if guess else "not a DeOldify generator"),
-        ("parameters", f"{parameter_count(state):,}"),
+        ("looks like", looks),
+        ("parameters", f"{count:,}"),
         ("tensors", str(len(state))),
     ]
 
@@ -145,3 +159,40 @@ def import_deoldify_cmd(
     out_console.print(f"wrote {result.path} (DeOldify {result.kind}, {result.parameters:,} parameters)")
     out_console.print(f"sha256 {result.sha256}")
     out_console.print(f"use it with: --model {result.path}")
+
+
+@models_app.command("import-ddcolor")
+@handle_errors
+def import_ddcolor_cmd(
+    source: Path = typer.Argument(
+        ...,
+        help="DDColor's published weights (ddcolor_paper_tiny.pth, ddcolor_paper.pth, ...).",
+    ),
+    name: str = typer.Option("", "--name", help="Model name stored in the file (default: from SOURCE's name)."),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Where to write (default: SOURCE with a .safetensors suffix)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", "-y", help="Replace OUTPUT if it exists."),
+) -> None:
+    """Check a DDColor .pth key for key against its architecture (tiny or large, read from the
+    file) and convert it to safetensors.
+
+    The result loads without pickle: --model OUTPUT.safetensors (or ddcolor:OUTPUT).
+    """
+    from vidcolor.models.ddcolor import LICENSE, import_ddcolor, spec_for
+
+    dest = output if output is not None else source.with_suffix(".safetensors")
+    result = import_ddcolor(source, dest, name=name or None, overwrite=overwrite)
+    card = [
+        ("name", result.name),
+        ("architecture", spec_for(result.size).description),
+        ("parameters", f"{result.parameters:,}"),
+        ("source", f"{source.name} sha256 {result.source_sha256}"),
+        ("wrote", str(result.path)),
+        ("sha256", result.sha256),
+        ("license", LICENSE),
+        ("use it with", f"--model {result.path}"),
+    ]
+    width = max(len(key) for key, _ in card)
+    for key, value in card:
+        out_console.print(f"{key:<{width}}  {value}", soft_wrap=True, markup=False)

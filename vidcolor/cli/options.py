@@ -46,7 +46,7 @@ SETTING_OPTIONS: tuple[SettingOption, ...] = (
             "--model",
             "-m",
             help="Registered model name, 'default', a vidcolor .safetensors file, an exported .onnx file, or "
-            "deoldify-KIND:PATH (KIND artistic, stable, video). Default: default.",
+            "deoldify-KIND:PATH (KIND artistic, stable, video) or ddcolor:PATH (a DDColor .pth). Default: default.",
         ),
     ),
     SettingOption(

@@ -30,7 +30,8 @@ class ModelInfo:
     takes_hints: bool = False  # accepts colour-hint planes beside the luma (vidcolor.hints)
     describes: bool = False  # gives matching features (``describe``; vidcolor.matching)
     own_resize: bool = False  # resizes the luma its own way (``resize_luma``; DeOldify's 8-bit grey)
-    native_pictures: bool = False  # can finish stills its own way (``predict_rgb``, ``finish_picture``)
+    native_pictures: bool = False  # can finish stills its own way (``predict_native``, ``finish_picture``)
+    onnx_network: bool = False  # its ``generator`` is one tensor in, one out: ONNX Runtime can run it
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -59,12 +60,14 @@ class ColorModel(Protocol):
         """Full-size luma (B,1,H,W) -> what the network sees at ``size`` (``info.own_resize``)."""
         ...
 
-    def predict_rgb(self, small: torch.Tensor) -> torch.Tensor:
-        """Render luma (B,1,h,w) -> the model's own RGB (B,3,h,w) (``info.native_pictures``)."""
+    def predict_native(self, small: torch.Tensor) -> torch.Tensor:
+        """Render luma (B,1,h,w) -> the model's own output (B,C,h,w) as its publisher's code keeps
+        it for finishing a picture: DeOldify's 8-bit RGB, DDColor's ab (``info.native_pictures``)."""
         ...
 
-    def finish_picture(self, rgb_small: torch.Tensor, luma: np.ndarray) -> np.ndarray:
-        """The model's own RGB (3,h,w) + full-size luma (H,W) -> (H,W,3) uint8 (``info.native_pictures``)."""
+    def finish_picture(self, native: torch.Tensor, luma: np.ndarray) -> np.ndarray:
+        """The model's own output (C,h,w) + full-size luma (H,W) -> (H,W,3) uint8, by its
+        publisher's post-processing (``info.native_pictures``)."""
         ...
 
 
@@ -82,10 +85,10 @@ class ColorModelBase:
     def resize_luma(self, luma: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return resize_luma(luma, size)
 
-    def predict_rgb(self, small: torch.Tensor) -> torch.Tensor:
+    def predict_native(self, small: torch.Tensor) -> torch.Tensor:
         raise self._lacks("picture post-processing of its own")
 
-    def finish_picture(self, rgb_small: torch.Tensor, luma: np.ndarray) -> np.ndarray:
+    def finish_picture(self, native: torch.Tensor, luma: np.ndarray) -> np.ndarray:
         raise self._lacks("picture post-processing of its own")
 
 

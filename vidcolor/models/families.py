@@ -4,10 +4,12 @@ its family, and the family says how to build the model and what it can do.
 | family   | format tag (file metadata)  | files                                   | hints | features |
 | vidcolor | vidcolor-generator          | .safetensors that `vidcolor train` writes | if trained with them | yes |
 | deoldify | deoldify-generator          | .safetensors that `models import-deoldify` writes | no | no |
+| ddcolor  | ddcolor-generator           | .safetensors that `models import-ddcolor` writes | no | no |
 | onnx     | vidcolor-generator-onnx     | .onnx that `vidcolor export onnx` writes  | if exported with them | no |
 
 A publisher's own checkpoint, which has no vidcolor tag, is named by a prefix instead:
-``deoldify-artistic:PATH``, ``deoldify-stable:PATH``, ``deoldify-video:PATH``.
+``deoldify-artistic:PATH``, ``deoldify-stable:PATH``, ``deoldify-video:PATH``, ``ddcolor:PATH``
+(DDColor's encoder size is read from the file).
 
 Loaders are named by module path and imported only when used, so reading the table (and the
 registry, which uses it) imports no model code.
@@ -61,6 +63,14 @@ FAMILIES: tuple[ModelFamily, ...] = (
         foreign_prefixes=("deoldify-artistic", "deoldify-stable", "deoldify-video"),
         foreign_loader="vidcolor.models.loaders:load_deoldify_checkpoint",
     ),
+    ModelFamily(
+        "ddcolor",
+        "ddcolor-generator",
+        ".safetensors",
+        "vidcolor.models.loaders:load_ddcolor",
+        foreign_prefixes=("ddcolor",),
+        foreign_loader="vidcolor.models.loaders:load_ddcolor_checkpoint",
+    ),
     ModelFamily("onnx", "vidcolor-generator-onnx", ".onnx", "vidcolor.models.loaders:load_onnx", hints="per file"),
 )
 
@@ -79,9 +89,12 @@ def family_for_format(tag: str, path: Path) -> ModelFamily:
 
 
 def family_for_prefix(prefix: str) -> ModelFamily | None:
-    """The family whose publisher's checkpoints a ``PREFIX:PATH`` spec names (``deoldify-KIND``;
-    an unknown KIND is the family loader's to refuse)."""
-    return next((f for f in FAMILIES if f.foreign_loader and prefix.startswith(f"{f.name}-")), None)
+    """The family whose publisher's checkpoints a ``PREFIX:PATH`` spec names (``ddcolor``,
+    ``deoldify-KIND``; an unknown KIND is the family loader's to refuse)."""
+    return next(
+        (f for f in FAMILIES if f.foreign_loader and (prefix in f.foreign_prefixes or prefix.startswith(f"{f.name}-"))),
+        None,
+    )
 
 
 def file_format(path: Path) -> str:

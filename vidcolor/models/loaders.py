@@ -54,6 +54,25 @@ def load_deoldify_checkpoint(prefix: str, path: str) -> ColorModel:
     return load_deoldify_model(prefix.removeprefix("deoldify-"), path)
 
 
+def load_ddcolor(path: Path, expected_sha256: str | None, entry: Any, temperature: float | None) -> ColorModel:
+    """A DDColor network converted by `vidcolor models import-ddcolor`."""
+    from vidcolor.models.ddcolor import load_converted_model
+
+    _no_temperature(path, temperature)
+    if entry is None:
+        return load_converted_model(path, expected_sha256)
+    return load_converted_model(path, expected_sha256=entry.sha256, name=entry.name, version=entry.version)
+
+
+def load_ddcolor_checkpoint(prefix: str, path: str) -> ColorModel:
+    """``ddcolor:PATH``: one of DDColor's own files (or a converted one); the size is in the file."""
+    from vidcolor.models.ddcolor import load_ddcolor_model
+
+    if prefix != "ddcolor":
+        raise ModelError(f"{prefix}:{path}: write ddcolor:PATH (the encoder's size is read from the file)")
+    return load_ddcolor_model(path)
+
+
 def load_onnx(path: Path, expected_sha256: str | None, entry: Any, temperature: float | None) -> ColorModel:
     """A graph `vidcolor export onnx` wrote; it runs on ONNX Runtime only."""
     from vidcolor.models.onnx_graph import load_onnx_model

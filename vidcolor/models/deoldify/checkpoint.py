@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +22,12 @@ from vidcolor.models.deoldify.unet import (
     expected_shapes,
     parameter_count,
     spec_for,
+)
+from vidcolor.models.torch_checkpoints import (  # noqa: F401  (refusal_reason: re-exported)
+    load_weights_only,
+    owned,
+    refusal_reason,
+    state_mismatch,
 )
 from vidcolor.models.weights import read_metadata, sha256_file
 
@@ -49,45 +53,7 @@ def _numpy_scalar_globals() -> list:
 
 
 def _torch_load(path: Path) -> object:
-    try:
-        with torch.serialization.safe_globals(_numpy_scalar_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except (
-        pickle.UnpicklingError,
-        RuntimeError,
-        EOFError,
-        ValueError,
-        AttributeError,
-        ImportError,
-        KeyError,
-        IndexError,
-        TypeError,
-        struct.error,
-        UnicodeDecodeError,
-        OSError,
-    ) as exc:
-        # A text file that happens to start with a pickle opcode ("hello", "error 404") fails
-        # inside the unpickler with whatever that opcode meets: any of these means "not a checkpoint".
-        raise ModelError(
-            f"{path}: not a PyTorch checkpoint that loads without running code ({refusal_reason(exc)})"
-        ) from exc
-
-
-def refusal_reason(exc: BaseException) -> str:
-    """Why torch refused a file, in a few words: the unpickler's own reason, never torch's advice
-    to retry with ``weights_only=False`` (which would run whatever code the file carries)."""
-    text = str(exc)
-    if "WeightsUnpickler error:" in text:
-        after = [line.strip() for line in text.split("WeightsUnpickler error:", 1)[1].splitlines() if line.strip()]
-        if after:
-            return after[0][:200]
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    safe = [
-        line
-        for line in lines
-        if "weights_only" not in line and "trusted source" not in line and "trust the source" not in line
-    ]
-    return (safe[0] if safe else type(exc).__name__)[:200]
+    return load_weights_only(path, _numpy_scalar_globals())
 
 
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
@@ -142,20 +108,8 @@ def fit_state(state: dict[str, torch.Tensor], kind: str, source: str) -> dict[st
     for key in shapes:
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = torch.zeros((), dtype=torch.long)
-    missing = sorted(set(shapes) - set(state))
-    unexpected = sorted(set(state) - set(shapes))
-    wrong = sorted(k for k in set(shapes) & set(state) if tuple(state[k].shape) != shapes[k])
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
-        if unexpected:
-            parts.append(
-                f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])}{', ...' if len(unexpected) > 3 else ''})"
-            )
-        if wrong:
-            shown = ", ".join(f"{k} {tuple(state[k].shape)} vs {shapes[k]}" for k in wrong[:2])
-            parts.append(f"{len(wrong)} of wrong shape ({shown}{', ...' if len(wrong) > 2 else ''})")
+    parts = state_mismatch(state, shapes)
+    if parts:
         guess = guess_kind(state)
         hint = (
             f"; it looks like a DeOldify {guess} generator"
@@ -165,14 +119,7 @@ def fit_state(state: dict[str, torch.Tensor], kind: str, source: str) -> dict[st
         raise ModelError(
             f"{source}: weights do not fit DeOldify {kind} ({spec_for(kind).description}): {'; '.join(parts)}{hint}"
         )
-    return {k: _owned(v.float() if v.is_floating_point() else v) for k, v in state.items()}
-
-
-def _owned(t: torch.Tensor) -> torch.Tensor:
-    """Contiguous and 64-byte aligned. Tensors read from safetensors can sit at unaligned offsets
-    of one buffer; oneDNN then takes other kernels (slower, and not bit-identical), so copy those."""
-    t = t.contiguous()
-    return t.clone() if t.data_ptr() % 64 else t
+    return {k: owned(v.float() if v.is_floating_point() else v) for k, v in state.items()}
 
 
 def guess_kind(state: dict[str, torch.Tensor]) -> str | None:

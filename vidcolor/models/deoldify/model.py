@@ -30,7 +30,7 @@ class DeOldifyModel(TorchColorModel):
     DeOldify's own pre-processing (``native``): the frame made 8-bit grey, stretched to the
     render square with Pillow's bilinear filter (``resize_luma``, which the Colorizer uses for
     this model), ImageNet-normalised; the output de-normalised, clamped and truncated to 8 bits
-    (``predict_rgb``). Stills can also take DeOldify's own post-processing (native.finish_picture,
+    (``predict_native``). Stills can also take DeOldify's own post-processing (native.finish_picture,
     chosen in vidcolor.stills); video composes the chroma of that RGB with the frame's own luma.
     """
 
@@ -42,7 +42,7 @@ class DeOldifyModel(TorchColorModel):
         return native.squares(luma, size[0]) if size[0] == size[1] else resize_luma(luma, size)
 
     @torch.inference_mode()
-    def predict_rgb(self, square: torch.Tensor) -> torch.Tensor:
+    def predict_native(self, square: torch.Tensor) -> torch.Tensor:
         """(B,1,s,s) grey on 8-bit steps -> (B,3,s,s) DeOldify's 8-bit RGB output, in [0, 1]."""
         x = native.normalise(square)
         with precision(x.device, self.dtype):
@@ -62,7 +62,7 @@ class DeOldifyModel(TorchColorModel):
         side = max(16, round((h * w) ** 0.5 / 16) * 16)
         square = h == w and h % 16 == 0
         x = luma.float().clamp(0.0, 1.0) if square else native.squares(luma, side)
-        chroma = rgb_to_chroma(self.predict_rgb(x), matrix)
+        chroma = rgb_to_chroma(self.predict_native(x), matrix)
         if not square:
             chroma = F.interpolate(chroma, size=(h, w), mode="bilinear", align_corners=False)
         return chroma

@@ -14,16 +14,19 @@ not grey.
 
 from __future__ import annotations
 
-import hashlib
-import zlib
-
 import numpy as np
 import torch
 
 from vidcolor.models.deoldify.unet import build_generator, spec_for
+from vidcolor.models.seeding import (  # noqa: F401  (state_digest: re-exported)
+    POWER_ITERATIONS,
+    he_normal,
+    key_rng,
+    leading_singular_pair,
+    state_digest,
+)
 
 SEED = 20261205
-POWER_ITERATIONS = 6
 # Spectral norm divides a weight by sigma = u·W·v from its stored vectors; v stored at 1/SN_GAIN of
 # the unit singular vector makes sigma that much smaller, so each such convolution amplifies by
 # SN_GAIN instead of contracting (a random matrix's top singular value is well above its typical
@@ -31,39 +34,6 @@ POWER_ITERATIONS = 6
 SN_GAIN = {"deep": 2.0, "wide": 1.5}  # the wide U-Net chains more of them
 # The head's bias, in ImageNet-normalised units per RGB channel: warm (red up, blue down).
 HEAD_BIAS = (0.6, 0.1, -0.5)
-
-
-def _rng(seed: int, key: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(key.encode())])
-
-
-def _he(rng: np.random.Generator, shape: tuple[int, ...], gain: float = 1.0) -> np.ndarray:
-    fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-    out = rng.standard_normal(shape, dtype=np.float32)
-    out *= np.float32(gain * np.sqrt(2.0 / fan_in))
-    return out
-
-
-def _matvec(mat: np.ndarray, vec: np.ndarray, transpose: bool = False) -> np.ndarray:
-    # einsum without ``optimize`` runs NumPy's own loops (no BLAS) and makes no temporary matrix.
-    return np.einsum("ij,i->j" if transpose else "ij,j->i", mat, vec, optimize=False)
-
-
-def _unit(vec: np.ndarray) -> np.ndarray:
-    return (vec / max(float(np.sqrt((vec * vec).sum())), 1e-12)).astype(np.float32)
-
-
-def leading_singular_pair(
-    weight: np.ndarray, rng: np.random.Generator, iterations: int = POWER_ITERATIONS
-) -> tuple[np.ndarray, np.ndarray]:
-    """(u, v) for spectral norm's state: power iteration on the weight flattened to (out, rest)."""
-    mat = weight.reshape(weight.shape[0], -1)
-    v = _unit(rng.standard_normal(mat.shape[1], dtype=np.float32))
-    u = _unit(_matvec(mat, v))
-    for _ in range(iterations):
-        v = _unit(_matvec(mat, u, transpose=True))
-        u = _unit(_matvec(mat, v))
-    return u, v
 
 
 def seeded_state(kind: str, seed: int = SEED) -> dict[str, torch.Tensor]:
@@ -75,7 +45,7 @@ def seeded_state(kind: str, seed: int = SEED) -> dict[str, torch.Tensor]:
     state: dict[str, np.ndarray] = {}
     for key, ref in template.items():
         shape = tuple(ref.shape)
-        rng = _rng(seed, key)
+        rng = key_rng(seed, key)
         stem, leaf = key.rsplit(".", 1)
         if leaf == "num_batches_tracked":
             state[key] = np.zeros((), dtype=np.int64)
@@ -88,12 +58,12 @@ def seeded_state(kind: str, seed: int = SEED) -> dict[str, torch.Tensor]:
         elif leaf in ("weight_u", "weight_v") and f"{stem}.weight_orig" in template:
             continue  # filled with its weight_orig below
         elif leaf == "weight_orig":
-            weight = _he(rng, shape)
+            weight = he_normal(rng, shape)
             state[key] = weight
-            u, v = leading_singular_pair(weight, _rng(seed, stem + ".power"))
+            u, v = leading_singular_pair(weight, key_rng(seed, stem + ".power"))
             state[f"{stem}.weight_u"], state[f"{stem}.weight_v"] = u, v / SN_GAIN[spec.unet]
         elif leaf == "weight_v":  # weight norm's direction
-            state[key] = _he(rng, shape)
+            state[key] = he_normal(rng, shape)
         elif leaf == "weight_g":
             state[key] = rng.uniform(0.8, 1.2, shape)
         elif leaf == "bias":
@@ -104,7 +74,7 @@ def seeded_state(kind: str, seed: int = SEED) -> dict[str, torch.Tensor]:
         elif leaf == "weight" and len(shape) == 1:  # batch-norm scale
             state[key] = rng.uniform(0.7, 1.0, shape)
         elif leaf == "weight":
-            state[key] = _he(rng, shape)
+            state[key] = he_normal(rng, shape)
         else:
             raise ValueError(f"no rule for {key}")
     out = {}
@@ -114,15 +84,6 @@ def seeded_state(kind: str, seed: int = SEED) -> dict[str, torch.Tensor]:
         value = np.asarray(value, dtype=dtype)  # no copy where it already is float32
         out[key] = torch.from_numpy(value.copy() if value.ndim == 0 else np.ascontiguousarray(value))
     return out
-
-
-def state_digest(state: dict[str, torch.Tensor]) -> str:
-    """sha256 over keys and raw bytes, in key order: two states are bit-identical iff equal."""
-    digest = hashlib.sha256()
-    for key, tensor in state.items():
-        digest.update(key.encode())
-        digest.update(tensor.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 def learn_save_layout(state: dict[str, torch.Tensor]) -> dict[str, object]:
