@@ -313,3 +313,23 @@ def test_onnx_runtime_runs_ddcolors_network_as_pytorch_does(tiny_pth: Path) -> N
     assert outs["onnx"].shape == (2, 2, 64, 64)
     assert (outs["onnx"] - outs["eager"]).abs().max() < 1e-3
     assert isinstance(model.generator, torch.nn.Module)  # the model given is left as it was
+
+
+def test_batch_and_eval_take_ddcolor(tmp_path: Path, tiny_pth: Path) -> None:
+    """`batch` (its job fingerprint names the file by its sha256) and `eval` accept ddcolor:PATH."""
+    from vidcolor.jobs.settings import model_fingerprint
+
+    src = tmp_path / "archive"
+    src.mkdir()
+    for name in ("coffee.jpg", "rocket.jpg"):  # samples/README.md: grey public-domain photos
+        (src / name).write_bytes((REPO / "samples" / "photos" / name).read_bytes())
+    spec = f"ddcolor:{tiny_pth}"
+    assert model_fingerprint(spec) == f"ddcolor:{sha256_file(tiny_pth)}"
+    result = runner.invoke(app, ["batch", "run", str(src), str(tmp_path / "out"), "--model", spec, "-r", "4"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == [
+        "coffee.jpg",
+        "rocket.jpg",
+    ]
+    scored = runner.invoke(app, ["eval", str(src), "--model", spec, "-r", "4"])
+    assert scored.exit_code == 0 and "coffee.jpg" in scored.output

@@ -87,13 +87,15 @@ def model_fingerprint(spec: str) -> str:
 
     Hashing the weights (not the name) means retraining ``model.safetensors`` in place redoes the job.
     """
+    from vidcolor.models.families import family_for_prefix
     from vidcolor.models.registry import find_entry
     from vidcolor.models.weights import sha256_file
 
-    path_part = spec.partition(":")[2] if spec.startswith("deoldify-") else spec
-    path = Path(path_part)
+    prefix, sep, rest = spec.partition(":")
+    foreign = bool(sep) and family_for_prefix(prefix) is not None  # deoldify-video:PATH, ddcolor:PATH
+    path = Path(rest if foreign else spec)
     if path.is_file():
-        return f"{spec.partition(':')[0] if spec.startswith('deoldify-') else 'file'}:{sha256_file(path)}"
+        return f"{prefix if foreign else 'file'}:{sha256_file(path)}"
     entry = find_entry(spec)
     return f"{entry.name}:{entry.version}:{entry.sha256}"
 
