@@ -50,7 +50,7 @@ from vidcolor.train.trainer import Trainer
 
 ALPHAS = (0.25, 0.5, 0.75, 1.0)
 TEMPERATURES = (0.38, 0.55, 0.8, 1.0)
-GAMMAS = (0.0, 1.0, 2.0, 3.0)
+GAMMAS = (0.0, 0.25, 0.5, 1.0, 2.0)
 BATCH = 32
 FILM_STRIDE = 6  # every 6th frame of each clip
 FILM_RENDER_FACTOR = 16  # the video default

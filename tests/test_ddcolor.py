@@ -315,6 +315,19 @@ def test_onnx_runtime_runs_ddcolors_network_as_pytorch_does(tiny_pth: Path) -> N
     assert isinstance(model.generator, torch.nn.Module)  # the model given is left as it was
 
 
+def test_onnx_refuses_an_export_too_big_for_the_machine(monkeypatch) -> None:
+    """Exporting DDColor large for a 512 square was killed at 20 GB here: such an export is
+    refused in one line before it starts."""
+    pytest.importorskip("onnxruntime")
+    from vidcolor.errors import InputError
+    from vidcolor.models import onnx_network
+
+    net = torch.nn.Conv2d(3, 2, 1)
+    monkeypatch.setattr(onnx_network, "MAX_EXPORT_WORK", 8 * 64 * 64 - 1)  # its 8 parameters, one pixel short
+    with pytest.raises(InputError, match="needs more memory"):
+        onnx_network.OnnxNetwork(net).session((3, 64, 64))
+
+
 def test_batch_and_eval_take_ddcolor(tmp_path: Path, tiny_pth: Path) -> None:
     """`batch` (its job fingerprint names the file by its sha256) and `eval` accept ddcolor:PATH."""
     from vidcolor.jobs.settings import model_fingerprint

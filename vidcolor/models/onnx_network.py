@@ -17,6 +17,11 @@ import torch
 from vidcolor.errors import InputError, ModelError
 from vidcolor.models.onnx_graph import OPSET, require_onnx
 
+# Exporting DDColor large (228 M parameters) for a 512 square took over 20 GB and was killed on
+# this project's 24 GB machine (benchmarks/RESULTS.md); at 256 it exports in 27 s. Past this
+# many parameters × pixels the export is refused up front rather than risk the machine.
+MAX_EXPORT_WORK = 228_000_000 * 256 * 256
+
 
 class OnnxNetwork:
     """Stands in for a torch network: ``net(x)`` -> the same output, computed by ONNX Runtime."""
@@ -59,6 +64,13 @@ class OnnxNetwork:
     def session(self, shape: tuple[int, ...]) -> object:
         """The ONNX Runtime session for inputs of ``shape`` (without the batch), built on first use."""
         if shape not in self.sessions:
+            parameters = sum(p.numel() for p in self.net.parameters())
+            if parameters * shape[-1] * shape[-2] > MAX_EXPORT_WORK:
+                raise InputError(
+                    f"--backend onnx: exporting this {parameters / 1e6:.0f} M-parameter network for a "
+                    f"{shape[-2]}x{shape[-1]} input needs more memory than a 24 GB machine has; use --backend eager "
+                    "or a smaller --render-factor"
+                )
             import onnxruntime as ort
 
             options = ort.SessionOptions()

@@ -22,8 +22,8 @@ PyTorch's ``spectral_norm`` stores them), the last upsampler is weight-normalise
 to an ImageNet-normalised colour image through a sigmoid with range (-3, 3).
 
 
-Layout: ``unet`` (specs, layers, the U-Nets), ``checkpoint`` (reading DeOldify's files, our
-safetensors form), ``model`` (the ColorModel wrapper).
+Layout: ``unet`` (specs and the U-Nets, on vidcolor.models.unet_layers), ``checkpoint`` (reading
+DeOldify's files, our safetensors form), ``model`` (the ColorModel wrapper).
 """
 
 from vidcolor.models.deoldify.checkpoint import (
