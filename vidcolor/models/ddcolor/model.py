@@ -38,11 +38,10 @@ class DDColorModel(TorchColorModel):
         super().__init__(net, info)
 
     def resize_luma(self, luma: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """Full-size luma (B,1,H,W) -> the (B,1,s,s) square DDColor's resize gives."""
+        """Full-size luma (B,1,H,W) -> what DDColor's resize gives at ``size`` (a square: render_shape)."""
         frames = luma.detach().float().cpu().numpy()[:, 0]
-        squares = np.stack([native.to_square(frame, size[0]) for frame in frames])
-        out = torch.from_numpy(squares)[:, None].to(luma.device)
-        return out if size[0] == size[1] else F.interpolate(out, size=size, mode="bilinear", align_corners=False)
+        resized = np.stack([native.resize(frame, *size) for frame in frames])
+        return torch.from_numpy(resized)[:, None].to(luma.device)
 
     @torch.inference_mode()
     def predict_native(self, square: torch.Tensor) -> torch.Tensor:

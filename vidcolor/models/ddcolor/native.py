@@ -27,10 +27,10 @@ def grey_8bit(luma: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(luma * 255.0), 0, 255).astype(np.uint8)
 
 
-def to_square(grey: np.ndarray, side: int) -> np.ndarray:
-    """Step 2's resize: (H, W) float32 grey in [0, 1] -> (side, side), OpenCV bilinear. On a grey
-    picture DDColor's 3-channel resize gives these same values in each channel."""
-    return cv2.resize(np.ascontiguousarray(grey, dtype=np.float32), (side, side))
+def resize(grey: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Step 2's resize: (H, W) float32 grey in [0, 1] -> (height, width), OpenCV bilinear (DDColor
+    asks for a square). On a grey picture DDColor's 3-channel resize gives these same values."""
+    return cv2.resize(np.ascontiguousarray(grey, dtype=np.float32), (width, height))
 
 
 def lightness(grey: np.ndarray) -> np.ndarray:
