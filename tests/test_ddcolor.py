@@ -184,6 +184,8 @@ def test_import_checks_converts_and_loads_the_same(tmp_path: Path, tiny_pth: Pat
     assert "exists" in one_line_error(again)
     info = runner.invoke(app, ["models", "info", str(dest)])
     assert info.exit_code == 0 and "ddcolor-generator" in info.output
+    published = runner.invoke(app, ["models", "info", str(tiny_pth)])
+    assert published.exit_code == 0 and "DDColor tiny" in published.output and "55,006,640" in published.output
     # The converted file gives the very same picture as the published file.
     outs = []
     for spec in (f"ddcolor:{tiny_pth}", str(dest)):

@@ -79,7 +79,7 @@ def _describe_checkpoint(path: Path) -> list[tuple[str, str]]:
     from vidcolor.models import ddcolor, deoldify
     from vidcolor.models.torch_checkpoints import load_weights_only
 
-    obj = load_weights_only(path, deoldify.checkpoint._numpy_scalar_globals())
+    obj = load_weights_only(path, deoldify.checkpoint.fastai_safe_globals())
     if isinstance(obj, dict) and isinstance(obj.get("params"), dict):  # DDColor's {'params': state}
         state = ddcolor.read_checkpoint(path)
         size = ddcolor.guess_size(state)

@@ -37,7 +37,7 @@ from vidcolor.models.weights import read_metadata, sha256_file
 # fastai stores optimiser hyper-parameters that can be NumPy scalars, and its discriminative
 # learning rates as Python ``slice`` objects; these globals only rebuild scalars, dtypes and
 # slices (no code runs), so exactly they are allowed on top of torch's weights-only set.
-def _numpy_scalar_globals() -> list:
+def fastai_safe_globals() -> list:
     allowed: list = [np.dtype, slice]
     core = np._core if hasattr(np, "_core") else np.core  # numpy 2 renamed the package
     scalar_fn = core.multiarray.scalar
@@ -53,7 +53,7 @@ def _numpy_scalar_globals() -> list:
 
 
 def _torch_load(path: Path) -> object:
-    return load_weights_only(path, _numpy_scalar_globals())
+    return load_weights_only(path, fastai_safe_globals())
 
 
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
