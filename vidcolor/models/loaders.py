@@ -37,14 +37,20 @@ def load_vidcolor(path: Path, expected_sha256: str | None, entry: Any, temperatu
     return GeneratorModel(generator, info, temperature if temperature is not None else entry.temperature)
 
 
+def _converted(load: Any, path: Path, expected_sha256: str | None, entry: Any, temperature: float | None) -> ColorModel:
+    """A publisher's network converted by an import command (``load``: its family's
+    ``load_converted_model``), named and checked by its registry entry when it has one."""
+    _no_temperature(path, temperature)
+    if entry is None:
+        return load(path, expected_sha256)
+    return load(path, expected_sha256=entry.sha256, name=entry.name, version=entry.version)
+
+
 def load_deoldify(path: Path, expected_sha256: str | None, entry: Any, temperature: float | None) -> ColorModel:
     """A DeOldify generator converted by `vidcolor models import-deoldify`."""
     from vidcolor.models.deoldify import load_converted_model
 
-    _no_temperature(path, temperature)
-    if entry is None:
-        return load_converted_model(path, expected_sha256)
-    return load_converted_model(path, expected_sha256=entry.sha256, name=entry.name, version=entry.version)
+    return _converted(load_converted_model, path, expected_sha256, entry, temperature)
 
 
 def load_deoldify_checkpoint(prefix: str, path: str) -> ColorModel:
@@ -58,10 +64,7 @@ def load_ddcolor(path: Path, expected_sha256: str | None, entry: Any, temperatur
     """A DDColor network converted by `vidcolor models import-ddcolor`."""
     from vidcolor.models.ddcolor import load_converted_model
 
-    _no_temperature(path, temperature)
-    if entry is None:
-        return load_converted_model(path, expected_sha256)
-    return load_converted_model(path, expected_sha256=entry.sha256, name=entry.name, version=entry.version)
+    return _converted(load_converted_model, path, expected_sha256, entry, temperature)
 
 
 def load_ddcolor_checkpoint(prefix: str, path: str) -> ColorModel:

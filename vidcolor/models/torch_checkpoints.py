@@ -3,14 +3,19 @@ it does not fit a model (DeOldify's and DDColor's loaders use these)."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import struct
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from vidcolor.errors import ModelError
+from vidcolor.hashing import sha256_file
+from vidcolor.models.weights import read_metadata
 
 
 def load_weights_only(path: Path, extra_globals: list[Any] | tuple[Any, ...] = ()) -> object:
@@ -84,3 +89,50 @@ def owned(t: torch.Tensor) -> torch.Tensor:
     of one buffer; oneDNN then takes other kernels (slower, and not bit-identical), so copy those."""
     t = t.contiguous()
     return t.clone() if t.data_ptr() % 64 else t
+
+
+# --------------------------------------------------------------------------- our tagged safetensors form
+
+
+def is_tagged_file(path: str | Path, file_format: str) -> bool:
+    """True for a safetensors file whose metadata declares ``file_format`` (an import command's output)."""
+    path = Path(path)
+    if path.suffix != ".safetensors" or not path.is_file():
+        return False
+    try:
+        return read_metadata(path).get("format") == file_format
+    except ModelError:
+        return False
+
+
+def save_tagged(net: torch.nn.Module, path: str | Path, metadata: dict[str, str]) -> str:
+    """Write ``net``'s state as safetensors with ``metadata``, atomically; returns the sha256."""
+    path = Path(path)
+    state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        save_file(state, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return sha256_file(path)
+
+
+def load_tagged(
+    path: str | Path, file_format: str, what: str, expected_sha256: str | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(state, metadata) of a file ``save_tagged`` wrote with ``file_format``; ModelError in one
+    line for a missing, foreign (``what``: its import command's family), replaced or damaged file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    meta = read_metadata(path)
+    if meta.get("format") != file_format:
+        raise ModelError(f"{path}: not a converted {what} file (run `vidcolor models import-{what.lower()}`)")
+    if expected_sha256 and sha256_file(path) != expected_sha256:
+        raise ModelError(f"{path}: sha256 does not match the registry (file damaged or replaced)")
+    try:
+        return load_file(str(path)), meta
+    except (SafetensorError, OSError) as exc:
+        raise ModelError(f"{path}: unreadable safetensors data ({exc})") from exc

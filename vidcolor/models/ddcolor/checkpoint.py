@@ -9,13 +9,12 @@ size is read from the file: the stem's width is 96 for tiny, 192 for large.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from vidcolor.errors import ModelError, OutputError
 from vidcolor.models.ddcolor.network import (
@@ -27,8 +26,15 @@ from vidcolor.models.ddcolor.network import (
     expected_shapes,
     spec_for,
 )
-from vidcolor.models.torch_checkpoints import load_weights_only, owned, state_mismatch
-from vidcolor.models.weights import read_metadata, sha256_file
+from vidcolor.models.torch_checkpoints import (
+    is_tagged_file,
+    load_tagged,
+    load_weights_only,
+    owned,
+    save_tagged,
+    state_mismatch,
+)
+from vidcolor.models.weights import sha256_file
 
 FILE_FORMAT = "ddcolor-generator"
 RENDER_FACTOR = 32  # DDColor's default input, 512 (render size = factor × 16)
@@ -124,13 +130,7 @@ def parameter_count(state: dict[str, torch.Tensor]) -> int:
 
 def is_ddcolor_file(path: str | Path) -> bool:
     """True for a safetensors file written by ``save_ddcolor`` (the import command)."""
-    path = Path(path)
-    if path.suffix != ".safetensors" or not path.is_file():
-        return False
-    try:
-        return read_metadata(path).get("format") == FILE_FORMAT
-    except ModelError:
-        return False
+    return is_tagged_file(path, FILE_FORMAT)
 
 
 def save_ddcolor(net: DDColorNet, path: str | Path, metadata: dict[str, str] | None = None) -> str:
@@ -144,31 +144,12 @@ def save_ddcolor(net: DDColorNet, path: str | Path, metadata: dict[str, str] | N
         "license": LICENSE,
     }
     meta.update(metadata or {})
-    state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        save_file(state, str(tmp), metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return sha256_file(path)
+    return save_tagged(net, path, meta)
 
 
 def load_ddcolor_file(path: str | Path, expected_sha256: str | None = None) -> tuple[DDColorNet, dict[str, str]]:
     """A network from a file ``save_ddcolor`` wrote (checked again, key by key)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
-    meta = read_metadata(path)
-    if meta.get("format") != FILE_FORMAT:
-        raise ModelError(f"{path}: not a converted DDColor file (run `vidcolor models import-ddcolor`)")
-    if expected_sha256 and sha256_file(path) != expected_sha256:
-        raise ModelError(f"{path}: sha256 does not match the registry (file damaged or replaced)")
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise ModelError(f"{path}: unreadable safetensors data ({exc})") from exc
+    state, meta = load_tagged(path, FILE_FORMAT, "DDColor", expected_sha256)
     return network_from_state(state, str(path)), meta
 
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from vidcolor.errors import ModelError, OutputError
 from vidcolor.models.deoldify.unet import (
@@ -24,12 +21,15 @@ from vidcolor.models.deoldify.unet import (
     spec_for,
 )
 from vidcolor.models.torch_checkpoints import (  # noqa: F401  (refusal_reason: re-exported)
+    is_tagged_file,
+    load_tagged,
     load_weights_only,
     owned,
     refusal_reason,
+    save_tagged,
     state_mismatch,
 )
-from vidcolor.models.weights import read_metadata, sha256_file
+from vidcolor.models.weights import sha256_file
 
 # --------------------------------------------------------------------------- reading DeOldify files
 
@@ -144,13 +144,7 @@ def generator_from_state(state: dict[str, torch.Tensor], kind: str, source: str)
 
 def is_deoldify_file(path: str | Path) -> bool:
     """True for a safetensors file written by ``save_deoldify`` (the import command)."""
-    path = Path(path)
-    if path.suffix != ".safetensors" or not path.is_file():
-        return False
-    try:
-        return read_metadata(path).get("format") == FILE_FORMAT
-    except ModelError:
-        return False
+    return is_tagged_file(path, FILE_FORMAT)
 
 
 def save_deoldify(model: DeOldifyUnet, path: str | Path, metadata: dict[str, str] | None = None) -> str:
@@ -164,33 +158,14 @@ def save_deoldify(model: DeOldifyUnet, path: str | Path, metadata: dict[str, str
         "default_render_factor_video": str(RENDER_FACTOR_VIDEO),
     }
     meta.update(metadata or {})
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        save_file(state, str(tmp), metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return sha256_file(path)
+    return save_tagged(model, path, meta)
 
 
 def load_deoldify_file(path: str | Path, expected_sha256: str | None = None) -> tuple[DeOldifyUnet, dict[str, str]]:
     """A generator from a file ``save_deoldify`` wrote (kind read from its metadata)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
-    meta = read_metadata(path)
-    if meta.get("format") != FILE_FORMAT:
-        raise ModelError(f"{path}: not a converted DeOldify file (run `vidcolor models import-deoldify`)")
-    if expected_sha256 and sha256_file(path) != expected_sha256:
-        raise ModelError(f"{path}: sha256 does not match the registry (file damaged or replaced)")
+    state, meta = load_tagged(path, FILE_FORMAT, "DeOldify", expected_sha256)
     kind = meta.get("kind", "")
     spec_for(kind)
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise ModelError(f"{path}: unreadable safetensors data ({exc})") from exc
     return generator_from_state(state, kind, str(path)), meta
 
 
