@@ -18,6 +18,11 @@ Sources are capped by folder (CAPS) so faces and pets do not dominate; the kept 
 folder are those with the smallest git object id: a content-defined choice independent of names.
 Roughly 1 in 64 pictures of the repositories (by sha256) is held out for judging the run.
 
+    python pipelines/build_corpus.py --append pipelines/corpus-film-sources.tsv
+
+adds more sources to the end of a built corpus, for training only: the rows already packed keep
+their numbers and the holdout stays the same pictures (v3's film-thin sources, added mid-run).
+
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import argparse
 import csv
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import subprocess
@@ -33,8 +39,9 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
@@ -56,6 +63,9 @@ CAPS = {
     "shared/imagenette": 500,  # 10 classes of 1,000
     "srohit0/food_mnist": 50,
 }
+# Decoding workers are started afresh, not forked: a forked worker would inherit the write end of
+# a running `git cat-file --batch`'s input, and git would never see it close.
+SPAWN = multiprocessing.get_context("spawn")
 SHARED_FOLDERS = ("imagenet_sample", "imagenette", "urban_scenes", "intel_scenes")
 
 
@@ -240,6 +250,204 @@ def _decode_job(args: tuple[Item, bytes]) -> tuple[Item, dict | None]:
     return item, decode(data)
 
 
+@dataclass
+class Packing:
+    """What a build (or an append) has packed so far: the open array and manifest files, the
+    hashes that keep duplicates out, and the counts per source."""
+
+    low_fh: BinaryIO
+    high_fh: BinaryIO
+    manifest: Any  # csv writer
+    guard: np.ndarray
+    holdout_every: int
+    n_low: int = 0
+    n_high: int = 0
+    seen_sha: set[str] = field(default_factory=set)
+    seen_hash: set[int] = field(default_factory=set)
+    # Appends only (None in a full build): difference hashes of the 64 px pictures already packed,
+    # compared with the same hash of each new picture (an existing corpus keeps no full pictures).
+    seen_low_hash: set[int] | None = None
+    shas: list[str] = field(default_factory=list)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def pack_source(src: Source, items: list[Item], decoded: Iterator[tuple[Item, dict | None]], pk: Packing) -> None:
+    """Append one source's pictures to the arrays and the manifest, in the order listed."""
+    c = pk.counts.setdefault(
+        src.repo,
+        {
+            "listed": len(items),
+            "packed": 0,
+            "high": 0,
+            "duplicate": 0,
+            "held_out_lookalike": 0,
+            "unreadable": 0,
+            "holdout": 0,
+        },
+    )
+    for item, rec in decoded:
+        if rec is None:
+            c["unreadable"] += 1
+            continue
+        low_hash = dhash(rec["low"]) if pk.seen_low_hash is not None else None
+        if rec["sha256"] in pk.seen_sha or rec["dhash"] in pk.seen_hash or low_hash in (pk.seen_low_hash or ()):
+            c["duplicate"] += 1
+            continue
+        if near_guard(rec["dhash"], pk.guard):
+            c["held_out_lookalike"] += 1
+            continue
+        pk.seen_sha.add(rec["sha256"])
+        pk.seen_hash.add(rec["dhash"])
+        if pk.seen_low_hash is not None:
+            pk.seen_low_hash.add(low_hash)
+        holdout = src.holdout and rec["high"] is not None and int(rec["sha256"][:8], 16) % pk.holdout_every == 0
+        pk.low_fh.write(np.ascontiguousarray(rec["low"]).tobytes())
+        high_row = -1
+        if rec["high"] is not None:
+            pk.high_fh.write(np.ascontiguousarray(rec["high"]).tobytes())
+            high_row, pk.n_high = pk.n_high, pk.n_high + 1
+            c["high"] += 1
+        pk.manifest.writerow(
+            [
+                src.repo,
+                item.path,
+                rec["sha256"],
+                rec["bytes"],
+                rec["width"],
+                rec["height"],
+                f"{rec['saturation']:.4f}",
+                f"{rec['flatness']:.4f}",
+                int(holdout),
+                pk.n_low,
+                high_row,
+            ]
+        )
+        pk.n_low += 1
+        c["packed"] += 1
+        c["holdout"] += int(holdout)
+        pk.shas.append(rec["sha256"])
+
+
+def source_meta(src: Source, counts: dict[str, int], appended: bool = False) -> dict:
+    meta = {"repo": src.repo, "commit": src.commit, "folders": list(src.folders), "terms": src.terms, **counts}
+    return {**meta, "appended": True} if appended else meta
+
+
+def corpus_meta(pk: Packing, sources: list[dict]) -> dict:
+    return {
+        "format": FORMAT,
+        "low_side": LOW_SIDE,
+        "high_side": HIGH_SIDE,
+        "min_high_side": MIN_HIGH_SIDE,
+        "low_count": pk.n_low,
+        "high_count": pk.n_high,
+        "fingerprint": manifest_fingerprint(pk.shas),
+        "sources": sources,
+    }
+
+
+def write_json_atomically(path: Path, obj: dict) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def build(sources: list[Source], args: argparse.Namespace, guard: np.ndarray) -> int:
+    """A whole corpus from scratch into args.out; the files appear when complete."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    tmp = {k: args.out / f"{k}.partial" for k in ("low", "high", "manifest")}
+    t0 = time.time()
+    with (
+        tmp["low"].open("wb") as low_fh,
+        tmp["high"].open("wb") as high_fh,
+        tmp["manifest"].open("w", newline="") as man_fh,
+        ProcessPoolExecutor(args.workers, mp_context=SPAWN) as pool,
+    ):
+        man = csv.writer(man_fh, delimiter="\t", lineterminator="\n")
+        man.writerow(MANIFEST_COLUMNS)
+        pk = Packing(low_fh, high_fh, man, guard, args.holdout_every)
+        for src in sources:
+            items = list_items(src, args.mirror, args.shared / "train")
+            pack_source(src, items, pool.map(_decode_job, blobs(src, items, args.mirror), chunksize=32), pk)
+            print(f"{src.repo}: {pk.counts[src.repo]} ({time.time() - t0:.0f} s)", flush=True)
+    meta = corpus_meta(pk, [source_meta(s, pk.counts[s.repo]) for s in sources])
+    os.replace(tmp["low"], args.out / "low.u8")
+    os.replace(tmp["high"], args.out / "high.u8")
+    os.replace(tmp["manifest"], args.out / "manifest.tsv")
+    write_json_atomically(args.out / "corpus.json", meta)
+    print(
+        f"packed {pk.n_low} pictures ({pk.n_high} at {HIGH_SIDE} px) -> {args.out}; fingerprint {meta['fingerprint']}"
+    )
+    return 0
+
+
+def append(tsv: Path, args: argparse.Namespace, guard: np.ndarray) -> int:
+    """Add the sources of ``tsv`` to the end of an existing corpus, training only (none held out),
+    so every row already packed keeps its number and the holdout stays the same pictures.
+
+    New pictures are kept out when they repeat an existing one: the same sha256, or the same
+    difference hash of the 64 px picture. Safe to run again: sources already appended are skipped,
+    and an append interrupted before corpus.json was rewritten is cut back first (corpus.json is
+    written last, so it always describes a complete corpus)."""
+    meta_path = args.out / "corpus.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"error: no corpus to append to at {args.out} ({exc}): build it first") from None
+    if meta.get("format") != FORMAT:
+        raise SystemExit(f"error: {meta_path} is not a {FORMAT!r} corpus")
+    have = {s["repo"] for s in meta["sources"]}
+    sources = [replace(s, holdout=False) for s in read_sources(tsv)]
+    todo = [s for s in sources if s.repo not in have]
+    for s in sources:
+        if s.repo in have:
+            print(f"{s.repo}: already in the corpus, skipped", flush=True)
+    if not todo:
+        print(f"nothing to append; fingerprint {meta['fingerprint']}")
+        return 0
+    n_low, n_high = int(meta["low_count"]), int(meta["high_count"])
+    low_path, high_path, man_path = (args.out / n for n in ("low.u8", "high.u8", "manifest.tsv"))
+    # Cut back anything an interrupted append left behind.
+    os.truncate(low_path, n_low * LOW_SIDE * LOW_SIDE * 3)
+    os.truncate(high_path, n_high * HIGH_SIDE * HIGH_SIDE * 3)
+    with man_path.open(newline="") as fh:
+        old_rows = [r for r in csv.reader(fh, delimiter="\t")]
+    header, old_rows = old_rows[0], [r for r in old_rows[1:] if int(r[MANIFEST_COLUMNS.index("low")]) < n_low]
+    if len(old_rows) != n_low:
+        raise SystemExit(f"error: {man_path} lists {len(old_rows)} pictures, corpus.json {n_low}: rebuild the corpus")
+    low = np.memmap(low_path, dtype=np.uint8, mode="r", shape=(n_low, LOW_SIDE, LOW_SIDE, 3))
+    t0 = time.time()
+    seen_low_hash = {dhash(low[i]) for i in range(n_low)}
+    print(f"{n_low} packed pictures hashed ({time.time() - t0:.0f} s)", flush=True)
+    tmp_man = args.out / "manifest.partial"
+    with (
+        low_path.open("ab") as low_fh,
+        high_path.open("ab") as high_fh,
+        tmp_man.open("w", newline="") as man_fh,
+        ProcessPoolExecutor(args.workers, mp_context=SPAWN) as pool,
+    ):
+        man = csv.writer(man_fh, delimiter="\t", lineterminator="\n")
+        man.writerow(header)
+        man.writerows(old_rows)
+        sha_col = MANIFEST_COLUMNS.index("sha256")
+        pk = Packing(low_fh, high_fh, man, guard, args.holdout_every, n_low, n_high)
+        pk.shas = [r[sha_col] for r in old_rows]
+        pk.seen_sha = set(pk.shas)
+        pk.seen_low_hash = seen_low_hash
+        for src in todo:
+            items = list_items(src, args.mirror, args.shared / "train")
+            pack_source(src, items, pool.map(_decode_job, blobs(src, items, args.mirror), chunksize=32), pk)
+            print(f"{src.repo}: {pk.counts[src.repo]} ({time.time() - t0:.0f} s)", flush=True)
+    os.replace(tmp_man, man_path)
+    new = corpus_meta(pk, meta["sources"] + [source_meta(s, pk.counts[s.repo], appended=True) for s in todo])
+    write_json_atomically(meta_path, new)
+    print(
+        f"appended {pk.n_low - n_low} pictures ({pk.n_high - n_high} at {HIGH_SIDE} px) -> {args.out}; "
+        f"fingerprint {new['fingerprint']}"
+    )
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mirror", type=Path, default=Path("/work/.mirror"))
@@ -260,7 +468,19 @@ def main() -> int:
         help="more sources in SOURCES.tsv's format, none held out (default: pipelines/corpus-extra-sources.tsv, v2's "
         "extra photos)",
     )
+    ap.add_argument(
+        "--append",
+        type=Path,
+        default=None,
+        metavar="TSV",
+        help="add these sources (SOURCES.tsv's format) to the end of the existing corpus in --out, for training "
+        "only; rows already packed keep their numbers",
+    )
     args = ap.parse_args()
+    guard = guard_hashes(args.shared)
+    print(f"{len(guard)} held-out hashes (BSDS500 and video-tune frames)", flush=True)
+    if args.append is not None:
+        return append(args.append, args, guard)
     sources = [
         Source(f"shared/{f}", "", (), (), "see ../shared/data/README.md", False)
         for f in SHARED_FOLDERS
@@ -269,99 +489,7 @@ def main() -> int:
     for extra in args.extra if args.extra is not None else [Path(__file__).with_name("corpus-extra-sources.tsv")]:
         sources += [replace(s, holdout=False) for s in read_sources(extra)]
     sources += read_sources(args.shared / "SOURCES.tsv")
-    guard = guard_hashes(args.shared)
-    print(f"{len(guard)} held-out hashes (BSDS500 and video-tune frames)", flush=True)
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    tmp = {k: args.out / f"{k}.partial" for k in ("low", "high", "manifest")}
-    seen_sha: set[str] = set()
-    seen_hash: set[int] = set()
-    counts: dict[str, dict[str, int]] = {}
-    n_low = n_high = 0
-    shas: list[str] = []
-    t0 = time.time()
-    with (
-        tmp["low"].open("wb") as low_fh,
-        tmp["high"].open("wb") as high_fh,
-        tmp["manifest"].open("w", newline="") as man_fh,
-        ProcessPoolExecutor(args.workers) as pool,
-    ):
-        man = csv.writer(man_fh, delimiter="\t", lineterminator="\n")
-        man.writerow(MANIFEST_COLUMNS)
-        for src in sources:
-            items = list_items(src, args.mirror, args.shared / "train")
-            c = counts.setdefault(
-                src.repo,
-                {
-                    "listed": len(items),
-                    "packed": 0,
-                    "high": 0,
-                    "duplicate": 0,
-                    "held_out_lookalike": 0,
-                    "unreadable": 0,
-                    "holdout": 0,
-                },
-            )
-            for item, rec in pool.map(_decode_job, blobs(src, items, args.mirror), chunksize=32):
-                if rec is None:
-                    c["unreadable"] += 1
-                    continue
-                if rec["sha256"] in seen_sha or rec["dhash"] in seen_hash:
-                    c["duplicate"] += 1
-                    continue
-                if near_guard(rec["dhash"], guard):
-                    c["held_out_lookalike"] += 1
-                    continue
-                seen_sha.add(rec["sha256"])
-                seen_hash.add(rec["dhash"])
-                holdout = (
-                    src.holdout and rec["high"] is not None and int(rec["sha256"][:8], 16) % args.holdout_every == 0
-                )
-                low_fh.write(np.ascontiguousarray(rec["low"]).tobytes())
-                high_row = -1
-                if rec["high"] is not None:
-                    high_fh.write(np.ascontiguousarray(rec["high"]).tobytes())
-                    high_row, n_high = n_high, n_high + 1
-                    c["high"] += 1
-                man.writerow(
-                    [
-                        src.repo,
-                        item.path,
-                        rec["sha256"],
-                        rec["bytes"],
-                        rec["width"],
-                        rec["height"],
-                        f"{rec['saturation']:.4f}",
-                        f"{rec['flatness']:.4f}",
-                        int(holdout),
-                        n_low,
-                        high_row,
-                    ]
-                )
-                n_low += 1
-                c["packed"] += 1
-                c["holdout"] += int(holdout)
-                shas.append(rec["sha256"])
-            print(f"{src.repo}: {c} ({time.time() - t0:.0f} s)", flush=True)
-    meta = {
-        "format": FORMAT,
-        "low_side": LOW_SIDE,
-        "high_side": HIGH_SIDE,
-        "min_high_side": MIN_HIGH_SIDE,
-        "low_count": n_low,
-        "high_count": n_high,
-        "fingerprint": manifest_fingerprint(shas),
-        "sources": [
-            {"repo": s.repo, "commit": s.commit, "folders": list(s.folders), "terms": s.terms, **counts[s.repo]}
-            for s in sources
-        ],
-    }
-    os.replace(tmp["low"], args.out / "low.u8")
-    os.replace(tmp["high"], args.out / "high.u8")
-    os.replace(tmp["manifest"], args.out / "manifest.tsv")
-    (args.out / "corpus.json").write_text(json.dumps(meta, indent=1) + "\n")
-    print(f"packed {n_low} pictures ({n_high} at {HIGH_SIDE} px) -> {args.out}; fingerprint {meta['fingerprint']}")
-    return 0
+    return build(sources, args, guard)
 
 
 if __name__ == "__main__":

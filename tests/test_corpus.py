@@ -5,6 +5,7 @@ content-defined holdout, and a low-resolution first stage."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -79,25 +80,27 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (shared / "SOURCES.tsv").write_text(f"# header\nsomeone/photos\t{commit}\tpics .\tskipme\t44\t200x150\ttest\tCC0\n")
     (base / "extra.tsv").write_text("# no extra sources\n")
     out = base / "packed"
+    done = build_corpus(base, out, "--extra", str(base / "extra.tsv"), "--holdout-every", "4")
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def build_corpus(base: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
+    """pipelines/build_corpus.py over the fixture's mirror and shared folder (under ``base``)."""
     cmd = [
         sys.executable,
         str(ROOT / "pipelines" / "build_corpus.py"),
         "--mirror",
         str(base / "mirror"),
         "--shared",
-        str(shared),
+        str(base / "shared"),
         "--out",
         str(out),
         "--workers",
         "1",
-        "--extra",
-        str(base / "extra.tsv"),
-        "--holdout-every",
-        "4",
+        *args,
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    return out
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
 
 
 def test_corpus_keeps_unique_real_photos_and_judges_the_rest(corpus_dir: Path):
@@ -125,6 +128,46 @@ def test_corpus_fingerprint_is_checked(corpus_dir: Path):
         open_corpus(corpus_dir, "0" * 64)
     with pytest.raises(InputError, match="build_corpus"):
         open_corpus(corpus_dir / "missing")
+
+
+def test_appended_sources_train_and_keep_every_packed_row(corpus_dir: Path, tmp_path: Path):
+    base = corpus_dir.parent
+    work = base / "mirror" / "farm+cows" / "repo"
+    if not work.exists():
+        (work / "img").mkdir(parents=True)
+        for i in range(6):
+            cv2.imwrite(str(work / "img" / f"c{i}.jpg"), photo(300 + i))
+        cv2.imwrite(str(work / "img" / "again.jpg"), photo(5), [cv2.IMWRITE_JPEG_QUALITY, 70])  # re-encoded p05
+        cv2.imwrite(str(work / "img" / "held.jpg"), photo(11))  # a BSDS look-alike
+        git(work, "init", "-q")
+        git(work, "add", ".")
+        git(work, "commit", "-q", "-m", "cows")
+    tsv = tmp_path / "more.tsv"
+    tsv.write_text(f"farm/cows\t{git(work, 'rev-parse', 'HEAD')}\timg\t\t8\t200x150\tcows\tCC BY 4.0\n")
+    out = tmp_path / "packed"
+    shutil.copytree(corpus_dir, out)
+    before = open_corpus(out)
+    # An append interrupted earlier left bytes behind: they are cut back first.
+    with (out / "low.u8").open("ab") as fh:
+        fh.write(b"x" * 1000)
+    done = build_corpus(base, out, "--append", str(tsv))
+    assert done.returncode == 0, done.stderr
+    after = open_corpus(out)
+    assert after.fingerprint != before.fingerprint
+    assert after.rows[: len(before.rows)] == before.rows  # every packed row keeps its number
+    assert np.array_equal(after.low[: len(before.low)], before.low)
+    assert np.array_equal(after.high[: len(before.high)], before.high)
+    new = after.rows[len(before.rows) :]
+    assert sorted(r.path for r in new) == [f"img/c{i}.jpg" for i in range(6)]  # no duplicate, no look-alike
+    assert not any(r.holdout for r in new)  # the holdout stays the same pictures
+    assert [r.low for r in new] == list(range(len(before.low), len(after.low)))
+    _, high, held = after.split(CorpusFilter())
+    assert np.array_equal(held, before.split(CorpusFilter())[2]) and {r.high for r in new} <= set(high.tolist())
+    again = build_corpus(base, out, "--append", str(tsv))  # running it again changes nothing
+    assert again.returncode == 0 and "already in the corpus" in again.stdout
+    assert open_corpus(out).fingerprint == after.fingerprint
+    missing = build_corpus(base, tmp_path / "none", "--append", str(tsv))
+    assert missing.returncode != 0 and "build it first" in missing.stderr
 
 
 def corpus_recipe(corpus_dir: Path, out: Path, **train: object):
