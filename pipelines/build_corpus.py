@@ -62,6 +62,7 @@ CAPS = {
     "MachineLearning2020/Homework2-Caltech101": 150,  # airplanes, motorbikes, faces have 400-800
     "shared/imagenette": 500,  # 10 classes of 1,000
     "srohit0/food_mnist": 50,
+    "SilviuBR24/room-classification": 1000,  # interiors for films: 6,000 of 30,000, 1,000 a room
 }
 # Decoding workers are started afresh, not forked: a forked worker would inherit the write end of
 # a running `git cat-file --batch`'s input, and git would never see it close.
