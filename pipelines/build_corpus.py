@@ -408,9 +408,11 @@ def append(tsv: Path, args: argparse.Namespace, guard: np.ndarray) -> int:
         return 0
     n_low, n_high = int(meta["low_count"]), int(meta["high_count"])
     low_path, high_path, man_path = (args.out / n for n in ("low.u8", "high.u8", "manifest.tsv"))
-    # Cut back anything an interrupted append left behind.
-    os.truncate(low_path, n_low * LOW_SIDE * LOW_SIDE * 3)
-    os.truncate(high_path, n_high * HIGH_SIDE * HIGH_SIDE * 3)
+    # Cut back anything an interrupted append left behind (never grow a short, damaged array).
+    for path, size in ((low_path, n_low * LOW_SIDE * LOW_SIDE * 3), (high_path, n_high * HIGH_SIDE * HIGH_SIDE * 3)):
+        if not path.is_file() or path.stat().st_size < size:
+            raise SystemExit(f"error: {path} is shorter than corpus.json says: rebuild the corpus")
+        os.truncate(path, size)
     with man_path.open(newline="") as fh:
         old_rows = [r for r in csv.reader(fh, delimiter="\t")]
     header, old_rows = old_rows[0], [r for r in old_rows[1:] if int(r[MANIFEST_COLUMNS.index("low")]) < n_low]

@@ -5,6 +5,7 @@ content-defined holdout, and a low-resolution first stage."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -168,6 +169,12 @@ def test_appended_sources_train_and_keep_every_packed_row(corpus_dir: Path, tmp_
     assert open_corpus(out).fingerprint == after.fingerprint
     missing = build_corpus(base, tmp_path / "none", "--append", str(tsv))
     assert missing.returncode != 0 and "build it first" in missing.stderr
+    short = tmp_path / "short"
+    shutil.copytree(corpus_dir, short)
+    os.truncate(short / "high.u8", 1000)  # a damaged array is refused, never padded
+    damaged = build_corpus(base, short, "--append", str(tsv))
+    assert damaged.returncode != 0 and "shorter than corpus.json" in damaged.stderr
+    assert (short / "high.u8").stat().st_size == 1000
 
 
 def corpus_recipe(corpus_dir: Path, out: Path, **train: object):
