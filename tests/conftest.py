@@ -22,7 +22,10 @@ from helpers import make_clip
 def pytest_configure(config: pytest.Config) -> None:
     # Stored ONNX graphs (vidcolor.models.onnx_cache) go to a folder of this test session's own,
     # inherited by the CLI subprocesses: tests neither read nor fill the user's cache.
-    os.environ["VIDCOLOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="vidcolor-test-cache-")
+    os.environ["VIDCOLOR_CACHE_DIR"] = cache = tempfile.mkdtemp(prefix="vidcolor-test-cache-")
+    # PyTorch's compiler caches (torch.compile, and training's first optimiser step) go there too,
+    # not to /tmp/torchinductor_<user>, which nothing would remove.
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(cache, "torchinductor")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
