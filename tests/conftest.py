@@ -10,6 +10,8 @@ Reusable by every test module:
 
 from __future__ import annotations
 
+import contextlib
+import getpass
 import os
 import shutil
 import tempfile
@@ -34,6 +36,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     cache = os.environ.pop("VIDCOLOR_CACHE_DIR", "")
     if os.path.basename(cache).startswith("vidcolor-test-cache-"):
         shutil.rmtree(cache, ignore_errors=True)
+    # pytest's per-user folder of tmp_path folders, once they are gone (kept when a failure's are).
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.join(tempfile.gettempdir(), f"pytest-of-{getpass.getuser()}"))
 
 
 @pytest.fixture(scope="session")
