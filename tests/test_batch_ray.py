@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 from pathlib import Path
 
@@ -42,6 +44,12 @@ def test_ray_engine_matches_local_engine(tmp_path: Path, tiny_model_path: Path) 
         ray.shutdown()
         if session:  # Ray leaves its session folder (logs, sockets) in /tmp/ray: tests leave nothing
             shutil.rmtree(session, ignore_errors=True)
+            root = Path(session).parent
+            latest = root / "session_latest"
+            if latest.is_symlink() and os.readlink(latest) == session:
+                latest.unlink()
+            with contextlib.suppress(OSError):
+                root.rmdir()  # only when no other Ray session is kept there
 
     assert set(comparable(remote)) == set(EXPECTED_ITEMS)
     assert comparable(remote) == comparable(local)

@@ -192,7 +192,7 @@ def chromium_path() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory: pytest.TempPathFactory):
     executable = chromium_path()
     if executable is None:
         if os.environ.get("VIDCOLOR_REQUIRE_BROWSER"):
@@ -200,7 +200,15 @@ def browser():
         pytest.skip("Chromium is not installed (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu"])
+        # Chromium's sound client makes a /tmp/pulse-* folder unless it has a runtime folder: give it
+        # one that goes with the test's own.
+        runtime = tmp_path_factory.mktemp("xdg-runtime")
+        runtime.chmod(0o700)
+        b = p.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu"],
+            env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)},
+        )
         yield b
         b.close()
 
