@@ -83,7 +83,7 @@ def main() -> None:
             row = {"clip": clip.stem, "grey": mean_psnr(grey, truth)}
             outs = {}
             for name, model in models.items():
-                out = Path(tmp) / f"{clip.stem}-{name}.mp4"
+                out = Path(tmp) / f"{clip.stem}-{list(models).index(name)}.mp4"  # a name may be a path
                 t0 = time.perf_counter()
                 colorize_video(
                     grey_path,
