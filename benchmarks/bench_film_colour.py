@@ -82,8 +82,8 @@ def main() -> None:
             grey = rgb_frames(grey_path)
             row = {"clip": clip.stem, "grey": mean_psnr(grey, truth)}
             outs = {}
-            for name, model in models.items():
-                out = Path(tmp) / f"{clip.stem}-{list(models).index(name)}.mp4"  # a name may be a path
+            for j, (name, model) in enumerate(models.items()):
+                out = Path(tmp) / f"{clip.stem}-{j}.mp4"  # by number: a model's name may be a path
                 t0 = time.perf_counter()
                 colorize_video(
                     grey_path,

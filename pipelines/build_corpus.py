@@ -46,6 +46,7 @@ from typing import Any, BinaryIO
 import cv2
 import numpy as np
 
+from vidcolor.media.outfile import atomic_write
 from vidcolor.train.corpus import FORMAT, MANIFEST_COLUMNS, manifest_fingerprint
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -347,10 +348,8 @@ def corpus_meta(pk: Packing, sources: list[dict]) -> dict:
     }
 
 
-def write_json_atomically(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)
+def write_meta(path: Path, meta: dict) -> None:
+    atomic_write(path, lambda fh: fh.write((json.dumps(meta, indent=1) + "\n").encode()), overwrite=True)
 
 
 def build(sources: list[Source], args: argparse.Namespace, guard: np.ndarray) -> int:
@@ -375,7 +374,7 @@ def build(sources: list[Source], args: argparse.Namespace, guard: np.ndarray) ->
     os.replace(tmp["low"], args.out / "low.u8")
     os.replace(tmp["high"], args.out / "high.u8")
     os.replace(tmp["manifest"], args.out / "manifest.tsv")
-    write_json_atomically(args.out / "corpus.json", meta)
+    write_meta(args.out / "corpus.json", meta)
     print(
         f"packed {pk.n_low} pictures ({pk.n_high} at {HIGH_SIDE} px) -> {args.out}; fingerprint {meta['fingerprint']}"
     )
@@ -415,7 +414,8 @@ def append(tsv: Path, args: argparse.Namespace, guard: np.ndarray) -> int:
         os.truncate(path, size)
     with man_path.open(newline="") as fh:
         old_rows = [r for r in csv.reader(fh, delimiter="\t")]
-    header, old_rows = old_rows[0], [r for r in old_rows[1:] if int(r[MANIFEST_COLUMNS.index("low")]) < n_low]
+    low_col, sha_col = MANIFEST_COLUMNS.index("low"), MANIFEST_COLUMNS.index("sha256")
+    header, old_rows = old_rows[0], [r for r in old_rows[1:] if int(r[low_col]) < n_low]
     if len(old_rows) != n_low:
         raise SystemExit(f"error: {man_path} lists {len(old_rows)} pictures, corpus.json {n_low}: rebuild the corpus")
     low = np.memmap(low_path, dtype=np.uint8, mode="r", shape=(n_low, LOW_SIDE, LOW_SIDE, 3))
@@ -432,7 +432,6 @@ def append(tsv: Path, args: argparse.Namespace, guard: np.ndarray) -> int:
         man = csv.writer(man_fh, delimiter="\t", lineterminator="\n")
         man.writerow(header)
         man.writerows(old_rows)
-        sha_col = MANIFEST_COLUMNS.index("sha256")
         pk = Packing(low_fh, high_fh, man, guard, args.holdout_every, n_low, n_high)
         pk.shas = [r[sha_col] for r in old_rows]
         pk.seen_sha = set(pk.shas)
@@ -443,7 +442,7 @@ def append(tsv: Path, args: argparse.Namespace, guard: np.ndarray) -> int:
             print(f"{src.repo}: {pk.counts[src.repo]} ({time.time() - t0:.0f} s)", flush=True)
     os.replace(tmp_man, man_path)
     new = corpus_meta(pk, meta["sources"] + [source_meta(s, pk.counts[s.repo], appended=True) for s in todo])
-    write_json_atomically(meta_path, new)
+    write_meta(meta_path, new)
     print(
         f"appended {pk.n_low - n_low} pictures ({pk.n_high - n_high} at {HIGH_SIDE} px) -> {args.out}; "
         f"fingerprint {new['fingerprint']}"
