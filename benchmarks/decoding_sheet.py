@@ -1,12 +1,13 @@
 """Contact sheet of decoding settings on real film frames (issue 11): grey | the settings | truth.
 
 Frame 20 of every other video-tune clip (DAVIS 2016), coloured by one set of weights at the video
-render size under several (alpha, T, gamma) decodings, composed with the frame's true luma (no
-temporal stage). alpha scales the rebalancing correction -alpha*log w(q) (the class weights come
-from the training recipe's holdout trainer, as in pipelines/tune_temperature.py).
+render size under several (alpha, T, gamma[, low, high]) decodings (low, high: the confidence
+window), composed with the frame's true luma (no temporal stage). alpha scales the rebalancing
+correction -alpha*log w(q) (the class weights come from the training recipe's holdout trainer, as
+in pipelines/tune_temperature.py).
 
     nice python benchmarks/decoding_sheet.py runs/v2/resume.safetensors [--recipe pipelines/v2.toml] \
-        [--settings 0.75,1.0,0 0.75,1.0,1 0.75,1.0,2] [--out benchmarks/decoding_sheet.png]
+        [--settings 0.75,1.0,0 0.75,1.0,1 1,0.55,1,0.35,0.55] [--out benchmarks/decoding_sheet.png]
 """
 
 from __future__ import annotations
@@ -30,20 +31,31 @@ TILE = (180, 320)  # height, width
 FRAME = 20
 
 
+def parse_setting(text: str) -> tuple[float, float, float, float, float]:
+    """ "alpha,T,gamma" or "alpha,T,gamma,low,high" -> (alpha, T, gamma, low, high)."""
+    values = [float(x) for x in text.split(",")]
+    if len(values) not in (3, 5):
+        raise SystemExit(f"--settings {text}: give alpha,T,gamma or alpha,T,gamma,low,high")
+    alpha, temperature, gamma, low, high = values if len(values) == 5 else [*values, 0.0, 1.0]
+    return alpha, temperature, gamma, low, high
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", type=Path)
     ap.add_argument(
         "--recipe", default="pipelines/v2.toml", help="the recipe whose class weights give the rebalancing correction"
     )
-    ap.add_argument("--settings", nargs="+", default=["0.75,1.0,0", "0.75,1.0,1", "0.75,1.0,2"], help="alpha,T,gamma")
+    ap.add_argument(
+        "--settings", nargs="+", default=["0.75,1.0,0", "0.75,1.0,1", "0.75,1.0,2"], help="alpha,T,gamma[,low,high]"
+    )
     ap.add_argument("--clips", type=Path, default=CLIPS)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "decoding_sheet.png")
     args = ap.parse_args()
     torch.set_num_threads(1)
     log_w = torch.log(Trainer(load_recipe(args.recipe)).class_weights.float().cpu())
     generator = load_generator(args.weights)[0].eval()
-    settings = [tuple(float(x) for x in s.split(",")) for s in args.settings]
+    settings = [parse_setting(s) for s in args.settings]
     rows = []
     for clip in sorted(args.clips.glob("*.mp4"))[::2]:
         with av.open(str(clip)) as c:
@@ -52,9 +64,12 @@ def main() -> None:
         luma = rgb_to_luma(rgb)
         small = resize_luma(luma, render_shape(*rgb.shape[-2:], 16, True))
         row = [luma.expand(-1, 3, -1, -1)]
-        for alpha, temperature, gamma in settings:
+        for alpha, temperature, gamma, low, high in settings:
             generator.set_decoding(
-                temperature=temperature, bin_bias=tuple((-alpha * log_w).tolist()), confidence_gamma=gamma
+                temperature=temperature,
+                bin_bias=tuple((-alpha * log_w).tolist()),
+                confidence_gamma=gamma,
+                confidence_window=(low, high),
             )
             with torch.no_grad():
                 ab = generator(luma_to_lightness(small))

@@ -43,6 +43,7 @@ def main() -> None:
             temperature=tuned["temperature"],
             bin_bias=tuple(tuned["bin_bias"]),
             confidence_gamma=tuned.get("confidence_gamma", 0.0),
+            confidence_window=tuple(tuned.get("confidence_window", (0.0, 1.0))),
         )
     target = WEIGHTS_DIR / f"{args.name}.safetensors"
     keep = {k: v for k, v in meta.items() if k not in ("format", "config")}

@@ -7,8 +7,11 @@ model's config:
   distribution favour rare, saturated colours by the class weights w; a logit offset of
   -alpha*log(w) removes that (alpha = 1: the unbiased posterior, most accurate on average).
 - T: the annealed-mean temperature, between the safe mean (T = 1) and the vivid mode (T -> 0).
-- gamma: chroma scaled by confidence**gamma (1 - the normalised entropy of the prediction): where
-  the model cannot tell the colour, neutral instead of an average tint (0: off).
+- the confidence shrink: chroma scaled by the confidence (1 - the normalised entropy of the
+  prediction) mapped from a window [low, high] onto [0, 1], to the power gamma: where the model
+  cannot tell the colour, neutral instead of an average tint (gamma 0: off; window (0, 1): the
+  plain confidence**gamma, which pales sure colours too; a window such as (0.35, 0.55) removes only
+  the least confident colour: RESULTS.md, "a confidence gate").
 
     python pipelines/tune_temperature.py pipelines/v2.toml [--json runs/v2/decoding.json] \
         [--films ../shared/data/video-tune] [--weights runs/v2/resume.safetensors] [--jobs 2]
@@ -41,16 +44,28 @@ import torch.nn.functional as F
 
 from vidcolor.color import compose_rgb, luma_to_lightness, rgb_to_luma, ycbcr_to_rgb
 from vidcolor.metrics import blotch_share, colourfulness, psnr
-from vidcolor.models.ab_bins import annealed_mean, confidence
+from vidcolor.models.ab_bins import annealed_mean, chroma_scale, confidence
 from vidcolor.models.base import render_shape, resize_luma
 from vidcolor.models.registry import load_model
 from vidcolor.models.weights import load_generator, read_metadata
 from vidcolor.train.recipe import load_recipe
 from vidcolor.train.trainer import Trainer
 
-ALPHAS = (0.25, 0.5, 0.75, 1.0)
+ALPHAS = (0.5, 0.75, 1.0)
 TEMPERATURES = (0.38, 0.55, 0.8, 1.0)
-GAMMAS = (0.0, 0.25, 0.5, 1.0, 2.0)
+# Confidence shrinks (gamma, low, high): off, the plain power, then windows (gamma 1: a ramp).
+SHRINKS = (
+    (0.0, 0.0, 1.0),
+    (0.5, 0.0, 1.0),
+    (1.0, 0.0, 1.0),
+    (2.0, 0.0, 1.0),
+    (1.0, 0.2, 0.6),
+    (1.0, 0.25, 0.45),
+    (1.0, 0.3, 0.5),
+    (1.0, 0.3, 0.6),
+    (1.0, 0.35, 0.55),
+    (1.0, 0.4, 0.6),
+)
 BATCH = 32
 FILM_STRIDE = 6  # every 6th frame of each clip
 FILM_RENDER_FACTOR = 16  # the video default
@@ -69,15 +84,15 @@ def score(
     bias: torch.Tensor,
     rgb: torch.Tensor,
     temperature: float,
-    gamma: float = 0.0,
+    shrink: tuple[float, float, float] = (0.0, 0.0, 1.0),
 ) -> dict[str, torch.Tensor]:
     """PSNR and colourfulness of each picture of ``rgb`` (all of one size) decoded from ``logits``."""
     luma = rgb_to_luma(rgb)
     preds = []
     for i, part in enumerate(logits):
         ab = annealed_mean(part + bias, centers, temperature)
-        if gamma > 0:
-            ab = ab * confidence(part + bias) ** gamma
+        if shrink[0] > 0:
+            ab = ab * chroma_scale(confidence(part + bias), *shrink)
         ab = F.interpolate(ab, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
         preds.append(compose_rgb(luma[i * BATCH : (i + 1) * BATCH], ab))
     pred = torch.cat(preds)
@@ -102,21 +117,22 @@ def film_frames(model: torch.nn.Module, folder: Path) -> dict[str, tuple[torch.T
 _GRID: dict = {}
 
 
-def score_setting(setting: tuple[float, float, float]) -> dict:
-    """One (alpha, T, gamma) scored on the holdout and on every film clip (uses _GRID)."""
+def score_setting(setting: tuple[float, float, tuple[float, float, float]]) -> dict:
+    """One (alpha, T, (gamma, low, high)) scored on the holdout and every film clip (uses _GRID)."""
     torch.set_num_threads(1)
     g = _GRID
-    alpha, t, gamma = setting
+    alpha, t, shrink = setting
     bias = (-alpha * g["log_w"]).view(1, -1, 1, 1)
-    s = score(g["logits"], g["centers"], bias, g["rgb"], t, gamma)
+    s = score(g["logits"], g["centers"], bias, g["rgb"], t, shrink)
     film_gains = {
-        name: float(score(film_logits, g["centers"], bias, frames, t, gamma)["psnr"].mean()) - g["film_grey"][name]
+        name: float(score(film_logits, g["centers"], bias, frames, t, shrink)["psnr"].mean()) - g["film_grey"][name]
         for name, (frames, film_logits) in g["films"].items()
     }
     return {
         "alpha": alpha,
         "temperature": t,
-        "gamma": gamma,
+        "gamma": shrink[0],
+        "window": list(shrink[1:]),
         "psnr": float(s["psnr"].mean()),
         "gray_psnr": float(g["gray"].mean()),
         "low_sat_gain": float((s["psnr"] - g["gray"])[g["low"]].mean()),
@@ -212,7 +228,7 @@ def main() -> None:
         low=low,
         truth_cf=truth_cf,
     )
-    settings = list(itertools.product(ALPHAS, TEMPERATURES, GAMMAS))
+    settings = list(itertools.product(ALPHAS, TEMPERATURES, SHRINKS))
     if args.jobs > 1:
         # fork: the workers share the logits and frames computed above without copying them
         with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
@@ -229,15 +245,16 @@ def main() -> None:
     print(f"blotch bar: {blotch_bar:.2%} (half of {args.blotch_reference}'s {2 * blotch_bar:.2%} on this holdout)")
     print(f"rule: {feasible(rows)[1]}")
     print(
-        "| alpha | T | gamma | PSNR dB | gain over grey dB | low-sat quartile gain dB | colourfulness | / truth | "
-        "blotches | films: mean gain dB | worst clip dB |"
+        "| alpha | T | gamma | window | PSNR dB | gain over grey dB | low-sat quartile gain dB | colourfulness | "
+        "/ truth | blotches | films: mean gain dB | worst clip dB |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         mark = " **chosen**" if r is pick else ""
         gains = list(r["film_gains"].values()) or [float("nan")]
         print(
-            f"| {r['alpha']} | {r['temperature']} | {r['gamma']}{mark} | {r['psnr']:.2f} | "
+            f"| {r['alpha']} | {r['temperature']} | {r['gamma']} | {r['window'][0]}–{r['window'][1]}{mark} | "
+            f"{r['psnr']:.2f} | "
             f"{r['psnr'] - r['gray_psnr']:+.2f} | {r['low_sat_gain']:+.2f} | "
             f"{r['colourfulness']:.1f} | {r['colourfulness'] / r['truth_colourfulness']:.0%} | {r['blotches']:.2%} | "
             f"{np.mean(gains):+.2f} "
@@ -249,6 +266,7 @@ def main() -> None:
             "alpha": pick["alpha"],
             "temperature": pick["temperature"],
             "confidence_gamma": pick["gamma"],
+            "confidence_window": pick["window"],
             "bin_bias": bias,
             "step": step,
         }

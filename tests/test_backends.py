@@ -173,3 +173,9 @@ def test_onnx_keeps_the_confidence_shrink(tiny_model_path, luma):
     onnx = prepare_backend(model, "onnx", CPU)[0].predict_chroma(luma)
     assert float((eager - onnx).abs().max()) < 1e-3
     assert float((plain - onnx).abs().max()) > 1e-3  # not the cached graph of the old decoding
+    # The window too (this random model's confidence is about 0.0226 everywhere: about half kept)
+    model.generator.set_decoding(confidence_gamma=1.0, confidence_window=(0.02, 0.025))
+    eager_window = model.predict_chroma(luma)
+    onnx_window = prepare_backend(model, "onnx", CPU)[0].predict_chroma(luma)
+    assert float((eager_window - onnx_window).abs().max()) < 1e-3
+    assert float((eager_window - onnx).abs().max()) > 1e-3

@@ -9,7 +9,14 @@ import torch
 
 from vidcolor.errors import ModelError
 from vidcolor.models import registry
-from vidcolor.models.ab_bins import annealed_mean, confidence, in_gamut_bin_centers, rebalance_weights, soft_encode
+from vidcolor.models.ab_bins import (
+    annealed_mean,
+    chroma_scale,
+    confidence,
+    in_gamut_bin_centers,
+    rebalance_weights,
+    soft_encode,
+)
 from vidcolor.models.base import render_shape
 from vidcolor.models.generator import Generator, GeneratorConfig, count_macs, count_params
 from vidcolor.models.weights import load_generator, save_generator, sha256_file
@@ -85,9 +92,42 @@ def test_confidence_shrinks_only_uncertain_colour():
         GeneratorConfig.from_dict({"confidence_gamma": "lots"})
 
 
+def test_chroma_scale_window():
+    c = torch.tensor([0.0, 0.3, 0.4, 0.5, 0.6, 1.0])
+    assert torch.allclose(chroma_scale(c, 2.0), c**2)  # the window (0, 1): the plain power
+    assert torch.allclose(chroma_scale(c, 1.0, 0.3, 0.5), torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0, 1.0]))
+    assert torch.allclose(chroma_scale(c, 2.0, 0.3, 0.5), torch.tensor([0.0, 0.0, 0.25, 1.0, 1.0, 1.0]))
+
+
+def test_confidence_window_keeps_sure_colour_whole_and_removes_unsure_colour():
+    g = Generator().eval()
+    bias = torch.zeros(g.config.bins)
+    bias[40] = 6.0  # one colour much more likely everywhere: the decoding is sure of it
+    g.set_decoding(temperature=0.5, bin_bias=tuple(bias.tolist()))
+    x = torch.rand(1, 1, 64, 64) * 100
+    with torch.no_grad():
+        conf = float(confidence(g.head_output(x).float() + g.bin_bias).mean())
+    plain = g(x)
+    g.set_decoding(confidence_gamma=1.0, confidence_window=(0.0, conf * 0.5))  # sure: kept whole
+    assert torch.allclose(g(x), plain, atol=1e-4)
+    g.set_decoding(confidence_window=(min(conf * 1.5, 0.99), 1.0))  # unsure: neutral
+    assert float(g(x).abs().max()) < 1e-4
+    with pytest.raises(ValueError, match="confidence_window"):
+        g.set_decoding(confidence_window=(0.6, 0.4))
+    with pytest.raises(ValueError, match="confidence_low must be below"):
+        GeneratorConfig.from_dict({"confidence_low": 0.5, "confidence_high": 0.5})
+    with pytest.raises(ValueError, match="confidence_high"):
+        GeneratorConfig.from_dict({"confidence_high": 2})
+
+
 def test_weights_roundtrip_keeps_decoding_and_outputs(tmp_path):
     g = Generator().eval()
-    g.set_decoding(temperature=0.7, bin_bias=tuple(torch.linspace(-1, 1, g.config.bins).tolist()), confidence_gamma=1.5)
+    g.set_decoding(
+        temperature=0.7,
+        bin_bias=tuple(torch.linspace(-1, 1, g.config.bins).tolist()),
+        confidence_gamma=1.5,
+        confidence_window=(0.2, 0.6),
+    )
     path = tmp_path / "m.safetensors"
     sha = save_generator(g, path, {"name": "t"})
     assert sha == sha256_file(path)

@@ -91,6 +91,17 @@ def confidence(logits: torch.Tensor) -> torch.Tensor:
     return (1.0 - entropy / math.log(logits.shape[1])).clamp(0.0, 1.0)
 
 
+def chroma_scale(confidence_map: torch.Tensor, gamma: float, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+    """How much of the decoded chroma to keep where the model is this confident: the confidence
+    mapped linearly from [low, high] onto [0, 1] (clamped), to the power gamma.
+
+    low = 0, high = 1 is the plain confidence**gamma, which also pales the colours the model is
+    sure of (their confidence is far below 1 with 261 bins). A window such as [0.35, 0.55] turns
+    the colour off only where the prediction is nearly flat (the blotches: a wall or a road painted
+    an average tint) and keeps it whole where the model is sure (RESULTS.md, "a confidence gate")."""
+    return ((confidence_map - low) / (high - low)).clamp(0.0, 1.0) ** gamma
+
+
 def rebalance_weights(prior: torch.Tensor, lam: float = 0.5) -> torch.Tensor:
     """Class weights from the empirical bin prior: w ∝ 1/((1-λ)p + λ/Q), with E_p[w] = 1."""
     q = prior.numel()

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidcolor.models.ab_bins import annealed_mean, confidence, in_gamut_bin_centers
+from vidcolor.models.ab_bins import annealed_mean, chroma_scale, confidence, in_gamut_bin_centers
 from vidcolor.models.efficientnet import FEATURE_CHANNELS, GREY_MEAN, GREY_STD, STEM_CHANNELS, EfficientNetLite0Encoder
 
 AB_SCALE = 110.0
@@ -48,6 +48,10 @@ class GeneratorConfig:
     # predicted distribution): where the model cannot tell the colour (a grey wall, a coat that
     # could be any colour) it moves toward neutral instead of painting an average tint. 0: off.
     confidence_gamma: float = 0.0
+    # The confidence window of that shrink (ab_bins.chroma_scale): mapped onto [0, 1] before the
+    # power, so only the least confident colour goes; (0, 1) is the plain confidence**gamma.
+    confidence_low: float = 0.0
+    confidence_high: float = 1.0
     hints: bool = False  # takes optional colour-hint planes (a, b, mask) beside L*
 
     def to_dict(self) -> dict:
@@ -95,6 +99,11 @@ class GeneratorConfig:
             d["bin_bias"] = tuple(float(b) for b in bias)
         if "confidence_gamma" in d and not (number(d["confidence_gamma"]) and 0 <= d["confidence_gamma"] <= 10):
             raise ValueError("confidence_gamma must be a number in [0, 10]")
+        for key in ("confidence_low", "confidence_high"):
+            if key in d and not (number(d[key]) and 0 <= d[key] <= 1):
+                raise ValueError(f"{key} must be a number in [0, 1]")
+        if d.get("confidence_low", 0.0) >= d.get("confidence_high", 1.0):
+            raise ValueError("confidence_low must be below confidence_high")
         if "hints" in d and not isinstance(d["hints"], bool):
             raise ValueError("hints must be true or false")
         return GeneratorConfig(**d)
@@ -177,6 +186,7 @@ class Generator(nn.Module):
         temperature: float | None = None,
         bin_bias: tuple[float, ...] | None = None,
         confidence_gamma: float | None = None,
+        confidence_window: tuple[float, float] | None = None,
     ) -> None:
         """Change how the classification head is decoded (its weights are unaffected)."""
         changes: dict = {}
@@ -186,6 +196,11 @@ class Generator(nn.Module):
             if not 0 <= confidence_gamma <= 10:
                 raise ValueError("confidence_gamma must lie in [0, 10]")
             changes["confidence_gamma"] = float(confidence_gamma)
+        if confidence_window is not None:
+            low, high = (float(v) for v in confidence_window)
+            if not 0 <= low < high <= 1:
+                raise ValueError("confidence_window must be (low, high) with 0 <= low < high <= 1")
+            changes.update(confidence_low=low, confidence_high=high)
         if bin_bias is not None:
             changes["bin_bias"] = tuple(float(b) for b in bin_bias)
             self.bin_bias = self._bias_tensor(changes["bin_bias"]).to(self.bin_centers.device)
@@ -253,8 +268,9 @@ class Generator(nn.Module):
         if self.bin_bias.numel():
             logits = logits + self.bin_bias
         ab = annealed_mean(logits, self.bin_centers, t)
-        if self.config.confidence_gamma > 0:
-            ab = ab * confidence(logits) ** self.config.confidence_gamma
+        c = self.config
+        if c.confidence_gamma > 0:
+            ab = ab * chroma_scale(confidence(logits), c.confidence_gamma, c.confidence_low, c.confidence_high)
         return ab
 
     def forward(
