@@ -64,6 +64,7 @@ SHRINKS = (
     (1.0, 0.3, 0.6),
     (1.0, 0.35, 0.55),
     (1.0, 0.4, 0.6),
+    (1.0, 0.45, 0.65),
 )
 BATCH = 32
 FILM_STRIDE = 6  # every 6th frame of each clip
