@@ -122,3 +122,14 @@ def test_train_cli_missing_recipe_and_model_without_export(tmp_path: Path) -> No
     assert res.exit_code == 2 and "recipe not found" in res.output
     res = CliRunner().invoke(app, ["train", str(tmp_path / "m.safetensors")])
     assert res.exit_code == 2 and "--export-backbone" in res.output
+
+
+def test_a_second_run_into_a_folder_being_trained_is_refused(recipe_file: Path, tmp_path: Path) -> None:
+    from vidcolor.media.outfile import OutputLock
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with OutputLock(run):  # another `vidcolor train` holding the folder
+        res = CliRunner().invoke(app, ["train", str(recipe_file), "--steps", "1", "--device", "cpu"])
+    assert res.exit_code == 2 and "being written by another vidcolor run" in res.output, res.output
+    assert list(run.iterdir()) == []  # nothing written into the other run's folder

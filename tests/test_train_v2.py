@@ -179,8 +179,12 @@ def test_resume_weights_of_another_architecture_is_refused(shapes: Path, tmp_pat
 def test_two_processes_train_like_one_batch_split(shapes: Path, tmp_path: Path):
     from vidcolor.train.parallel import run_data_parallel
 
+    stale = tmp_path / "ddp" / ".ddp"  # a killed run's rendezvous file: must not confuse this one
+    stale.mkdir(parents=True)
+    (stale / "init").write_bytes(b"\x00" * 64)
     result = run_data_parallel(hint_recipe(shapes, tmp_path / "ddp", steps=4, checkpoint_every=2, procs=2))
     assert result.steps == 4 and result.weights.exists()
+    assert not stale.exists() and not (tmp_path / ".ddp.lock").exists()  # nothing left behind
     assert read_metadata(tmp_path / "ddp" / "resume.safetensors")["step"] == "4"
     lines = (tmp_path / "ddp" / "metrics.csv").read_text().splitlines()
     assert [int(x.split(",")[0]) for x in lines[1:]] == [1, 2, 3, 4]  # one writer: rank 0

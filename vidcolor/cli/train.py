@@ -142,6 +142,7 @@ def train_command(
     if export_backbone is not None and export_backbone.suffix != ".safetensors":
         raise InputError(f"--export-backbone {export_backbone}: use a .safetensors file name")
 
+    from vidcolor.media.outfile import OutputLock
     from vidcolor.train.modes import build_trainer
     from vidcolor.train.recipe import load_recipe
 
@@ -186,11 +187,14 @@ def train_command(
             elif not quiet:
                 out_console.print(_fmt(row), highlight=False)
 
-        trainer = build_trainer(parsed, log=log, on_step=on_step)
-        bar.update(task, total=trainer.total_steps, completed=trainer.steps_done, description=parsed.train.mode)
-        if not quiet and trainer.steps_done:
-            bar.console.print(f"resuming {trainer.out} at step {trainer.steps_done} of {trainer.total_steps}")
-        result = trainer.run()
+        run_dir = Path(parsed.train.out_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with OutputLock(run_dir):  # a second run into the same folder is refused, not interleaved
+            trainer = build_trainer(parsed, log=log, on_step=on_step)
+            bar.update(task, total=trainer.total_steps, completed=trainer.steps_done, description=parsed.train.mode)
+            if not quiet and trainer.steps_done:
+                bar.console.print(f"resuming {trainer.out} at step {trainer.steps_done} of {trainer.total_steps}")
+            result = trainer.run()
     _report(result, export_backbone, quiet)
 
 

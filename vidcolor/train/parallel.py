@@ -9,8 +9,7 @@ starts the ranks with torch.multiprocessing, and reads rank 0's result; only ran
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,12 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from vidcolor.media.outfile import OutputLock
 from vidcolor.train.modes import build_trainer
 from vidcolor.train.recipe import Recipe
 from vidcolor.train.trainer import TrainResult
+
+RENDEZVOUS_DIR = ".ddp"  # inside the run's folder
 
 
 def prepare_cache(recipe: Recipe) -> None:
@@ -63,14 +65,27 @@ def _rank_main(rank: int, world: int, recipe: Recipe, init_file: str, result_fil
 
 
 def run_data_parallel(recipe: Recipe, quiet: bool = False) -> TrainResult:
-    """Train ``recipe`` on ``recipe.train.procs`` processes; returns rank 0's result."""
+    """Train ``recipe`` on ``recipe.train.procs`` processes; returns rank 0's result.
+
+    The run's folder is locked for the whole run (a second run into it is refused at once), and
+    the ranks meet through a file in ``OUT/.ddp``: a run killed mid-way (a session's end) leaves
+    it there, not in /tmp, and the next run into the folder starts it afresh (gloo's file
+    rendezvous must not find an old file)."""
     procs = recipe.train.procs
     # Each rank is single-threaded unless the recipe says otherwise.
     recipe = replace(recipe, train=replace(recipe.train, threads=recipe.train.threads or 1))
-    prepare_cache(recipe)
-    with tempfile.TemporaryDirectory(prefix="vidcolor-ddp-") as tmp:
-        init_file, result_file = os.path.join(tmp, "init"), os.path.join(tmp, "result.json")
-        mp.spawn(_rank_main, args=(procs, recipe, init_file, result_file, quiet), nprocs=procs, join=True)
-        raw = json.loads(Path(result_file).read_text())
+    out = Path(recipe.train.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with OutputLock(out):
+        prepare_cache(recipe)
+        meeting = out / RENDEZVOUS_DIR
+        shutil.rmtree(meeting, ignore_errors=True)
+        meeting.mkdir()
+        try:
+            init_file, result_file = str(meeting / "init"), str(meeting / "result.json")
+            mp.spawn(_rank_main, args=(procs, recipe, init_file, result_file, quiet), nprocs=procs, join=True)
+            raw = json.loads(Path(result_file).read_text())
+        finally:
+            shutil.rmtree(meeting, ignore_errors=True)
     raw["weights"] = Path(raw["weights"])
     return TrainResult(**raw)
