@@ -201,11 +201,13 @@ def primary_video_stream(container: av.container.InputContainer) -> av.video.str
 
 
 def display_matrix_of(frame: av.VideoFrame) -> tuple[int, ...] | None:
-    for sd in frame.side_data:
-        if sd.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
-            raw = bytes(sd)
-            if len(raw) >= 36:
-                return struct.unpack("<9i", raw[:36])
+    # Looked up by type: iterating frame.side_data gives the entries up to PyAV 18.1.0 and the
+    # types (it is a Mapping) from 18.1.1.
+    sd = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
+    if sd is not None:
+        raw = bytes(sd)
+        if len(raw) >= 36:
+            return struct.unpack("<9i", raw[:36])
     return None
 
 
