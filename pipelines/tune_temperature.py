@@ -168,11 +168,11 @@ def feasible(rows: list[dict]) -> tuple[list[dict], str]:
 
 
 def choose(rows: list[dict], keep: float = 0.8) -> dict:
-    safe, _ = feasible(rows)
-    best_gain = max(r["psnr"] - r["gray_psnr"] for r in safe)
+    group, _ = feasible(rows)
+    best_gain = max(r["psnr"] - r["gray_psnr"] for r in group)
     if best_gain <= 0:  # nothing beats grey yet: take the most accurate setting
-        return max(safe, key=lambda r: r["psnr"])
-    ok = [r for r in safe if r["psnr"] - r["gray_psnr"] >= keep * best_gain]
+        return max(group, key=lambda r: r["psnr"])
+    ok = [r for r in group if r["psnr"] - r["gray_psnr"] >= keep * best_gain]
     return max(ok, key=lambda r: r["colourfulness"])
 
 
