@@ -98,9 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.log is not None and not args.log.is_file():
         raise VidcolorError(f"{args.log}: no such log")
     step = resume_step(source)
-    if target.is_file() and resume_step(target) > step and not args.force:
+    saved = resume_step(target) if target.is_file() else 0
+    if saved > step and not args.force:
         raise VidcolorError(
-            f"{source} is at step {step}, older than {target} (step {resume_step(target)}); --force to save it anyway"
+            f"{source} is at step {step}, older than {target} (step {saved}); --force to save it anyway"
         )
 
     metrics = companion(target, "-metrics.csv")

@@ -90,9 +90,10 @@ def score(
     luma = rgb_to_luma(rgb)
     preds = []
     for i, part in enumerate(logits):
-        ab = annealed_mean(part + bias, centers, temperature)
+        biased = part + bias
+        ab = annealed_mean(biased, centers, temperature)
         if shrink[0] > 0:
-            ab = ab * chroma_scale(confidence(part + bias), *shrink)
+            ab = ab * chroma_scale(confidence(biased), *shrink)
         ab = F.interpolate(ab, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
         preds.append(compose_rgb(luma[i * BATCH : (i + 1) * BATCH], ab))
     pred = torch.cat(preds)
@@ -159,11 +160,12 @@ def bars_met(row: dict) -> dict[str, bool]:
 def feasible(rows: list[dict]) -> tuple[list[dict], str]:
     """The settings that meet the most bars (every bar counts the same: a near-grey decoding that
     keeps every film at grey is not preferred to a coloured one that meets as many bars)."""
-    counts = [sum(bars_met(r).values()) for r in rows]
-    best = max(counts)
-    group = [r for r, n in zip(rows, counts, strict=True) if n == best]
-    missed = sorted({bar for r in group for bar, ok in bars_met(r).items() if not ok})
-    why = f"{best} of {len(bars_met(rows[0]))} bars hold for {len(group)} settings"
+    met = [bars_met(r) for r in rows]
+    best = max(sum(m.values()) for m in met)
+    chosen = [(r, m) for r, m in zip(rows, met, strict=True) if sum(m.values()) == best]
+    group = [r for r, _ in chosen]
+    missed = sorted({bar for _, m in chosen for bar, ok in m.items() if not ok})
+    why = f"{best} of {len(met[0])} bars hold for {len(group)} settings"
     return group, why + (f" (missed by some of them: {'; '.join(missed)})" if missed else " (every bar)")
 
 
