@@ -176,13 +176,14 @@ def test_resume_weights_of_another_architecture_is_refused(shapes: Path, tmp_pat
 
 
 @pytest.mark.slow
-def test_two_processes_train_like_one_batch_split(shapes: Path, tmp_path: Path):
+def test_two_processes_train_like_one_batch_split(shapes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from vidcolor.train.parallel import run_data_parallel
 
+    monkeypatch.chdir(tmp_path)  # a relative run folder, as the shipped recipes name theirs
     stale = tmp_path / "ddp" / ".ddp"  # a killed run's rendezvous file: must not confuse this one
     stale.mkdir(parents=True)
     (stale / "init").write_bytes(b"\x00" * 64)
-    result = run_data_parallel(hint_recipe(shapes, tmp_path / "ddp", steps=4, checkpoint_every=2, procs=2))
+    result = run_data_parallel(hint_recipe(shapes, Path("ddp"), steps=4, checkpoint_every=2, procs=2))
     assert result.steps == 4 and result.weights.exists()
     assert not stale.exists() and not (tmp_path / ".ddp.lock").exists()  # nothing left behind
     assert read_metadata(tmp_path / "ddp" / "resume.safetensors")["step"] == "4"

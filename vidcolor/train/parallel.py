@@ -78,7 +78,8 @@ def run_data_parallel(recipe: Recipe, quiet: bool = False) -> TrainResult:
     out.mkdir(parents=True, exist_ok=True)
     with OutputLock(out):
         prepare_cache(recipe)
-        meeting = out / RENDEZVOUS_DIR
+        # Absolute: in a file:// URL a relative "runs/v3/..." would read "runs" as the host.
+        meeting = out.resolve() / RENDEZVOUS_DIR
         shutil.rmtree(meeting, ignore_errors=True)
         meeting.mkdir()
         try:
