@@ -74,12 +74,12 @@ def run_data_parallel(recipe: Recipe, quiet: bool = False) -> TrainResult:
     procs = recipe.train.procs
     # Each rank is single-threaded unless the recipe says otherwise.
     recipe = replace(recipe, train=replace(recipe.train, threads=recipe.train.threads or 1))
-    out = Path(recipe.train.out_dir)
+    # Absolute: the rendezvous is a file:// URL, where a relative "runs/v3/..." reads "runs" as the host.
+    out = Path(recipe.train.out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     with OutputLock(out):
         prepare_cache(recipe)
-        # Absolute: in a file:// URL a relative "runs/v3/..." would read "runs" as the host.
-        meeting = out.resolve() / RENDEZVOUS_DIR
+        meeting = out / RENDEZVOUS_DIR
         shutil.rmtree(meeting, ignore_errors=True)
         meeting.mkdir()
         try:
