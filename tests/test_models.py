@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -139,6 +141,18 @@ def test_weights_roundtrip_keeps_decoding_and_outputs(tmp_path):
     assert torch.allclose(back(x), g(x), atol=1e-5)
     with pytest.raises(ModelError, match="sha256"):
         load_generator(path, expected_sha256="0" * 64)
+
+
+def test_weights_file_is_written_with_the_users_umask_and_leaves_no_temp_file(tmp_path):
+    # safetensors' own writer creates its files 0600; a shipped model must be readable by all
+    # users of a shared install when the umask says so.
+    old = os.umask(0o022)
+    try:
+        save_generator(Generator().eval(), tmp_path / "m.safetensors", {"name": "t"})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
 
 
 def test_weights_file_errors_are_model_errors(tmp_path):

@@ -3,7 +3,6 @@ it does not fit a model (DeOldify's and DDColor's loaders use these)."""
 
 from __future__ import annotations
 
-import os
 import pickle
 import struct
 from pathlib import Path
@@ -11,11 +10,11 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from vidcolor.errors import ModelError
 from vidcolor.hashing import sha256_file
-from vidcolor.models.weights import read_metadata
+from vidcolor.models.weights import read_metadata, write_safetensors
 
 
 def load_weights_only(path: Path, extra_globals: list[Any] | tuple[Any, ...] = ()) -> object:
@@ -108,15 +107,7 @@ def is_tagged_file(path: str | Path, file_format: str) -> bool:
 def save_tagged(net: torch.nn.Module, path: str | Path, metadata: dict[str, str]) -> str:
     """Write ``net``'s state as safetensors with ``metadata``, atomically; returns the sha256."""
     path = Path(path)
-    state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        save_file(state, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return sha256_file(path)
+    return write_safetensors(net.state_dict(), path, metadata)
 
 
 def load_tagged(

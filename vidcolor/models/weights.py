@@ -7,15 +7,15 @@ model without any side information, and its sha256 identifies it in the registry
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from vidcolor.errors import ModelError
 from vidcolor.hashing import sha256_file  # noqa: F401  (re-exported: callers import it from here)
+from vidcolor.media.outfile import atomic_write
 from vidcolor.models.generator import Generator, GeneratorConfig
 
 MAX_CONFIG_CHARS = 64_000  # a real config is a few hundred characters (bin_bias included: ~6 kB)
@@ -24,13 +24,21 @@ MAX_CONFIG_CHARS = 64_000  # a real config is a few hundred characters (bin_bias
 def save_generator(model: Generator, path: str | Path, metadata: dict[str, str] | None = None) -> str:
     """Write ``model`` atomically to ``path``; returns the file's sha256."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": "vidcolor-generator", "config": json.dumps(model.config.to_dict())}
     meta.update(metadata or {})
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".partial")
-    save_file(state, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    return write_safetensors(model.state_dict(), path, meta)
+
+
+def write_safetensors(state: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]) -> str:
+    """Write ``state`` as safetensors with ``metadata`` atomically (replacing ``path``); returns
+    the file's sha256. The one writer of every weights file vidcolor makes."""
+    path = Path(path)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    # Serialised in memory and written through atomic_write rather than by safetensors' save_file,
+    # which creates its file 0600: a shipped model or an exported backbone would be unreadable to
+    # the other users of a shared install.
+    payload = save(tensors, metadata=metadata)
+    atomic_write(path, lambda f: f.write(payload), overwrite=True)
     return sha256_file(path)
 
 

@@ -9,15 +9,14 @@ to start a regression run from a classification model's features.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from vidcolor.errors import ModelError
 from vidcolor.models.efficientnet import FEATURE_CHANNELS, EfficientNetLite0Encoder
-from vidcolor.models.weights import read_metadata, sha256_file
+from vidcolor.models.weights import read_metadata, write_safetensors
 
 FORMAT = "vidcolor-backbone"
 ARCHITECTURE = "efficientnet-lite0"
@@ -78,11 +77,7 @@ def export_backbone(source: str | Path, path: str | Path) -> str:
         "feature_channels": json.dumps(list(FEATURE_CHANNELS)),
         **origin,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-    return sha256_file(path)
+    return write_safetensors(state, path, meta)
 
 
 def load_backbone(path: str | Path) -> dict[str, torch.Tensor]:
