@@ -20,7 +20,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from vidcolor.cli import app
-from vidcolor.models.registry import load_model
+from vidcolor.models.registry import load_model, read_registry
 from vidcolor.studio.project import Studio, output_path
 from vidcolor.studio.server import accepted_hosts, bind, create_app
 
@@ -105,7 +105,9 @@ def test_uploads_and_hints_are_checked(client, film_studio):
 
 def test_settings_choose_among_the_registered_models_only(client):
     models = client.get("/api/project", headers=AUTH).json()["models"]
-    assert models == ["vidcolor-lite0-cls-v2", "vidcolor-lite0-cls"]  # the one opened with first
+    registered = [e.name for e in read_registry()]
+    assert models[0] == "vidcolor-lite0-cls-v2"  # the one opened with first, then the rest
+    assert sorted(models) == sorted(registered) and len(models) == len(registered) >= 2
     response = client.put("/api/settings", headers=AUTH, json={"model": "vidcolor-lite0-cls", "render_factor": 8})
     assert response.status_code == 200 and response.json()["takes_hints"] is False
     assert response.json()["render_factor"] == 8

@@ -106,7 +106,6 @@ def is_tagged_file(path: str | Path, file_format: str) -> bool:
 
 def save_tagged(net: torch.nn.Module, path: str | Path, metadata: dict[str, str]) -> str:
     """Write ``net``'s state as safetensors with ``metadata``, atomically; returns the sha256."""
-    path = Path(path)
     return write_safetensors(net.state_dict(), path, metadata)
 
 
