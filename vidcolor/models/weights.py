@@ -6,6 +6,7 @@ model without any side information, and its sha256 identifies it in the registry
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -23,7 +24,6 @@ MAX_CONFIG_CHARS = 64_000  # a real config is a few hundred characters (bin_bias
 
 def save_generator(model: Generator, path: str | Path, metadata: dict[str, str] | None = None) -> str:
     """Write ``model`` atomically to ``path``; returns the file's sha256."""
-    path = Path(path)
     meta = {"format": "vidcolor-generator", "config": json.dumps(model.config.to_dict())}
     meta.update(metadata or {})
     return write_safetensors(model.state_dict(), path, meta)
@@ -39,7 +39,7 @@ def write_safetensors(state: dict[str, torch.Tensor], path: str | Path, metadata
     # the other users of a shared install.
     payload = save(tensors, metadata=metadata)
     atomic_write(path, lambda f: f.write(payload), overwrite=True)
-    return sha256_file(path)
+    return hashlib.sha256(payload).hexdigest()  # the bytes just written: no second read of the file
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
